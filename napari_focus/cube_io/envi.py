@@ -1,0 +1,203 @@
+"""ENVI cubes through `spectral`: memory-mapped reads and atomic writes.
+
+Reading never copies a large cube: the file is memory-mapped band-first; scaling, byte order and the
+ignore value are applied eagerly only for cubes below `EAGER_BYTES`, lazily (dask) above it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..cube import Cube
+from ..errors import CubeReadError
+from .wavelengths import check_band_count, to_nanometres
+
+DATA_EXTENSIONS = ("", ".img", ".raw", ".dat", ".bsq", ".bil", ".bip")
+EAGER_BYTES = 1 << 30  # cubes below 1 GiB that need conversion are converted in memory
+
+
+def header_for(path: Path) -> Path | None:
+    """The header of an ENVI cube given the header itself or its data file."""
+    path = Path(path)
+    if path.suffix.lower() == ".hdr":
+        return path
+    for cand in (path.with_suffix(".hdr"), path.with_name(path.name + ".hdr")):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def data_file_for(hdr: Path) -> Path | None:
+    base = hdr.with_suffix("")
+    for ext in DATA_EXTENSIONS:
+        for e in {ext, ext.upper()}:
+            cand = base.with_name(base.name + e)
+            if cand.is_file() and cand != hdr:
+                return cand
+    return None
+
+
+def _int_field(meta: dict[str, Any], key: str, hdr: Path) -> int:
+    if key not in meta:
+        raise CubeReadError(hdr, f"ENVI header has no '{key}'")
+    try:
+        value = int(str(meta[key]).strip())
+    except ValueError:
+        raise CubeReadError(hdr, f"ENVI header field '{key}' = {meta[key]!r} is not an integer") from None
+    if value < 0 or (value == 0 and key != "header offset"):
+        raise CubeReadError(hdr, f"ENVI header field '{key}' = {value} is not positive")
+    return value
+
+
+def read_envi(path: str | os.PathLike) -> Cube:
+    """Read an ENVI cube (header or data path) as a band-first Cube."""
+    import spectral.io.envi as envi
+
+    hdr = header_for(Path(path))
+    if hdr is None or not hdr.is_file():
+        raise CubeReadError(path, "no ENVI header (.hdr) found beside the data file")
+    if hdr.stat().st_size == 0:
+        raise CubeReadError(hdr, "the header file is empty")
+    try:
+        meta = envi.read_envi_header(str(hdr))
+    except envi.FileNotAnEnviHeader:
+        raise CubeReadError(hdr, "not an ENVI header (first line is not 'ENVI')") from None
+    except (envi.EnviHeaderParsingError, UnicodeDecodeError, ValueError) as exc:
+        raise CubeReadError(hdr, f"ENVI header could not be parsed ({exc})") from None
+    samples, lines, bands = (_int_field(meta, k, hdr) for k in ("samples", "lines", "bands"))
+    offset = _int_field(meta, "header offset", hdr) if "header offset" in meta else 0
+    try:
+        dtype = np.dtype(envi.envi_to_dtype[str(meta.get("data type", "")).strip()])
+    except KeyError:
+        raise CubeReadError(hdr, f"unsupported ENVI data type {meta.get('data type')!r}") from None
+    interleave = str(meta.get("interleave", "bsq")).strip().lower()
+    if interleave not in ("bsq", "bil", "bip"):
+        raise CubeReadError(hdr, f"unknown interleave {interleave!r}")
+    data_file = data_file_for(hdr)
+    if data_file is None:
+        raise CubeReadError(hdr, "the data file named by this header is missing (looked for "
+                            + ", ".join(hdr.with_suffix(e or "").name for e in DATA_EXTENSIONS[1:4]) + ", ...)")
+    need = offset + samples * lines * bands * dtype.itemsize
+    have = data_file.stat().st_size
+    if have < need:
+        raise CubeReadError(data_file, f"data file is shorter than the header says ({have} bytes, need {need})")
+    try:
+        img = envi.open(str(hdr), str(data_file))
+        raw = img.open_memmap(interleave="bsq", writable=False)
+    except Exception as exc:  # spectral raises many types for odd headers
+        raise CubeReadError(hdr, f"could not open the ENVI data ({type(exc).__name__}: {exc})") from None
+
+    notes: list[str] = []
+    wl = fwhm = good = None
+    units = meta.get("wavelength units")
+    if "wavelength" in meta:
+        wl, note = to_nanometres(_as_list(meta["wavelength"]), units, hdr)
+        check_band_count(wl, bands, hdr)
+        if note:
+            notes.append(note)
+    if "fwhm" in meta:
+        fwhm, _ = to_nanometres(_as_list(meta["fwhm"]), units if wl is not None else "nm", hdr)
+        check_band_count(fwhm, bands, hdr, "fwhm values")
+    if "bbl" in meta:
+        try:
+            good = np.array([float(v) for v in _as_list(meta["bbl"])]) != 0
+        except ValueError:
+            raise CubeReadError(hdr, "bad band list 'bbl' is not numeric") from None
+        check_band_count(good, bands, hdr, "bad-band flags")
+
+    data = _convert(raw, meta, hdr, notes)
+    extra = {k: meta[k] for k in ("description", "sensor type", "acquisition time") if k in meta}
+    extra["interleave"] = interleave
+    return Cube(data=data, wavelengths_nm=wl, fwhm_nm=fwhm, good_bands=good, metadata=extra,
+                source=str(hdr), format="envi", notes=notes)
+
+
+def _as_list(v: Any) -> list[Any]:
+    return list(v) if isinstance(v, (list, tuple)) else [v]
+
+
+def _convert(raw: np.ndarray, meta: dict[str, Any], hdr: Path, notes: list[str]) -> Any:
+    """Apply complex magnitude, byte order, reflectance scale and ignore value (eager or lazy)."""
+    scale = ignore = None
+    if "reflectance scale factor" in meta:
+        try:
+            scale = float(meta["reflectance scale factor"])
+        except ValueError:
+            raise CubeReadError(hdr, "'reflectance scale factor' is not a number") from None
+        if scale == 0 or not np.isfinite(scale):
+            raise CubeReadError(hdr, f"'reflectance scale factor' = {scale} is unusable")
+    if "data ignore value" in meta:
+        try:
+            ignore = float(meta["data ignore value"])
+        except ValueError:
+            raise CubeReadError(hdr, "'data ignore value' is not a number") from None
+    is_complex = np.iscomplexobj(raw)
+    if is_complex:
+        notes.append("complex data: magnitude shown")
+    native = raw.dtype.isnative
+    if scale is None and ignore is None and native and not is_complex:
+        return raw  # zero-copy memory map
+    if raw.nbytes <= EAGER_BYTES:
+        return _transform(np.asarray(raw), scale, ignore, is_complex)
+    import dask.array as da
+
+    lazy = da.from_array(raw, chunks=(1,) + raw.shape[1:])
+    return lazy.map_blocks(_transform, scale, ignore, is_complex, dtype=np.float32)
+
+
+def _transform(block: np.ndarray, scale: float | None, ignore: float | None, is_complex: bool) -> np.ndarray:
+    out = np.abs(block) if is_complex else block
+    if scale is None and ignore is None:
+        return out.astype(out.dtype.newbyteorder("="), copy=False)
+    res = out.astype(np.float32)
+    if ignore is not None:
+        res[out == ignore] = np.nan
+    if scale is not None:
+        res /= np.float32(scale)
+    return res
+
+
+def write_envi(
+    hdr_path: str | os.PathLike,
+    data_chw: Any,
+    wavelengths_nm: Any = None,
+    fwhm_nm: Any = None,
+    metadata: dict[str, Any] | None = None,
+    interleave: str = "bsq",
+    byteorder: int = 0,
+    good_bands: Any = None,
+) -> Path:
+    """Write a band-first cube as ENVI ``.hdr`` + ``.img`` atomically (temp files, then rename).
+
+    The header records wavelengths in nanometres, so `spectral.open_image` and this plugin's reader
+    read it back exactly.
+    """
+    import spectral.io.envi as envi
+
+    hdr = Path(hdr_path)
+    if hdr.suffix.lower() != ".hdr":
+        hdr = hdr.with_suffix(".hdr")
+    data = np.asarray(data_chw)
+    if data.ndim != 3:
+        raise ValueError(f"write_envi needs a (C, H, W) array, got shape {data.shape}")
+    md: dict[str, Any] = dict(metadata or {})
+    if wavelengths_nm is not None:
+        md["wavelength"] = [f"{float(w):.6g}" for w in np.asarray(wavelengths_nm).ravel()]
+        md["wavelength units"] = "nanometers"
+    if fwhm_nm is not None:
+        md["fwhm"] = [f"{float(w):.6g}" for w in np.asarray(fwhm_nm).ravel()]
+    if good_bands is not None:
+        md["bbl"] = [int(bool(g)) for g in np.asarray(good_bands).ravel()]
+    hdr.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=hdr.parent, prefix=f".{hdr.stem}.") as tmp:
+        tmp_hdr = Path(tmp) / (hdr.stem + ".hdr")
+        envi.save_image(str(tmp_hdr), np.transpose(data, (1, 2, 0)), dtype=data.dtype, interleave=interleave,
+                        byteorder=byteorder, metadata=md, force=True, ext=".img")
+        os.replace(tmp_hdr.with_suffix(".img"), hdr.with_suffix(".img"))
+        os.replace(tmp_hdr, hdr)
+    return hdr
