@@ -25,3 +25,26 @@ def cube_chw(wavelengths: np.ndarray) -> np.ndarray:
     base = np.linspace(0.05, 0.5, c)[:, None, None]
     yy, xx = np.mgrid[0:h, 0:w]
     return (base * (1 + 0.1 * yy + 0.05 * xx)[None] + 0.01 * rng.standard_normal((c, h, w))).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A tiny FOCUS checkpoint (random frozen ViT, 2 classes) on the 12-band test wavelengths.
+
+    Enough to exercise loading, explaining and the GUI; not a model that explains anything well.
+    """
+    torch = pytest.importorskip("torch")
+    from timm.models.vision_transformer import VisionTransformer
+
+    from napari_focus.focus.backbone import BackboneSpec, freeze
+    from napari_focus.focus.checkpoint import save_checkpoint
+    from napari_focus.focus.groups import make_groups
+    from napari_focus.focus.model import FocusModel
+
+    torch.manual_seed(0)
+    kwargs = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=0)
+    wl = np.linspace(400.0, 1000.0, 12)
+    model = FocusModel(freeze(VisionTransformer(**kwargs)), BackboneSpec(kwargs=kwargs), make_groups(12, wl, 4),
+                       ["healthy", "bls"], wavelengths_nm=wl)
+    model.calibrate(torch.rand(3, 12, 32, 32))
+    return save_checkpoint(model.eval(), tmp_path_factory.mktemp("ckpt") / "tiny")

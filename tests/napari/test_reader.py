@@ -84,9 +84,8 @@ def test_writer_roundtrip(make_napari_viewer, tmp_path, envi_cube, cube_chw, wav
 
 def test_screenshot_shows_the_displayed_band(make_napari_viewer, tmp_path):
     """The rendered canvas must correlate with the band on the slider, not just be non-blank."""
-    from skimage.transform import resize
-
     from scipy.ndimage import gaussian_filter
+    from skimage.transform import resize
 
     rng = np.random.default_rng(3)
     c, h, w = 6, 48, 64  # independent smooth fields: each band looks unlike every other band

@@ -1,0 +1,325 @@
+"""The Explain (FOCUS) dock: pick a cube, a model, a class and a method; explain off the GUI thread.
+
+Thin by design: it turns napari layers into a `Cube`, runs `explain_job.explain_steps` in a napari
+worker (progress from its yields, Cancel at the next yield), and turns the `Explanation` into layers
+and the Spectral importance dock. No torch here; no math here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..cube import Cube
+from ..errors import FocusError
+
+METHODS = (("FOCUS (one forward pass)", "focus"), ("gradient × input", "gradxinput"), ("Grad-CAM", "gradcam"))
+AUTO_CLASS = "predicted class"
+EMBEDDED_LABEL = "embedded demonstration model"
+
+
+def cube_layers(viewer: Any) -> list[Any]:
+    """Image layers with a band axis: (C, H, W), not RGB, not our own saliency."""
+    return [lyr for lyr in viewer.layers if lyr._type_string == "image" and lyr.ndim == 3 and not lyr.rgb
+            and lyr.metadata.get("napari_focus") != "saliency"]
+
+
+def leaf_mask_name(cube_name: str) -> str:
+    return f"leaf mask · {cube_name}"
+
+
+def _job(cube: Cube, model: Any, class_name: Any, method: str, leaf: Any):
+    """Worker body: leave the GUI a core on small machines, then run the core's steps."""
+    import torch
+
+    from ..explain_job import explain_steps
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    return (yield from explain_steps(cube, model, class_name=class_name, method=method, leaf_mask=leaf))
+
+
+class ExplainDock(QWidget):
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.worker: Any = None
+        self.result: Any = None
+        self.model_folder: Path | None = None  # None: the embedded default
+        self.spectral: tuple[Any, Any] | None = None
+
+        self.cube_box = QComboBox()
+        self.model_box = QComboBox()
+        self.model_box.addItem(EMBEDDED_LABEL, None)
+        self.browse = QPushButton("Open checkpoint…")
+        self.class_box = QComboBox()
+        self.method_box = QComboBox()
+        for label, key in METHODS:
+            self.method_box.addItem(label, key)
+        self.run_button = QPushButton("Explain")
+        self.export_button = QPushButton("Export…")
+        self.export_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 3)
+        self.progress.setValue(0)
+        self.status = QLabel("")
+        self.probabilities = QLabel("")
+        self.demo_note = QLabel()
+        for lab in (self.status, self.probabilities, self.demo_note):
+            lab.setWordWrap(True)
+        self.demo_note.setStyleSheet("color: #f0c674;")
+        hint = QLabel("Shift-click a pixel to plot its spectrum. Drag the line or click the curve to jump to a band.")
+        hint.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("cube", self.cube_box)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_box, 1)
+        model_row.addWidget(self.browse)
+        form.addRow("model", model_row)
+        form.addRow("class", self.class_box)
+        form.addRow("method", self.method_box)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.export_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.demo_note)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.probabilities)
+        layout.addWidget(hint)
+        layout.addStretch(1)
+
+        self.run_button.clicked.connect(self._on_run_clicked)
+        self.export_button.clicked.connect(self._on_export_clicked)
+        self.browse.clicked.connect(self._on_browse)
+        self.model_box.currentIndexChanged.connect(self._on_model_changed)
+        self.cube_box.currentIndexChanged.connect(self._on_model_changed)
+        for ev in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
+            ev.connect(self._refresh_cubes)
+        from .._band_label import install_band_label
+
+        install_band_label(self.viewer)
+        self._refresh_cubes()
+
+    # ------------------------------------------------------------------ choices
+    def _refresh_cubes(self, *_: Any) -> None:
+        current = self.cube_box.currentText()
+        names = [lyr.name for lyr in cube_layers(self.viewer)]
+        self.cube_box.blockSignals(True)
+        self.cube_box.clear()
+        self.cube_box.addItems(names)
+        active = self.viewer.layers.selection.active
+        pick = current if current in names else (active.name if active is not None and active.name in names else "")
+        if pick:
+            self.cube_box.setCurrentText(pick)
+        self.cube_box.blockSignals(False)
+        self._on_model_changed()
+
+    def cube_layer(self) -> Any:
+        name = self.cube_box.currentText()
+        return self.viewer.layers[name] if name and name in self.viewer.layers else None
+
+    def set_model_folder(self, folder: str | os.PathLike | None) -> None:
+        """Use a checkpoint folder (None: the embedded default)."""
+        if folder is None:
+            self.model_box.setCurrentIndex(0)
+            return
+        folder = Path(folder)
+        idx = self.model_box.findData(str(folder))
+        if idx < 0:
+            self.model_box.addItem(folder.name, str(folder))
+            idx = self.model_box.count() - 1
+        self.model_box.setCurrentIndex(idx)
+
+    def _on_browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "FOCUS checkpoint folder")
+        if folder:
+            self.set_model_folder(folder)
+
+    def _resolved_model(self) -> Path | None:
+        data = self.model_box.currentData()
+        if data:
+            return Path(data)
+        from ..explain_job import default_checkpoint
+
+        layer = self.cube_layer()
+        cube = None if layer is None else Cube.from_layer(layer.data, layer.metadata)
+        try:
+            return default_checkpoint(cube)
+        except FocusError:
+            return None
+
+    def _on_model_changed(self, *_: Any) -> None:
+        folder = self._resolved_model()
+        classes: list[str] = []
+        self.demo_note.setText("")
+        if folder is not None:
+            try:
+                classes = list(json.loads((folder / "config.json").read_text()).get("classes", []))
+            except (OSError, ValueError):
+                classes = []
+            from ..explain_job import DEMO_NOTE, is_embedded
+
+            if is_embedded(folder):
+                self.demo_note.setText(DEMO_NOTE)
+        elif self.model_box.currentData() is None:
+            self.demo_note.setText("No embedded model is installed: open a checkpoint folder.")
+        current = self.class_box.currentText()
+        self.class_box.clear()
+        self.class_box.addItem(AUTO_CLASS, None)
+        for c in classes:
+            self.class_box.addItem(c, c)
+        if current in classes:
+            self.class_box.setCurrentText(current)
+
+    # ------------------------------------------------------------------ running
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def _on_run_clicked(self) -> None:
+        if self.running:
+            self.cancel()
+        else:
+            self.start()
+
+    def start(self) -> Any:
+        """Start an explain run; returns the worker (None when the input was refused)."""
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_error
+
+        if self.running:
+            return self.worker
+        layer = self.cube_layer()
+        if layer is None:
+            show_error("napari-focus: open a hyperspectral cube (an image layer with a band axis) first")
+            return None
+        try:
+            cube = Cube.from_layer(layer.data, layer.metadata)
+        except ValueError as exc:
+            show_error(f"napari-focus: layer {layer.name!r} is not a cube: {exc}")
+            return None
+        model = self.model_box.currentData()
+        leaf = self._user_leaf_mask(layer)
+        self._explained_layer = layer
+        # `errored` must be connected here: otherwise superqt re-raises the error on the GUI thread
+        connect = {"yielded": self._on_step, "returned": self._on_result, "errored": self._on_error,
+                   "finished": self._on_finished}
+        self.worker = create_worker(_job, cube, model, self.class_box.currentData(),
+                                    self.method_box.currentData(), leaf, _start_thread=False, _connect=connect)
+        self.run_button.setText("Cancel")
+        self.export_button.setEnabled(False)
+        self.status.setText("starting…")
+        self.progress.setValue(0)
+        self.worker.start()
+        return self.worker
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.status.setText("cancelling…")
+            self.worker.quit()
+
+    def _user_leaf_mask(self, layer: Any) -> np.ndarray | None:
+        name = leaf_mask_name(layer.name)
+        if name in self.viewer.layers:
+            mask = np.asarray(self.viewer.layers[name].data) > 0
+            if mask.shape == tuple(layer.data.shape[-2:]) and mask.any():
+                return mask
+        return None
+
+    def _on_step(self, step: tuple[int, int, str]) -> None:
+        done, total, message = step
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.status.setText(message)
+
+    def _on_error(self, exc: Exception) -> None:
+        from napari.utils.notifications import show_error
+
+        msg = str(exc) if isinstance(exc, FocusError) else f"{type(exc).__name__}: {exc}"
+        show_error(f"napari-focus could not explain: {msg}")
+        self.status.setText("failed; nothing was added")
+
+    def _on_finished(self) -> None:
+        if self.worker is not None and self.status.text() == "cancelling…":
+            self.status.setText("cancelled; nothing was added")
+        self.worker = None
+        self.run_button.setText("Explain")
+        self.progress.setValue(0)
+
+    def _on_result(self, exp: Any) -> None:
+        from napari.utils.notifications import show_warning
+
+        layer = self._explained_layer
+        if layer not in self.viewer.layers:
+            show_warning("napari-focus: the cube layer was removed while explaining; the result was discarded")
+            self.status.setText("cube removed; nothing was added")
+            return
+        self.show_result(layer, exp)
+
+    def show_result(self, layer: Any, exp: Any) -> None:
+        """Add (or replace) the saliency layers, the leaf mask and the spectral dock."""
+        from ..explain_job import load_model
+        from ..explain_layers import curve_from_explanation, probability_text, saliency_layer_data
+        from .band_link import add_spectral_dock
+
+        self.result = exp
+        for data, kwargs, _ in saliency_layer_data(exp, layer.scale, layer.translate):
+            name = kwargs["name"]
+            if name in self.viewer.layers:
+                self.viewer.layers.remove(name)
+            self.viewer.add_image(data, **kwargs)
+        mask_name = leaf_mask_name(layer.name)
+        if mask_name not in self.viewer.layers:
+            self.viewer.add_labels(exp.leaf_mask.astype(np.uint8), name=mask_name, opacity=0.25, visible=False,
+                                   scale=tuple(layer.scale)[-2:], translate=tuple(layer.translate)[-2:])
+        folder = self._resolved_model()
+        model = load_model(folder) if folder is not None else None  # cached: already loaded by the worker
+        classes = list(getattr(model, "classes", []))
+        self._classes = classes
+        curve = curve_from_explanation(exp, model, layer.metadata.get("bbl"))
+        self.spectral = add_spectral_dock(self.viewer, curve, layer, saliency=exp.T)
+        self.viewer.layers.selection.active = layer
+        self.probabilities.setText(f"predicted: {exp.predicted}  ({probability_text(exp, classes)})")
+        notes = "; ".join(exp.notes)
+        self.status.setText(f"{exp.method} · {exp.rule} · {exp.seconds:.2f} s" + (f" · {notes}" if notes else ""))
+        self.export_button.setEnabled(True)
+
+    # ------------------------------------------------------------------ export
+    def _on_export_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export the explanation to a folder")
+        if folder:
+            self.export(folder)
+
+    def export(self, folder: str | os.PathLike) -> list[Path]:
+        from napari.utils.notifications import show_error, show_info
+
+        from ..export import export_explanation
+
+        if self.result is None:
+            show_error("napari-focus: nothing to export yet: explain a cube first")
+            return []
+        try:
+            paths = export_explanation(self.result, folder, getattr(self, "_classes", None))
+        except OSError as exc:
+            show_error(f"napari-focus could not export to {folder}: {exc}")
+            return []
+        show_info(f"napari-focus: wrote {len(paths)} files to {folder}")
+        return paths

@@ -1,0 +1,124 @@
+"""Explain a cube as a sequence of progress steps: the one code path behind the dock and the CLI.
+
+A generator yields ``(done, total, message)`` and returns the `Explanation`, so the GUI runs it in a
+napari `thread_worker` (a yield is where a cancel takes effect) and a notebook simply exhausts it.
+torch is imported here only when the job runs, never when the module is imported.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cube import Cube
+from .errors import CheckpointError, FocusError
+from .resources import model_dir
+
+Step = tuple[int, int, str]
+# shipped FOCUS checkpoints, by sensor; the one whose wavelengths best cover the cube is the default
+EMBEDDED_CHECKPOINTS = ("focus_bls_vnir204", "focus_bls_vswir200")
+DEMO_NOTE = ("Demonstration model: a small ViT pretrained by this project on simulated leaves (a stand-in for "
+             "DINOv2). It explains simulated bacterial leaf spot; do not use it for decisions on real plants.")
+
+
+def embedded_checkpoints() -> list[Path]:
+    """The shipped FOCUS checkpoints that exist in this installation."""
+    try:
+        root = model_dir()
+    except FileNotFoundError:
+        return []
+    return [root / n for n in EMBEDDED_CHECKPOINTS if (root / n / "config.json").is_file()]
+
+
+def is_embedded(path: str | os.PathLike) -> bool:
+    return Path(path).resolve() in {p.resolve() for p in embedded_checkpoints()}
+
+
+def default_checkpoint(cube: Cube | None = None) -> Path:
+    """The embedded checkpoint for this cube: VNIR-SWIR when the cube reaches past 1100 nm, else VNIR."""
+    found = embedded_checkpoints()
+    if not found:
+        raise CheckpointError("no embedded model is installed (model/ holds no FOCUS checkpoint)")
+    wl = None if cube is None else cube.wavelengths_nm
+    if wl is not None and float(np.nanmax(wl)) > 1100.0:
+        swir = [p for p in found if "vswir" in p.name]
+        if swir:
+            return swir[0]
+    return found[0]
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(folder: str, mtime_ns: int, device: str | None) -> Any:
+    from .focus.checkpoint import load_checkpoint
+
+    return load_checkpoint(folder, device=device)
+
+
+def load_model(folder: str | os.PathLike, device: str | None = None) -> Any:
+    """Load (once) a FOCUS checkpoint folder; a changed folder is reloaded."""
+    folder = Path(folder)
+    cfg = folder / "config.json"
+    if not cfg.is_file():
+        raise CheckpointError(f"{folder}: not a FOCUS checkpoint folder (no config.json)")
+    if device is None:
+        from .focus.device import select_device
+
+        device = str(select_device())
+    return _load_cached(str(folder.resolve()), cfg.stat().st_mtime_ns, device)
+
+
+def explain_steps(
+    cube: Cube,
+    model: Any = None,
+    class_name: str | int | None = None,
+    method: str = "focus",
+    rule: str | None = None,
+    leaf_mask: np.ndarray | None = None,
+) -> Generator[Step, None, Any]:
+    """Load the model if given as a folder (None: the embedded default), check the cube, explain it."""
+    total = 3
+    if model is None or isinstance(model, (str, os.PathLike)):
+        yield 0, total, "loading model"
+        model = load_model(model if model is not None else default_checkpoint(cube))
+    yield 1, total, "checking cube"
+    check_cube_for_model(cube, model)
+    import torch
+
+    from .focus.explain import explain
+
+    yield 2, total, f"explaining ({method})"
+    with torch.inference_mode(method == "focus"):
+        exp = explain(model, cube, class_index=class_name, method=method, rule=rule, leaf_mask=leaf_mask)
+    yield 3, total, "done"
+    return exp
+
+
+def check_cube_for_model(cube: Cube, model: Any) -> None:
+    """Refuse, with a clear reason, a cube the model cannot read (band counts that cannot be mapped)."""
+    if cube.data.ndim != 3:
+        raise FocusError(f"the layer is {cube.data.ndim}-D; explain needs a (bands, y, x) cube")
+    model_wl = getattr(model, "wavelengths_nm", None)
+    n_model = int(model.groups.n_bands)
+    if cube.wavelengths_nm is None and cube.n_bands != n_model:
+        raise FocusError(f"the cube has {cube.n_bands} bands and no wavelengths; the model needs {n_model} bands "
+                         "(add wavelengths to resample)")
+    if cube.wavelengths_nm is not None and model_wl is not None:
+        lo, hi = float(np.nanmin(cube.wavelengths_nm)), float(np.nanmax(cube.wavelengths_nm))
+        mlo, mhi = float(np.min(model_wl)), float(np.max(model_wl))
+        overlap = max(0.0, min(hi, mhi) - max(lo, mlo)) / max(mhi - mlo, 1e-9)
+        if overlap < 0.5:
+            raise FocusError(f"the cube covers {lo:.0f}–{hi:.0f} nm; the model was trained on {mlo:.0f}–{mhi:.0f} nm")
+
+
+def run(steps: Generator[Step, None, Any]) -> Any:
+    """Exhaust a step generator and return its result (notebooks, CLI, tests)."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value

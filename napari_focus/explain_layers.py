@@ -1,0 +1,93 @@
+"""An `Explanation` as napari layer data and a spectral curve: no napari or Qt import.
+
+The saliency cube is laid over the cube it explains (same scale and translate, band axis shared) with
+one contrast range for all bands, so that scrubbing compares bands honestly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .spectral_curve import SpectralCurve, SpectralGroup
+
+SALIENCY_COLORMAP = "inferno"
+
+
+def saliency_names(class_name: str) -> tuple[str, str]:
+    return f"saliency · {class_name}", f"saliency map · {class_name}"
+
+
+def _limits(arr: np.ndarray, pct: float = 99.9) -> tuple[float, float]:
+    finite = arr[np.isfinite(arr)]
+    hi = float(np.percentile(finite, pct)) if finite.size else 1.0
+    return 0.0, hi if hi > 0 else 1.0
+
+
+def saliency_layer_data(exp: Any, scale: Any = None, translate: Any = None, method_label: str = "") -> list[tuple]:
+    """(T, kwargs, "image") and (M, kwargs, "image"), aligned with the explained cube layer."""
+    t_name, m_name = saliency_names(str(exp.class_name))
+    spatial_scale = None if scale is None else tuple(scale)[-2:]
+    spatial_translate = None if translate is None else tuple(translate)[-2:]
+    meta = {
+        "napari_focus": "saliency",
+        "class_name": str(exp.class_name),
+        "method": exp.method,
+        "rule": exp.rule,
+        "model_sha256": exp.model_sha256,
+        "probabilities": [float(p) for p in np.ravel(exp.probabilities)],
+        "predicted": str(exp.predicted),
+    }
+    if exp.wavelengths_nm is not None:
+        meta["wavelengths_nm"] = [float(w) for w in exp.wavelengths_nm]
+    common = {"colormap": SALIENCY_COLORMAP, "blending": "additive", "opacity": 0.8}
+    t_kwargs = dict(common, name=t_name, contrast_limits=_limits(exp.T), metadata=meta,
+                    axis_labels=("band", "y", "x"))
+    m_kwargs = dict(common, name=m_name, contrast_limits=_limits(exp.M), metadata=dict(meta), visible=False)
+    if scale is not None:
+        t_kwargs["scale"] = tuple(scale)
+        m_kwargs["scale"] = spatial_scale
+    if translate is not None:
+        t_kwargs["translate"] = tuple(translate)
+        m_kwargs["translate"] = spatial_translate
+    return [(exp.T, t_kwargs, "image"), (exp.M, m_kwargs, "image")]
+
+
+def groups_on_cube_bands(model_groups: Any, model_wavelengths: Any, cube_wavelengths: Any,
+                         n_cube_bands: int) -> list[SpectralGroup]:
+    """The model's named groups as contiguous band ranges of the cube (mapped by wavelength if needed)."""
+    out: list[SpectralGroup] = []
+    if model_groups is None:
+        return out
+    same = cube_wavelengths is None or model_wavelengths is None or (
+        len(model_wavelengths) == n_cube_bands and np.allclose(model_wavelengths, cube_wavelengths, atol=0.5))
+    for name, bands in zip(model_groups.names, model_groups.bands, strict=True):
+        if same:
+            lo, hi = min(bands), max(bands)
+        else:
+            wl = np.asarray(model_wavelengths, float)
+            cw = np.asarray(cube_wavelengths, float)
+            inside = np.nonzero((cw >= wl[min(bands)] - 1e-6) & (cw <= wl[max(bands)] + 1e-6))[0]
+            if inside.size == 0:
+                continue
+            lo, hi = int(inside.min()), int(inside.max())
+        out.append(SpectralGroup(str(name), int(lo), int(min(hi, n_cube_bands - 1))))
+    return out
+
+
+def curve_from_explanation(exp: Any, model: Any = None, good_bands: Any = None) -> SpectralCurve:
+    groups = [] if model is None else groups_on_cube_bands(
+        getattr(model, "groups", None), getattr(model, "wavelengths_nm", None), exp.wavelengths_nm, len(exp.B))
+    label = {"focus": "FOCUS", "gradxinput": "gradient × input", "gradcam": "Grad-CAM"}.get(exp.method, exp.method)
+    return SpectralCurve(importance=np.asarray(exp.B, float), wavelengths_nm=exp.wavelengths_nm, groups=groups,
+                         good_bands=good_bands, title=f"{label} · {exp.class_name}")
+
+
+def probability_text(exp: Any, classes: list[str]) -> str:
+    """'bls 0.93 · healthy 0.07' (classification) or 'predicted 41.2' (regression)."""
+    probs = np.ravel(exp.probabilities)
+    if len(classes) != probs.size:
+        return f"predicted {exp.predicted}"
+    order = np.argsort(-probs)
+    return " · ".join(f"{classes[i]} {probs[i]:.2f}" for i in order)

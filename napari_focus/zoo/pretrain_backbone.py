@@ -1,0 +1,289 @@
+"""Pretrain the embedded backbone: masked-patch reconstruction on single-band leaf images.
+
+A randomly initialised frozen ViT attends uniformly and cannot carry FOCUS (SPEC §7), and DINOv2
+cannot be downloaded here, so the project pretrains its own small ViT, self-supervised (SimMIM-style:
+masked patches replaced by a learned token, a linear decoder predicts their pixels, L1 loss), on single
+bands of simulated leaves of every task and sensor plus smooth random textures. The leaves come from a
+seed range (`SEED_BASE` + i) that FOCUS training and evaluation never use, and no labels are seen.
+
+    python -m napari_focus.zoo.pretrain_backbone --out model/backbone --minutes 30
+
+Resumable: state is saved every `--save-every` seconds to `<out>/.resume/` and picked up on restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ARCH = dict(img_size=96, patch_size=8, in_chans=3, embed_dim=192, depth=6, num_heads=6, mlp_ratio=4.0,
+            class_token=True, global_pool="token", num_classes=0)
+SEED_BASE = 7_000_000  # leaves for pretraining only; FOCUS datasets use other seeds
+TASKS = ("bls", "genotype", "trait")
+SENSORS = ("vnir204", "vswir200")
+
+
+def standardise(img: np.ndarray) -> np.ndarray:
+    img = np.nan_to_num(img.astype(np.float32))
+    return (img - img.mean()) / (img.std() + 1e-6)
+
+
+def texture(rng: np.random.Generator, size: int) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    sigma = rng.uniform(0.7, 8.0)
+    field = gaussian_filter(rng.standard_normal((size, size)), sigma)
+    if rng.random() < 0.5:  # hard-edged blobs, like lesions and leaf margins
+        field = (field > np.quantile(field, rng.uniform(0.5, 0.95))).astype(np.float32) + 0.1 * field
+    return standardise(field)
+
+
+def make_images(n_leaves: int, bands_per_leaf: int, n_textures: int, size: int, seed: int,
+                log=print) -> np.ndarray:
+    """(N, size, size) float16 standardised single-band images (leaves first, then textures)."""
+    from napari_focus.simulate import get_sensor, simulate_leaf
+    from napari_focus.simulate.tasks import task_spec
+
+    rng = np.random.default_rng(seed)
+    sensors = {name: get_sensor(name) for name in SENSORS}
+    out = np.empty((n_leaves * bands_per_leaf + n_textures, size, size), np.float16)
+    k = 0
+    t0 = time.time()
+    for i in range(n_leaves):
+        task = TASKS[i % len(TASKS)]
+        sensor = sensors[SENSORS[(i // len(TASKS)) % len(SENSORS)]]
+        classes = list(task_spec(task, float(sensor.wavelengths_nm.max())).classes)
+        label = classes[rng.integers(len(classes))] if classes else None
+        leaf = simulate_leaf(task, sensor, size, SEED_BASE + i, label=label)
+        for b in rng.choice(leaf.cube.n_bands, bands_per_leaf, replace=False):
+            out[k] = standardise(np.asarray(leaf.cube.data[b]))
+            k += 1
+        if (i + 1) % 20 == 0:
+            log(f"data: {i + 1}/{n_leaves} leaves ({time.time() - t0:.0f} s)")
+    for _ in range(n_textures):
+        out[k] = texture(rng, size)
+        k += 1
+    return out
+
+
+def sincos_2d(grid: int, dim: int):
+    """(grid², dim) fixed 2-D sine-cosine position codes (MAE): spatial locality from the first step."""
+    import torch
+
+    yy, xx = torch.meshgrid(torch.arange(grid, dtype=torch.float32), torch.arange(grid, dtype=torch.float32),
+                            indexing="ij")
+    q = dim // 4
+    omega = 1.0 / (10000 ** (torch.arange(q, dtype=torch.float32) / q))
+    parts = []
+    for pos in (yy.flatten(), xx.flatten()):
+        ang = pos[:, None] * omega[None]
+        parts += [ang.sin(), ang.cos()]
+    return torch.cat(parts, dim=1)
+
+
+def build_model(arch: dict):
+    import torch
+    from timm.models.vision_transformer import VisionTransformer
+    from torch import nn
+
+    class SimMIM(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.vit = VisionTransformer(**arch)
+            d, p = self.vit.embed_dim, arch["patch_size"]
+            with torch.no_grad():  # fixed sin-cos positions, as in MAE; CLS position zero
+                grid = arch["img_size"] // p
+                self.vit.pos_embed.zero_()
+                self.vit.pos_embed[0, self.vit.num_prefix_tokens:] = sincos_2d(grid, d)
+            self.vit.pos_embed.requires_grad_(False)
+            self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
+            nn.init.normal_(self.mask_token, std=0.02)
+            self.decoder = nn.Linear(d, p * p)
+
+        def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            vit, p = self.vit, arch["patch_size"]
+            t = vit.patch_embed(x.expand(-1, 3, -1, -1))  # grey band on all RGB inputs = summed conv
+            t = torch.where(mask[..., None], self.mask_token.expand_as(t), t)
+            t = vit.norm_pre(vit._pos_embed(t))
+            t = vit.norm(vit.blocks(t))[:, vit.num_prefix_tokens:]
+            pred = self.decoder(t)
+            b, _, h, w = x.shape
+            target = x.reshape(b, h // p, p, w // p, p).permute(0, 1, 3, 2, 4).reshape(b, -1, p * p)
+            return (pred - target).abs().mean(-1)[mask].mean()
+
+    return SimMIM()
+
+
+def attention_entropies(vit, images) -> np.ndarray:
+    """Normalised attention entropy per (layer, head) of patch queries: 1 = uniform (SPEC §3.5)."""
+    import torch
+
+    ents = []
+    with torch.inference_mode():
+        t = vit.norm_pre(vit._pos_embed(vit.patch_embed(images.expand(-1, 3, -1, -1))))
+        for blk in vit.blocks:
+            x = blk.norm1(t)
+            b, n, d = x.shape
+            qkv = blk.attn.qkv(x).reshape(b, n, 3, blk.attn.num_heads, -1).permute(2, 0, 3, 1, 4)
+            q, k = blk.attn.q_norm(qkv[0]), blk.attn.k_norm(qkv[1])
+            a = ((q * blk.attn.scale) @ k.transpose(-2, -1)).softmax(-1)[:, :, vit.num_prefix_tokens:]
+            h = -(a * a.clamp_min(1e-12).log()).sum(-1) / math.log(n)
+            ents.append(h.mean(dim=(0, 2)).numpy())
+            t = blk(t)
+    return np.stack(ents)
+
+
+def _atomic_save_torch(obj, path: Path) -> None:
+    import torch
+
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("model/backbone"))
+    ap.add_argument("--minutes", type=float, default=30.0, help="training time budget (data generation excluded)")
+    ap.add_argument("--leaves", type=int, default=240)
+    ap.add_argument("--bands-per-leaf", type=int, default=16)
+    ap.add_argument("--textures", type=int, default=1200)
+    ap.add_argument("--batch", type=int, default=48)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--mask-ratio", type=float, default=0.6)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--save-every", type=float, default=120.0, help="seconds between resume points")
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    import torch
+    from safetensors.torch import save_file
+    from tqdm import tqdm
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out: Path = args.out
+    resume_dir = out / ".resume"
+    resume_dir.mkdir(parents=True, exist_ok=True)
+    log_path = out / "pretrain.log"
+
+    def log(msg: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {msg}"
+        print(line, file=sys.stderr, flush=True)
+        with open(log_path, "a") as fh:
+            fh.write(line + "\n")
+
+    data_path = resume_dir / "images.npy"
+    if data_path.is_file():
+        images = np.load(data_path, allow_pickle=False)
+        log(f"data: reusing {images.shape[0]} cached images")
+    else:
+        images = make_images(args.leaves, args.bands_per_leaf, args.textures, ARCH["img_size"], args.seed, log)
+        np.save(resume_dir / "images.tmp.npy", images)
+        os.replace(resume_dir / "images.tmp.npy", data_path)
+        log(f"data: {images.shape[0]} images ({args.leaves} leaves × {args.bands_per_leaf} bands + "
+            f"{args.textures} textures)")
+    n_val = 256
+    val = torch.from_numpy(images[-n_val - args.textures:-args.textures].astype(np.float32))[:, None]
+    train = images
+
+    torch.manual_seed(args.seed)
+    model = build_model(ARCH)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05, betas=(0.9, 0.95))
+    state_path = resume_dir / "state.pt"
+    step, elapsed, history = 0, 0.0, []
+    if state_path.is_file():
+        st = torch.load(state_path, weights_only=True)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step, elapsed = int(st["step"]), float(st["elapsed"])
+        history = json.loads(resume_dir.joinpath("history.json").read_text())
+        log(f"resumed at step {step} ({elapsed / 60:.1f} min trained)")
+    budget = args.minutes * 60
+    gen = np.random.default_rng(args.seed + step)
+    n_patches = (ARCH["img_size"] // ARCH["patch_size"]) ** 2
+    warmup = 100
+    bar = tqdm(total=int(budget), initial=int(elapsed), unit="s", desc="pretrain", file=sys.stderr)
+    last_save = time.time()
+    model.train()
+    while elapsed < budget:
+        t0 = time.time()
+        idx = gen.integers(0, train.shape[0], args.batch)
+        x = torch.from_numpy(train[idx].astype(np.float32))[:, None]
+        k = int(gen.integers(4))
+        x = torch.rot90(x, k, dims=(2, 3))
+        if gen.random() < 0.5:
+            x = x.flip(3)
+        x = x * torch.from_numpy(gen.uniform(0.7, 1.3, (args.batch, 1, 1, 1)).astype(np.float32))
+        mask = torch.from_numpy(gen.random((args.batch, n_patches)) < args.mask_ratio)
+        frac = min(1.0, elapsed / budget)
+        lr = args.lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * frac))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss = model(x, mask)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        dt = time.time() - t0
+        elapsed += dt
+        bar.update(int(elapsed) - bar.n)
+        if step % 20 == 0:
+            history.append({"step": step, "minutes": round(elapsed / 60, 2), "loss": round(loss.item(), 4),
+                            "lr": lr})
+            bar.set_postfix(loss=f"{loss.item():.3f}", step=step)
+        if time.time() - last_save > args.save_every:
+            _atomic_save_torch({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                                "elapsed": elapsed}, state_path)
+            resume_dir.joinpath("history.json").write_text(json.dumps(history))
+            log(f"step {step}: loss {loss.item():.4f}, {elapsed / 60:.1f} min")
+            last_save = time.time()
+    bar.close()
+
+    model.eval()
+    with torch.inference_mode():
+        gv = torch.Generator().manual_seed(1)
+        vmask = torch.rand((val.shape[0], n_patches), generator=gv) < args.mask_ratio
+        val_loss = float(model(val, vmask))
+    ent = attention_entropies(model.vit, val[:64])
+    vit_state = {k: v.contiguous() for k, v in model.vit.state_dict().items() if not k.startswith("head.")}
+    weights = out / "weights.safetensors"
+    save_file(vit_state, str(out / "weights.tmp.safetensors"))
+    os.replace(out / "weights.tmp.safetensors", weights)
+    from napari_focus.focus.backbone import sha256_file
+
+    info = {
+        "architecture": "timm VisionTransformer",
+        "kwargs": ARCH,
+        "weights_file": weights.name,
+        "sha256": sha256_file(weights),
+        "pretraining": {
+            "objective": "masked-patch reconstruction (SimMIM-style, L1 on masked pixels, linear decoder)",
+            "images": int(train.shape[0]), "leaves": args.leaves, "bands_per_leaf": args.bands_per_leaf,
+            "textures": args.textures, "leaf_seeds": [SEED_BASE, SEED_BASE + args.leaves - 1],
+            "tasks": list(TASKS), "sensors": list(SENSORS), "mask_ratio": args.mask_ratio,
+            "batch": args.batch, "lr": args.lr, "steps": step, "minutes": round(elapsed / 60, 1),
+            "seed": args.seed, "val_masked_l1": round(val_loss, 4),
+            "torch": torch.__version__,
+        },
+        "attention_entropy": {
+            "normalised_per_layer_head": np.round(ent, 4).tolist(),
+            "min": float(ent.min()), "max": float(ent.max()), "spread": float(ent.max() - ent.min()),
+        },
+        "history": history[-50:],
+    }
+    (out / "backbone.json").write_text(json.dumps(info, indent=1))
+    log(f"done: {step} steps, val masked L1 {val_loss:.4f}, entropies {ent.min():.3f}–{ent.max():.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

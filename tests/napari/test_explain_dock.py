@@ -1,0 +1,127 @@
+"""The Explain dock as a user drives it: opened from the manifest, explain off the GUI thread, layers and
+the spectral dock appear, export writes files the reader reads back, bad input gives notifications."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_focus._qt.explain_dock import ExplainDock
+
+pytest.importorskip("torch")
+
+
+def _dock(viewer) -> ExplainDock:
+    _, dock = viewer.window.add_plugin_dock_widget("napari-focus", "Explain (FOCUS)")
+    return dock
+
+
+def _explain(qtbot, dock) -> None:
+    assert dock.start() is not None
+    qtbot.waitUntil(lambda: not dock.running, timeout=60_000)  # set on the GUI thread when the worker ends
+
+
+def test_explain_adds_aligned_layers_and_curve(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint, cube_chw):
+    viewer = make_napari_viewer()
+    cube = viewer.open(str(envi_cube), plugin="napari-focus")[0]
+    cube.scale = (1, 2.0, 2.0)
+    cube.translate = (0, 5.0, -3.0)
+    dock = _dock(viewer)
+    assert isinstance(dock, ExplainDock) and dock.cube_box.currentText() == "leaf"
+    dock.set_model_folder(tiny_checkpoint)
+    assert [dock.class_box.itemText(i) for i in range(dock.class_box.count())] == ["predicted class", "healthy", "bls"]
+    dock.class_box.setCurrentText("bls")
+    _explain(qtbot, dock)
+    sal = viewer.layers["saliency · bls"]
+    assert sal.data.shape == cube_chw.shape and sal.metadata["napari_focus"] == "saliency"
+    np.testing.assert_allclose(sal.scale, cube.scale)
+    np.testing.assert_allclose(sal.translate, cube.translate)
+    assert sal.blending == "additive" and sal.contrast_limits[0] == 0.0
+    smap = viewer.layers["saliency map · bls"]
+    assert smap.data.shape == cube_chw.shape[1:]
+    np.testing.assert_allclose(smap.data, sal.data.sum(0), rtol=1e-4, atol=1e-6)
+    assert "leaf mask · leaf" in viewer.layers
+    assert "predicted:" in dock.probabilities.text() and "healthy" in dock.probabilities.text()
+    # the spectral dock shows the explanation's B and follows the slider
+    plot, link = dock.spectral
+    np.testing.assert_allclose(plot.curve.importance, sal.data.max(axis=(1, 2)), rtol=1e-4, atol=1e-7)
+    viewer.dims.set_current_step(0, 7)
+    assert plot.band == 7
+    # re-running for the same class replaces, another class adds: no silent pile-up
+    n = len(viewer.layers)
+    _explain(qtbot, dock)
+    assert len(viewer.layers) == n
+    dock.class_box.setCurrentText("healthy")
+    _explain(qtbot, dock)
+    assert len(viewer.layers) == n + 2 and "saliency · healthy" in viewer.layers
+
+
+def test_export_reads_back(make_napari_viewer, qtbot, tmp_path, envi_cube, tiny_checkpoint, wavelengths):
+    viewer = make_napari_viewer()
+    viewer.open(str(envi_cube), plugin="napari-focus")
+    dock = _dock(viewer)
+    dock.set_model_folder(tiny_checkpoint)
+    _explain(qtbot, dock)
+    paths = dock.export(tmp_path / "out")
+    names = {p.name for p in paths}
+    assert {"saliency.hdr", "saliency.img", "curve.csv", "figure.png", "prediction.json"} <= names
+    back = viewer.open(str(tmp_path / "out" / "saliency.hdr"), plugin="napari-focus")[0]
+    np.testing.assert_allclose(back.data, dock.result.T, rtol=1e-6)
+    np.testing.assert_allclose(back.metadata["wavelengths_nm"], wavelengths, rtol=1e-6)
+    pred = json.loads((tmp_path / "out" / "prediction.json").read_text())
+    assert pred["predicted"] in ("healthy", "bls") and set(pred["probabilities"]) == {"healthy", "bls"}
+    assert len(pred["model_sha256"]) == 64
+
+
+def _errors(notifications):
+    return [n.message for n in notifications if n.severity == "error"]
+
+
+def test_bad_inputs_notify_and_add_nothing(make_napari_viewer, qtbot, tmp_path, tiny_checkpoint, notifications):
+    viewer = make_napari_viewer()
+    dock = _dock(viewer)
+    assert dock.start() is None  # no cube at all
+    assert "open a hyperspectral cube" in _errors(notifications)[-1]
+    # a cube the model cannot map: 5 bands, no wavelengths, model needs 12
+    viewer.add_image(np.random.rand(5, 16, 16).astype(np.float32), name="odd")
+    dock.set_model_folder(tiny_checkpoint)
+    dock.cube_box.setCurrentText("odd")
+    n = len(viewer.layers)
+    _explain(qtbot, dock)
+    assert "5 bands and no wavelengths" in _errors(notifications)[-1]
+    assert len(viewer.layers) == n
+    # a folder that is not a checkpoint
+    (tmp_path / "empty").mkdir()
+    dock.set_model_folder(tmp_path / "empty")
+    _explain(qtbot, dock)
+    assert "not a FOCUS checkpoint" in _errors(notifications)[-1]
+    assert len(viewer.layers) == n
+    # 2-D layers are not offered as cubes
+    viewer.add_image(np.zeros((8, 8)), name="flat")
+    assert "flat" not in [dock.cube_box.itemText(i) for i in range(dock.cube_box.count())]
+
+
+def test_layer_removed_while_running(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint, notifications):
+    viewer = make_napari_viewer()
+    viewer.open(str(envi_cube), plugin="napari-focus")
+    dock = _dock(viewer)
+    dock.set_model_folder(tiny_checkpoint)
+    assert dock.start() is not None
+    viewer.layers.remove("leaf")
+    qtbot.waitUntil(lambda: not dock.running, timeout=60_000)
+    assert not any(layer.name.startswith("saliency") for layer in viewer.layers)
+
+
+def test_second_click_cancels_instead_of_starting_another(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint):
+    viewer = make_napari_viewer()
+    viewer.open(str(envi_cube), plugin="napari-focus")
+    dock = _dock(viewer)
+    dock.set_model_folder(tiny_checkpoint)
+    worker = dock.start()
+    assert dock.run_button.text() == "Cancel"
+    assert dock.start() is worker  # no second run
+    dock.run_button.click()  # = cancel
+    qtbot.waitUntil(lambda: not dock.running, timeout=60_000)
+    assert dock.run_button.text() == "Explain" and not dock.running
