@@ -14,7 +14,7 @@ from .cube_io import read_cube
 from .layers import cube_layer_data
 from .resources import sample_data_dir
 
-MASK_NAMES = {"lesion": "lesions (ground truth)", "leaf": "leaf mask", "genotype": "genotypes (ground truth)"}
+MASK_NAMES = {"lesion": "lesions (ground truth)", "leaf": "leaf mask", "classes": "genotypes (ground truth)"}
 
 
 def sample_layers(stem: str) -> list[tuple]:
