@@ -18,7 +18,7 @@ def test_open_sample(make_napari_viewer, key, mask, max_nm):
     wl = np.asarray(cube.metadata["wavelengths_nm"])
     assert wl.size == c and wl[0] == pytest.approx(400, abs=5) and wl[-1] == pytest.approx(max_nm, abs=5)
     reflectance = np.asarray(cube.data[c // 2])
-    assert 0 <= np.nanmin(reflectance) and np.nanmax(reflectance) < 1.0  # scaled to reflectance
+    assert np.nanmin(reflectance) >= 0 and np.nanmax(reflectance) < 1.0  # scaled to reflectance
     labels = viewer.layers[f"{key} · {mask}"]
     assert labels.data.shape == (h, w) and labels.data.max() >= 1 and labels.visible
     assert len(layers) >= 3
