@@ -1,0 +1,181 @@
+"""Checkpoints (SPEC §3.11): a folder with `config.json` + `weights.safetensors` (trainable tensors
+only), written atomically; the backbone is referenced by file and SHA-256 and refused when it differs.
+Nothing here unpickles anything: JSON and safetensors only."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from napari_focus.errors import CheckpointError
+from napari_focus.focus.backbone import BackboneSpec, build_backbone, sha256_file
+from napari_focus.focus.groups import SpectralGroups
+from napari_focus.focus.model import FocusModel
+from napari_focus.focus.readout import DEFAULT_RULE
+
+FORMAT = "napari-focus-checkpoint"
+VERSION = 1
+CONFIG, WEIGHTS, BACKBONE = "config.json", "weights.safetensors", "backbone.safetensors"
+
+
+def checkpoint_sha256(folder: str | Path) -> str:
+    """The hash every export records: SHA-256 over config.json then weights.safetensors."""
+    h = hashlib.sha256()
+    for name in (CONFIG, WEIGHTS):
+        h.update((Path(folder) / name).read_bytes())
+    return h.hexdigest()
+
+
+def _config(model: FocusModel, spec: dict[str, Any], weights_sha: str) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "backbone": spec,
+        "input_size": model.img_size,
+        "task": model.task,
+        "classes": list(model.classes),
+        "wavelengths_nm": None if model.wavelengths_nm is None else [float(w) for w in model.wavelengths_nm],
+        "groups": model.groups.to_dict(),
+        "use_sink": model.use_sink,
+        "rollout_depth": model.rollout_depth,
+        "normalisation": {"band_mean": model.band_mean.tolist(), "band_std": model.band_std.tolist()},
+        "target": {"mean": float(model.target_mean), "std": float(model.target_std)},
+        "head_aux": model.head_aux.cpu().int().tolist(),
+        "calibrated": bool(model.calibrated),
+        "saliency_rule": model.saliency_rule or DEFAULT_RULE,  # fixed at save: a later default changes nothing
+        "weights_sha256": weights_sha,
+    }
+
+
+def save_checkpoint(model: FocusModel, folder: str | Path, copy_backbone: bool = False) -> Path:
+    """Write the model to `folder` atomically (a temp folder renamed into place); returns the folder.
+
+    The backbone is referenced by its weights file (absolute path); a backbone without one (built
+    in code), one embedded in its source checkpoint, or `copy_backbone=True` stores the file inside
+    the checkpoint as backbone.safetensors.
+    """
+    from safetensors.torch import save_file
+
+    folder = Path(folder).resolve()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        spec = BackboneSpec.from_dict(model.backbone_spec.to_dict())
+        src = Path(spec.weights_file) if spec.weights_file else None
+        embedded = src is not None and not src.is_absolute()  # lives inside its checkpoint: keep it inside
+        if embedded and model.backbone_spec_dir is not None:
+            src = Path(model.backbone_spec_dir) / src
+        if src is None or copy_backbone or embedded:
+            if src is None:
+                state = {k: v.detach().cpu().contiguous() for k, v in model.backbone.state_dict().items()}
+                save_file(state, str(tmp / BACKBONE))
+            else:
+                shutil.copyfile(src, tmp / BACKBONE)
+            spec.weights_file = BACKBONE
+            spec.sha256 = sha256_file(tmp / BACKBONE)
+        else:
+            spec.weights_file = str(src.resolve())
+        tensors = {n: p.detach().cpu().float().contiguous() for n, p in model.trainable_named().items()}
+        save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+        cfg = _config(model, spec.to_dict(), sha256_file(tmp / WEIGHTS))
+        (tmp / CONFIG).write_text(json.dumps(cfg, indent=1))
+        if folder.exists():
+            old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(folder, old)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    model.checkpoint_sha256 = checkpoint_sha256(folder)
+    model.backbone_spec_dir = str(folder)
+    if spec.weights_file == BACKBONE:
+        model.backbone_spec = spec
+    return folder
+
+
+def read_config(folder: str | Path) -> dict[str, Any]:
+    """The parsed config.json of a checkpoint folder, or CheckpointError saying what is wrong."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: not a checkpoint folder")
+    for name in (CONFIG, WEIGHTS):
+        if not (folder / name).is_file():
+            raise CheckpointError(f"{folder}: missing {name}")
+    try:
+        cfg = json.loads((folder / CONFIG).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{folder / CONFIG}: not valid JSON ({e})") from None
+    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
+        raise CheckpointError(f"{folder}: not a napari-focus checkpoint (config.json has no format {FORMAT!r})")
+    if int(cfg.get("version", 0)) > VERSION:
+        raise CheckpointError(f"{folder}: checkpoint version {cfg.get('version')} is newer than this napari-focus")
+    return cfg
+
+
+def load_checkpoint(folder: str | Path, device: str | torch.device | None = None,
+                    backbone_file: str | Path | None = None) -> FocusModel:
+    """Rebuild a model from a checkpoint folder; refuses corrupted, foreign or hash-mismatched ones.
+
+    `backbone_file` points at the backbone weights when they moved (the hash must still match).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder).resolve()
+    cfg = read_config(folder)
+    if cfg.get("weights_sha256") and sha256_file(folder / WEIGHTS) != cfg["weights_sha256"]:
+        raise CheckpointError(f"{folder / WEIGHTS}: contents do not match the hash in config.json (corrupted?)")
+    try:
+        spec = BackboneSpec.from_dict(cfg["backbone"])
+        if backbone_file is not None:
+            spec.weights_file = str(Path(backbone_file).resolve())
+        vit = build_backbone(spec, base_dir=folder)
+        groups = SpectralGroups.from_dict(cfg["groups"])
+        model = FocusModel(vit, spec, groups, cfg["classes"], task=cfg["task"],
+                           wavelengths_nm=cfg.get("wavelengths_nm"), use_sink=bool(cfg["use_sink"]),
+                           rollout_depth=int(cfg.get("rollout_depth", 3)))
+        norm = cfg["normalisation"]
+        aux = torch.as_tensor(np.asarray(cfg["head_aux"], dtype=bool))
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{folder / CONFIG}: incomplete or inconsistent ({type(e).__name__}: {e})") from None
+    if aux.shape != model.head_aux.shape or not aux.any(1).all():
+        raise CheckpointError(f"{folder / CONFIG}: head_aux has shape {tuple(aux.shape)} or a layer without heads")
+    try:
+        tensors = load_file(str(folder / WEIGHTS))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{folder / WEIGHTS}: unreadable ({e})") from None
+    params = model.trainable_named()
+    if set(tensors) != set(params):
+        raise CheckpointError(f"{folder / WEIGHTS}: holds {sorted(tensors)}, expected {sorted(params)}")
+    with torch.no_grad():
+        for n, p in params.items():
+            if tuple(tensors[n].shape) != tuple(p.shape):
+                raise CheckpointError(f"{folder / WEIGHTS}: {n} has shape {tuple(tensors[n].shape)}, expected "
+                                      f"{tuple(p.shape)}")
+            p.copy_(tensors[n])
+        model.band_mean.copy_(torch.as_tensor(norm["band_mean"]))
+        model.band_std.copy_(torch.as_tensor(norm["band_std"]))
+        model.head_aux.copy_(aux)
+        model.calibrated.fill_(bool(cfg.get("calibrated", True)))
+        model.target_mean.fill_(float(cfg.get("target", {}).get("mean", 0.0)))
+        model.target_std.fill_(float(cfg.get("target", {}).get("std", 1.0)))
+    model.saliency_rule = cfg.get("saliency_rule")
+    model.checkpoint_sha256 = checkpoint_sha256(folder)
+    model.backbone_spec_dir = str(folder)
+    if device is not None:
+        model.to(device)
+    return model.eval()

@@ -1,0 +1,176 @@
+"""`napari-focus train | explain | evaluate`: the FOCUS core on the command line (progress with tqdm)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_focus.errors import FocusError
+
+
+def register(subparsers: Any) -> None:
+    """Add the train, explain and evaluate subcommands."""
+    t = subparsers.add_parser("train", help="train FOCUS prompts on a dataset folder and save a checkpoint")
+    t.add_argument("--data", required=True, help="dataset folder (manifest.csv + ENVI cubes)")
+    t.add_argument("--out", required=True, help="checkpoint folder to write")
+    t.add_argument("--backbone", default=None, help="timm model name (with --backbone-file; no downloads)")
+    t.add_argument("--backbone-file", default=None, help="local backbone weights (.safetensors) or backbone.json")
+    t.add_argument("--img-size", type=int, default=None, help="backbone input size (DINOv2: 224)")
+    t.add_argument("--groups", type=int, default=10, help="number of spectral groups G (default 10)")
+    t.add_argument("--epochs", type=int, default=8)
+    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--sink-weight", type=float, default=1e-3, help="λ of the sink attraction loss")
+    t.add_argument("--no-sink", action="store_true", help="no [SINK] token")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
+    t.set_defaults(func=_train)
+
+    e = subparsers.add_parser("explain", help="explain one cube: saliency cube, curve.csv, PNGs, prediction.json")
+    e.add_argument("cube", help="a hyperspectral cube file")
+    e.add_argument("--model", default=None, help="checkpoint folder (default: the embedded model)")
+    e.add_argument("--out", required=True, help="output folder")
+    e.add_argument("--class", dest="class_name", default=None, help="class to explain (default: predicted)")
+    e.add_argument("--method", default="focus", choices=["focus", "gradxinput", "gradcam"])
+    e.add_argument("--rule", default=None, help="FOCUS saliency rule (default: the model's)")
+    e.add_argument("--device", default=None)
+    e.set_defaults(func=_explain)
+
+    v = subparsers.add_parser("evaluate", help="SPEC §4 metrics of a checkpoint on a dataset, as JSON")
+    v.add_argument("--data", required=True)
+    v.add_argument("--model", required=True)
+    v.add_argument("--split", default="test")
+    v.add_argument("--method", default="focus", choices=["focus", "gradxinput", "gradcam"])
+    v.add_argument("--rule", default=None)
+    v.add_argument("--max-items", type=int, default=None)
+    v.add_argument("--device", default=None)
+    v.set_defaults(func=_evaluate)
+
+
+def _bar(desc: str):
+    """A tqdm bar as a `progress(step, total, info)` callback."""
+    from tqdm import tqdm
+
+    state: dict[str, Any] = {}
+
+    def progress(step: int, total: int, info: dict[str, Any]) -> None:
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, desc=desc, unit="step", leave=False)
+        bar = state["bar"]
+        bar.update(step - bar.n)
+        if "loss" in info:
+            bar.set_postfix(epoch=info.get("epoch"), loss=f"{info['loss']:.3f}")
+        if step >= total:
+            bar.close()
+
+    return progress
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from napari_focus.dataset import load_dataset
+    from napari_focus.focus.checkpoint import save_checkpoint
+    from napari_focus.focus.device import select_device
+    from napari_focus.focus.factory import backbone_spec, new_model
+    from napari_focus.focus.train import train
+
+    ds = load_dataset(args.data)
+    train_items = ds.split("train")
+    if not train_items:
+        raise FocusError(f"{args.data}: no items with split 'train'")
+    task = "regression" if ds.is_regression else "classification"
+    classes = [ds.ground_truth.get("trait") or "trait"] if task == "regression" else ds.classes
+    first = train_items[0].cube()
+    spec = backbone_spec(args.backbone, args.backbone_file, args.img_size)
+    torch.manual_seed(args.seed)
+    model = new_model(spec, first.n_bands, first.wavelengths_nm, classes, task=task, n_groups=args.groups,
+                      good_bands=first.good_bands, use_sink=not args.no_sink, seed=args.seed)
+    model.to(select_device(args.device))
+    test_items = ds.split("test")
+    hist = train(model, train_items, epochs=args.epochs, lr=args.lr, sink_weight=args.sink_weight,
+                 batch_size=args.batch_size, seed=args.seed, val=test_items or None, progress=_bar("train"))
+    folder = save_checkpoint(model.cpu(), args.out)
+    print(json.dumps({"checkpoint": str(folder), "model_sha256": model.checkpoint_sha256, "classes": model.classes,
+                      "groups": list(model.groups.names), "loss": hist.loss, "held_out_score": hist.val_score,
+                      "seconds": round(hist.seconds, 2)}))
+    return 0
+
+
+def _load(model_dir: str | None, device: str | None):
+    from napari_focus.focus.checkpoint import load_checkpoint
+    from napari_focus.focus.device import select_device
+
+    if model_dir is None:
+        from napari_focus.explain_job import default_checkpoint
+
+        model_dir = default_checkpoint()
+    return load_checkpoint(model_dir, device=select_device(device))
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from napari_focus.cube_io import read_cube
+    from napari_focus.cube_io.envi import write_envi
+    from napari_focus.focus.explain import explain
+
+    cube = read_cube(args.cube)
+    model = _load(args.model, args.device)
+    exp = explain(model, cube, class_index=args.class_name, method=args.method, rule=args.rule)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_envi(out / "saliency.hdr", exp.T, wavelengths_nm=cube.wavelengths_nm,
+               metadata={"description": f"FOCUS saliency T ({exp.method}, {exp.rule}) for class {exp.class_name}"})
+    wl = cube.wavelengths_nm
+    with open(out / "curve.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["band", "wavelength_nm", "importance"])
+        for b, v in enumerate(exp.B):
+            w.writerow([b, "" if wl is None else f"{wl[b]:.4f}", f"{float(v):.8g}"])
+    _pngs(exp, out)
+    probs = ({c: float(p) for c, p in zip(model.classes, exp.probabilities, strict=True)}
+             if model.task == "classification" else {model.classes[0]: float(exp.probabilities[0])})
+    pred = {"predicted": exp.predicted, "probabilities": probs, "explained_class": exp.class_name,
+            "method": exp.method, "rule": exp.rule, "model_sha256": exp.model_sha256, "notes": exp.notes}
+    (out / "prediction.json").write_text(json.dumps(pred, indent=1))
+    print(json.dumps({"out": str(out), "predicted": exp.predicted, "explained_class": exp.class_name}))
+    return 0
+
+
+def _pngs(exp: Any, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    im = ax.imshow(exp.M, cmap="inferno")
+    ax.set_title(f"M · {exp.class_name} ({exp.rule})")
+    ax.axis("off")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.savefig(out / "saliency_map.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    x = exp.wavelengths_nm if exp.wavelengths_nm is not None else np.arange(exp.B.size)
+    ax.plot(x, exp.B)
+    ax.set_xlabel("wavelength (nm)" if exp.wavelengths_nm is not None else "band")
+    ax.set_ylabel("importance B")
+    ax.set_title(f"B · {exp.class_name}")
+    fig.savefig(out / "curve.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from napari_focus.dataset import load_dataset
+    from napari_focus.focus.evaluate import evaluate
+
+    ds = load_dataset(args.data)
+    model = _load(args.model, args.device)
+    res = evaluate(model, ds, split=args.split, rule=args.rule, method=args.method, max_items=args.max_items,
+                   progress=_bar("evaluate"))
+    print(json.dumps(res))
+    return 0

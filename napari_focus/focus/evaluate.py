@@ -1,0 +1,94 @@
+"""The SPEC §4 metrics of a FOCUS model over a dataset's held-out leaves (true class, inside the leaf)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from napari_focus.cube import Cube
+from napari_focus.focus.explain import explain
+from napari_focus.focus.model import FocusModel
+
+
+def _ground_truth(gt: dict[str, Any], name: str, wl_cube: np.ndarray | None) -> dict[str, Any]:
+    """This class's (or trait's) true band curve / top bands, when the dataset's bands are the cube's."""
+    out: dict[str, Any] = {}
+    gwl = gt.get("wavelengths_nm")
+    same = gwl is not None and wl_cube is not None and len(gwl) == len(wl_cube) and np.allclose(gwl, wl_cube, atol=0.5)
+    if same or gwl is None:
+        if name in (gt.get("gt_top5_band") or {}):
+            out["top_bands"] = list(gt["gt_top5_band"][name])
+        elif name in (gt.get("sensitivity") or {}):
+            out["sensitivity"] = np.asarray(gt["sensitivity"][name], float)
+    return out
+
+
+def logit_fn(model: FocusModel, class_index: int, wavelengths_nm: np.ndarray | None) -> Callable[[np.ndarray], float]:
+    """score_fn for spectral deletion: the class logit of a (C, H, W) array."""
+    import torch
+
+    from napari_focus.focus.inputs import prepare_cube
+
+    def score(data: np.ndarray) -> float:
+        prep = prepare_cube(model, Cube(np.asarray(data, np.float32), wavelengths_nm=wavelengths_nm))
+        with torch.inference_mode():
+            return float(model(prep.x[None].to(next(model.parameters()).device)).logits[0, class_index])
+
+    return score
+
+
+def evaluate(
+    model: FocusModel,
+    dataset: Any,
+    split: str = "test",
+    rule: str | None = None,
+    method: str = "focus",
+    deletion_random: int = 5,
+    max_items: int | None = None,
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Accuracy (or MSE/R²) and the means of every saliency metric over the split's items."""
+    from napari_focus import metrics as mt
+
+    items = dataset.split(split) or list(dataset)
+    items = items[:max_items] if max_items else items
+    gt = getattr(dataset, "ground_truth", {}) or {}
+    rows: list[dict[str, float]] = []
+    y_true, y_pred, deletions = [], [], []
+    for i, it in enumerate(items):
+        cube = it.cube()
+        if model.task == "classification":
+            c = model.classes.index(it.label)
+            name = it.label
+        else:
+            c, name = 0, (gt.get("trait") or model.classes[0])
+        truth = _ground_truth(gt, name, cube.wavelengths_nm)
+        lesion = it.lesion_mask()
+        if lesion is not None:
+            truth["lesion_mask"] = lesion
+        exp = explain(model, cube, class_index=c, method=method, rule=rule, leaf_mask=it.leaf_mask(),
+                      ground_truth=truth)
+        y_true.append(it.label if model.task == "classification" else it.target)
+        y_pred.append(exp.predicted)
+        rows.append(exp.metrics)
+        if deletion_random > 0:
+            deletions.append(mt.spectral_deletion(logit_fn(model, c, cube.wavelengths_nm), np.asarray(cube.data),
+                                                  exp.B, cube.wavelengths_nm, n_random=deletion_random, rng=i))
+        if progress is not None:
+            progress(i + 1, len(items), {"item": str(it.path)})
+    res: dict[str, Any] = {"split": split, "n": len(items), "method": method,
+                           "rule": rule or model.saliency_rule or "default", "model_sha256": model.checkpoint_sha256}
+    if model.task == "classification":
+        res["accuracy"] = mt.accuracy(y_true, y_pred)
+    else:
+        res.update(mt.regression_scores(y_true, y_pred))
+    keys = sorted({k for r in rows for k in r})
+    for k in keys:
+        vals = [r[k] for r in rows if k in r and np.isfinite(r[k])]
+        res[k] = float(np.mean(vals)) if vals else float("nan")
+        res[f"{k}_n"] = len(vals)
+    if deletions:
+        res["spectral_deletion"] = mt.aggregate_deletion(deletions)
+    return res

@@ -1,0 +1,254 @@
+"""`explain` and `predict`: a Cube in, an `Explanation` (T, M, B, probabilities, metrics) out.
+
+One forward pass under `torch.inference_mode` for FOCUS (SPEC §3.8); gradient × input and Grad-CAM
+(baselines.py) return the same type, so the GUI and the benchmark treat all methods alike.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from napari_focus.cube import Cube
+from napari_focus.focus.device import autocast
+from napari_focus.focus.inputs import PreparedCube, prepare_cube
+from napari_focus.focus.model import FocusModel
+from napari_focus.focus.readout import layer_maps, parse_rule, patch_saliency
+
+METHODS = ("focus", "gradxinput", "gradcam")
+
+
+@dataclass
+class Explanation:
+    """Saliency of one cube for one class, on the cube's own bands and pixels."""
+
+    T: np.ndarray  # (C, H, W) float32, non-negative, zero outside the leaf
+    M: np.ndarray  # (H, W) = Σ_b T[b]
+    B: np.ndarray  # (C,) = max over leaf pixels of T[b]
+    probabilities: np.ndarray  # (K,); regression: the predicted trait value, shape (1,)
+    predicted: str | float
+    class_index: int
+    class_name: str
+    method: str
+    rule: str
+    wavelengths_nm: np.ndarray | None
+    leaf_mask: np.ndarray
+    notes: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    model_sha256: str | None = None
+    seconds: float = 0.0
+
+
+def _device(model: FocusModel) -> torch.device:
+    return next(model.parameters()).device
+
+
+def resolve_class(model: FocusModel, class_index: int | str | None, probs: np.ndarray) -> int:
+    if class_index is None:
+        return int(np.argmax(probs)) if model.task == "classification" else 0
+    if isinstance(class_index, str):
+        if class_index not in model.classes:
+            from napari_focus.errors import FocusError
+
+            raise FocusError(f"class {class_index!r} is not one of {model.classes}")
+        return model.classes.index(class_index)
+    if not 0 <= int(class_index) < model.n_classes:
+        raise IndexError(f"class index {class_index} out of range for {model.n_classes} classes")
+    return int(class_index)
+
+
+def predict(model: FocusModel, cube: Cube) -> dict[str, Any]:
+    """Probabilities (or the trait value) and the predicted class of one cube."""
+    prep = prepare_cube(model, cube)
+    dev = _device(model)
+    model.eval()
+    with torch.inference_mode(), autocast(dev):
+        vals = model.predict_values(model(prep.x[None].to(dev)).logits)[0].cpu().numpy()
+    return _prediction(model, vals) | {"notes": prep.notes}
+
+
+def _prediction(model: FocusModel, vals: np.ndarray) -> dict[str, Any]:
+    if model.task == "classification":
+        k = int(np.argmax(vals))
+        return {"probabilities": vals, "predicted": model.classes[k], "class_index": k}
+    return {"probabilities": vals, "predicted": float(vals[0]), "class_index": 0}
+
+
+def default_leaf_mask(cube: Cube) -> tuple[np.ndarray, str | None]:
+    """The vegetation mask (SPEC §2); every pixel when it cannot be computed or finds nothing."""
+    h, w = cube.data.shape[1:]
+    try:
+        from napari_focus.vegetation import leaf_mask
+
+        m = np.asarray(leaf_mask(cube.data, cube.wavelengths_nm), dtype=bool)
+        if m.shape == (h, w) and m.any():
+            return m, None
+    except Exception as e:  # noqa: BLE001 - a mask is a convenience; say why it is missing
+        return np.ones((h, w), bool), f"no leaf mask ({e}); every pixel counts as leaf"
+    return np.ones((h, w), bool), "the vegetation mask found no leaf; every pixel counts as leaf"
+
+
+def to_cube_saliency(t_model: torch.Tensor, model: FocusModel, prep: PreparedCube, leaf: np.ndarray) -> np.ndarray:
+    """(Cu or C_model, h, w) on the model's bands → (C_cube, H, W) on the cube's bands and pixels."""
+    t = t_model.float()
+    if t.shape[0] != model.groups.n_bands:
+        full = t.new_zeros(model.groups.n_bands, *t.shape[1:])
+        full[model.used_bands.to(t.device)] = t
+        t = full
+    if prep.back is not None:
+        t = torch.einsum("cm,mhw->chw", torch.as_tensor(prep.back, dtype=t.dtype, device=t.device), t)
+    t = F.interpolate(t[None], size=prep.hw, mode="bilinear", align_corners=False)[0].clamp_min(0)
+    return (t.cpu().numpy() * leaf[None]).astype(np.float32)
+
+
+def finish(
+    T: np.ndarray, leaf: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """M = Σ_b T[b]; B_b = max over leaf pixels of T[b]."""
+    M = T.sum(0)
+    B = T[:, leaf].max(1) if leaf.any() else np.zeros(T.shape[0], np.float32)
+    return M, B
+
+
+def outer(M: np.ndarray, B_curve: np.ndarray, leaf: np.ndarray) -> np.ndarray:
+    """T for a map from one rule and a curve from another: M(x)·β_b with Σ_b β_b = 1."""
+    beta = B_curve / max(float(B_curve.sum()), 1e-30)
+    return (beta[:, None, None] * M[None]).astype(np.float32) * leaf[None]
+
+
+def explain(
+    model: FocusModel,
+    cube: Cube,
+    class_index: int | str | None = None,
+    method: str = "focus",
+    rule: str | None = None,
+    leaf_mask: np.ndarray | None = None,
+    ground_truth: dict[str, Any] | None = None,
+) -> Explanation:
+    """Explain one cube for one class (default: the predicted one).
+
+    `rule`: a FOCUS readout name (readout.available_rules(); None = the model's or the default).
+    `ground_truth`: optional {"lesion_mask": (H, W), "sensitivity": (C,), "top_bands": [ints]} on
+    the cube's bands; when given, the SPEC §4 metrics are filled in.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}")
+    t0 = time.perf_counter()
+    notes: list[str] = []
+    if leaf_mask is None:
+        leaf, note = default_leaf_mask(cube)
+        notes += [note] if note else []
+    else:
+        leaf = np.asarray(leaf_mask, dtype=bool)
+    prep = prepare_cube(model, cube)
+    notes += prep.notes
+    model.eval()
+    if method != "focus":
+        from napari_focus.focus.baselines import explain_baseline
+
+        exp = explain_baseline(model, prep, class_index, method, leaf)
+    else:
+        exp = _explain_focus(model, prep, [class_index], rule, leaf, want_diag=ground_truth is not None)[0]
+    _finalise(exp, notes, cube, model, ground_truth, t0)
+    return exp
+
+
+def explain_classes(
+    model: FocusModel,
+    cube: Cube,
+    classes: list[int | str] | None = None,
+    rule: str | None = None,
+    leaf_mask: np.ndarray | None = None,
+) -> list[Explanation]:
+    """FOCUS explanations of several classes (default: all) from one forward pass."""
+    t0 = time.perf_counter()
+    leaf, note = default_leaf_mask(cube) if leaf_mask is None else (np.asarray(leaf_mask, bool), None)
+    prep = prepare_cube(model, cube)
+    model.eval()
+    todo = list(range(model.n_classes)) if classes is None else list(classes)
+    exps = _explain_focus(model, prep, todo, rule, leaf, want_diag=False)
+    for e in exps:
+        _finalise(e, ([note] if note else []) + prep.notes, cube, model, None, t0)
+    return exps
+
+
+def _finalise(exp: Explanation, notes: list[str], cube: Cube, model: FocusModel, gt: dict[str, Any] | None,
+              t0: float) -> None:
+    exp.notes = notes + exp.notes
+    exp.wavelengths_nm = cube.wavelengths_nm
+    exp.model_sha256 = model.checkpoint_sha256
+    if gt is not None:
+        exp.metrics.update(saliency_metrics(exp, gt))
+    exp.seconds = time.perf_counter() - t0
+
+
+def _explain_focus(model, prep, classes, rule, leaf, want_diag: bool) -> list[Explanation]:
+    map_rule, curve_rule = parse_rule(rule or model.saliency_rule)
+    name = map_rule if map_rule == curve_rule else f"{map_rule}+{curve_rule}"
+    dev = _device(model)
+    gh, gw = model.grid
+    exps = []
+    with torch.inference_mode(), autocast(dev):
+        out = model(prep.x[None].to(dev), record=True, diagnostics=want_diag)
+        vals = model.predict_values(out.logits)[0].cpu().numpy()
+        pred = _prediction(model, vals)
+        for class_index in classes:
+            c = resolve_class(model, class_index, vals)
+            T = to_cube_saliency(patch_saliency(model, out, c, map_rule).reshape(-1, gh, gw), model, prep, leaf)
+            if curve_rule != map_rule:
+                Tc = to_cube_saliency(patch_saliency(model, out, c, curve_rule).reshape(-1, gh, gw), model, prep,
+                                      leaf)
+                T = outer(T.sum(0), finish(Tc, leaf)[1], leaf)
+            metrics = _attention_diagnostics(model, out, c, prep, leaf) if want_diag else {}
+            M, B = finish(T, leaf)
+            exps.append(Explanation(T=T, M=M, B=B, probabilities=vals, predicted=pred["predicted"], class_index=c,
+                                    class_name=model.classes[c], method="focus", rule=name, wavelengths_nm=None,
+                                    leaf_mask=leaf, metrics=metrics))
+    return exps
+
+
+def _attention_diagnostics(model, out, c: int, prep: PreparedCube, leaf: np.ndarray) -> dict[str, float]:
+    """Collapse rate, over-filtering, sink mass (SPEC §4) and layer consistency of the prompt maps."""
+    from napari_focus.metrics import layer_consistency
+
+    diag = out.diagnostics
+    last = len(out.prompt_attn) - 1
+    star = model.star_heads(last)
+    res = {"collapse_rate": float(diag["prefix"][last, star].mean())}
+    if model.use_sink:
+        res["over_filtering"] = float(out.prompt_attn[last][0, :, :, star.to(out.prompt_attn[last].device), 0].mean())
+        aux = model.head_aux.to(diag["sink"].device)
+        res["sink_mass"] = float((diag["sink"] * aux).sum() / aux.sum())
+    gh, gw = model.grid
+    maps = layer_maps(model, out, c).reshape(-1, 1, gh, gw).float()
+    maps = F.interpolate(maps, size=prep.hw, mode="bilinear", align_corners=False)[:, 0].cpu().numpy()
+    res["consistency"] = float(layer_consistency(maps, leaf))
+    return res
+
+
+def saliency_metrics(exp: Explanation, gt: dict[str, Any]) -> dict[str, float]:
+    """BIO@5 (strict, tolerant), spatial IoU and AUPRC with floors, for whatever ground truth is given."""
+    from napari_focus import metrics as mt
+
+    wl = exp.wavelengths_nm
+    res: dict[str, float] = {}
+    true_bands = gt.get("top_bands")
+    if true_bands is None and gt.get("sensitivity") is not None:
+        true_bands = mt.top_k_bands(np.asarray(gt["sensitivity"]), wl, k=5)
+    if true_bands is not None:
+        pred = mt.top_k_bands(exp.B, wl, k=5)
+        res["bio5_strict"] = mt.bio_from_bands(pred, true_bands, wl, tolerant=False)
+        res["bio5_tolerant"] = mt.bio_from_bands(pred, true_bands, wl, tolerant=True)
+    lesion = gt.get("lesion_mask")
+    if lesion is not None and np.asarray(lesion).any():
+        res["iou"] = mt.spatial_iou(exp.M, lesion, exp.leaf_mask)
+        res["auprc"] = mt.auprc(exp.M, lesion, exp.leaf_mask)
+        floors = mt.auprc_floors(lesion, exp.leaf_mask)
+        res["auprc_floor_random"] = floors["random"]
+        res["auprc_floor_leaf"] = floors["whole_leaf"]
+    return res

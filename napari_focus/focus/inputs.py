@@ -1,0 +1,82 @@
+"""From a `Cube` to the model's input: map its bands to the model's (resampling when the
+wavelengths differ, SPEC §3.11) and resize it to the backbone's input size (bilinear)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from napari_focus.cube import Cube
+from napari_focus.errors import FocusError
+
+
+@dataclass
+class PreparedCube:
+    """A cube on the model's bands at S×S, plus how to map band-wise results back to the cube."""
+
+    x: torch.Tensor  # (C_model, S, S) float32
+    hw: tuple[int, int]
+    back: np.ndarray | None = None  # (C_cube, C_model); None = the same bands
+    notes: list[str] = field(default_factory=list)
+
+
+def band_mapping(
+    model_wl: np.ndarray | None, model_bands: int, used: np.ndarray, cube: Cube
+) -> tuple[np.ndarray | None, str | None]:
+    """(C_model, C_cube) resampling matrix (None when the bands already match) and a note.
+
+    Raises FocusError when the cube's bands cannot be mapped to the model's.
+    """
+    cwl = cube.wavelengths_nm
+    if model_wl is None or cwl is None:
+        if cube.n_bands != model_bands:
+            raise FocusError(
+                f"the cube has {cube.n_bands} bands and the model {model_bands}, and without wavelengths "
+                "on both sides they cannot be mapped"
+            )
+        return None, None
+    if cwl.size == model_wl.size and np.allclose(cwl, model_wl, atol=0.5):
+        return None, None
+    from spectral import BandResampler
+
+    m = np.asarray(BandResampler(cwl, model_wl, cube.fwhm_nm, None).matrix, dtype=np.float64)
+    if cube.good_bands is not None:
+        m[:, ~cube.good_bands] = 0.0
+    s = m.sum(1, keepdims=True)
+    missing = [int(b) for b in used if not np.isfinite(s[b, 0]) or s[b, 0] <= 0]
+    if missing:
+        need = model_wl[used]
+        raise FocusError(
+            f"the cube covers {cwl.min():.0f}–{cwl.max():.0f} nm but the model needs "
+            f"{need.min():.0f}–{need.max():.0f} nm ({len(missing)} model bands cannot be filled)"
+        )
+    m = np.nan_to_num(m / np.where(s > 0, s, 1.0))
+    note = (f"resampled {cube.n_bands} bands ({cwl.min():.0f}–{cwl.max():.0f} nm) to the model's "
+            f"{model_bands} bands")
+    return m, note
+
+
+def resize_cube(data: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
+    """(C, H, W) → (C, size, size), bilinear, float32; non-finite values become 0."""
+    t = torch.from_numpy(np.array(data, dtype=np.float32)) if not torch.is_tensor(data) else data.float()
+    t = torch.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0)
+    if tuple(t.shape[-2:]) == (size, size):
+        return t.clone()
+    return F.interpolate(t[None], size=(size, size), mode="bilinear", align_corners=False)[0]
+
+
+def prepare_cube(model, cube: Cube) -> PreparedCube:
+    """The model's view of a cube; the band mapping is reversible for saliency (`back`)."""
+    used = model.used_bands.cpu().numpy()
+    m, note = band_mapping(model.wavelengths_nm, model.groups.n_bands, used, cube)
+    x = resize_cube(cube.data, model.img_size)
+    back = None
+    if m is not None:
+        x = torch.einsum("mc,chw->mhw", torch.as_tensor(m, dtype=torch.float32), x)
+        bt = m.T
+        back = bt / np.where(bt.sum(1, keepdims=True) > 0, bt.sum(1, keepdims=True), 1.0)
+    notes = [note] if note else []
+    return PreparedCube(x=x, hw=(int(cube.data.shape[1]), int(cube.data.shape[2])), back=back, notes=notes)

@@ -1,0 +1,389 @@
+"""The FOCUS model (SPEC §3.2–3.7): per-band embedding through a frozen ViT, one backbone sequence per
+spectral group, class prompts as extra queries at every layer, a [SINK] token and a shared head.
+
+The backbone rows run with fused attention (SDPA); only the prompt rows are computed explicitly, so
+their attention weights (the saliency) come for free, and no backbone token ever sees a prompt.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from napari_focus.focus.backbone import BackboneSpec
+from napari_focus.focus.groups import SpectralGroups
+
+TASKS = ("classification", "regression")
+
+
+@dataclass
+class FocusOutput:
+    """What one forward pass returns; the optional parts are filled only when asked for."""
+
+    logits: torch.Tensor  # (B, K); regression: standardised prediction
+    group_logits: torch.Tensor  # (B, K, G)
+    prompt_attn: list[torch.Tensor] | None = None  # per layer (B, G, K, H, L+1); last column = self
+    backbone_attn: dict[int, torch.Tensor] = field(default_factory=dict)  # layer -> (B, G, H, L, L)
+    band_tokens: torch.Tensor | None = None  # (B, Cu, N, d): Φ_b ⊙ E(X_b)_p for the grouped bands
+    last_sigma: torch.Tensor | None = None  # (B, G, L): norm1 scale of backbone tokens, last block
+    prompt_final: torch.Tensor | None = None  # (B, G, K, d)
+    sink_mass: torch.Tensor | None = None  # Σ_l mean_{h∈H_aux, i∈patches} A[i, SINK] (SPEC §3.6)
+    diagnostics: dict[str, torch.Tensor] | None = None  # per layer (L_layers, H) stats, mean over B·G
+
+
+class FocusModel(nn.Module):
+    """FOCUS on a frozen timm ViT. Trainable: prompts, SINK, Φ, group embeddings, head (SPEC §3.7)."""
+
+    TRAINABLE = ("prompts", "sink", "phi", "group_embed", "head_norm.weight", "head_norm.bias",
+                 "head.weight", "head.bias")
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        backbone_spec: BackboneSpec,
+        groups: SpectralGroups,
+        classes: Sequence[str],
+        task: str = "classification",
+        wavelengths_nm: Sequence[float] | np.ndarray | None = None,
+        use_sink: bool = True,
+        seed: int = 0,
+        rollout_depth: int = 3,
+    ) -> None:
+        super().__init__()
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}")
+        if task == "regression" and len(classes) != 1:
+            raise ValueError("regression has exactly one output (the trait name)")
+        self.backbone = backbone
+        self.backbone_spec = backbone_spec
+        self.groups = groups
+        self.classes = [str(c) for c in classes]
+        self.task = task
+        self.wavelengths_nm = None if wavelengths_nm is None else np.asarray(wavelengths_nm, float)
+        self.use_sink = bool(use_sink)
+        self.rollout_depth = int(rollout_depth)
+        self.saliency_rule: str | None = None
+        self.checkpoint_sha256: str | None = None
+        self.backbone_spec_dir: str | None = None  # folder relative backbone paths are resolved against
+        self.sink_chunk = 512
+        vit = backbone
+        d = vit.embed_dim
+        depth, heads = len(vit.blocks), vit.blocks[0].attn.num_heads
+        C, G = groups.n_bands, groups.n_groups
+        self._gen = torch.Generator().manual_seed(int(seed))
+
+        b2g = torch.as_tensor(groups.band_to_group())
+        self.register_buffer("band_group", b2g)
+        self.register_buffer("used_bands", torch.nonzero(b2g >= 0).flatten())
+        self.register_buffer("band_mean", torch.zeros(C))
+        self.register_buffer("band_std", torch.ones(C))
+        n_aux = max(1, round(0.3 * heads))
+        aux = torch.zeros(depth, heads, dtype=torch.bool)
+        aux[:, :n_aux] = True
+        self.register_buffer("head_aux", aux)
+        self.register_buffer("calibrated", torch.tensor(False))
+        self.register_buffer("target_mean", torch.tensor(0.0))
+        self.register_buffer("target_std", torch.tensor(1.0))
+
+        sizes = torch.as_tensor(groups.sizes, dtype=torch.float32)
+        phi = torch.zeros(C, d)
+        used = b2g >= 0
+        phi[used] = (1.0 / sizes[b2g[used]]).unsqueeze(1).expand(-1, d)
+        self.phi = nn.Parameter(phi)
+        self.group_embed = nn.Parameter(torch.zeros(G, d))
+        self.prompts = nn.Parameter(self._new_prompts(len(self.classes), G))
+        if use_sink:
+            self.sink = nn.Parameter(self._token_base() + 0.02 * torch.randn(d, generator=self._gen))
+        else:
+            self.register_parameter("sink", None)
+        self.head_norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, 1)
+        nn.init.normal_(self.head.weight, std=0.02, generator=self._gen)
+        nn.init.zeros_(self.head.bias)
+
+    # ----------------------------------------------------------------------------------- layout
+    @property
+    def n_sink(self) -> int:
+        return 1 if self.use_sink else 0
+
+    @property
+    def patch_start(self) -> int:
+        return self.n_sink + int(self.backbone.num_prefix_tokens)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return tuple(int(g) for g in self.backbone.patch_embed.grid_size)  # type: ignore[return-value]
+
+    @property
+    def img_size(self) -> int:
+        return int(self.backbone.patch_embed.img_size[0])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def _token_base(self) -> torch.Tensor:
+        """CLS (+ its position) so that new prompts and SINK start inside the backbone's distribution."""
+        vit = self.backbone
+        base = torch.zeros(vit.embed_dim)
+        if getattr(vit, "cls_token", None) is not None:
+            base = vit.cls_token.detach().reshape(-1).clone()
+            if vit.pos_embed is not None and not vit.no_embed_class:
+                base = base + vit.pos_embed.detach()[0, 0]
+        return base
+
+    def _new_prompts(self, k: int, g: int) -> torch.Tensor:
+        d = self.backbone.embed_dim
+        return self._token_base().expand(k, g, d) + 0.02 * torch.randn(k, g, d, generator=self._gen)
+
+    def add_classes(self, names: Sequence[str]) -> None:
+        """New classes get new prompts; existing prompts (and so their logits) are kept."""
+        if self.task != "classification":
+            raise ValueError("cannot add classes to a regression model")
+        new = [n for n in names if n not in self.classes]
+        if not new:
+            return
+        extra = self._new_prompts(len(new), self.groups.n_groups).to(self.prompts)
+        self.prompts = nn.Parameter(torch.cat([self.prompts.detach(), extra], 0))
+        self.classes += [str(n) for n in new]
+
+    def trainable_named(self, fast: bool = False) -> dict[str, nn.Parameter]:
+        """The SPEC's trainable tensors; `fast` = prompts + head only (issue 7's cached path)."""
+        keep = ("prompts", "head_norm.weight", "head_norm.bias", "head.weight", "head.bias") if fast else self.TRAINABLE
+        return {n: p for n, p in self.named_parameters() if n in keep}
+
+    def train(self, mode: bool = True) -> FocusModel:
+        super().train(mode)
+        self.backbone.eval()  # frozen: no dropout/drop-path, ever
+        return self
+
+    # ---------------------------------------------------------------------------------- forward
+    def embed_bands(self, x: torch.Tensor) -> torch.Tensor:
+        """E(X_b) for the grouped bands: the frozen patch conv summed over its RGB inputs. (B, Cu, N, d)."""
+        proj = self.backbone.patch_embed.proj
+        B, _, S, _ = x.shape
+        xb = x[:, self.used_bands]
+        xb = (xb - self.band_mean[self.used_bands, None, None]) / self.band_std[self.used_bands, None, None]
+        xb = torch.nan_to_num(xb, nan=0.0, posinf=0.0, neginf=0.0)
+        w = proj.weight.sum(1, keepdim=True)
+        e = F.conv2d(xb.reshape(-1, 1, S, S).to(w.dtype), w, proj.bias, stride=proj.stride, padding=proj.padding)
+        return e.flatten(2).transpose(1, 2).reshape(B, xb.shape[1], -1, e.shape[1])
+
+    def _sequences(self, band_tokens: torch.Tensor) -> torch.Tensor:
+        """From Φ_b ⊙ E(X_b) (B, Cu, N, d): per-group sequences [SINK][CLS][regs][patches]: (B·G, L, d)."""
+        vit = self.backbone
+        B, _, N, d = band_tokens.shape
+        G = self.groups.n_groups
+        gidx = self.band_group[self.used_bands]
+        onehot = (gidx[None, :] == torch.arange(G, device=gidx.device)[:, None]).to(band_tokens.dtype)
+        tok = torch.einsum("gc,bcnd->bgnd", onehot, band_tokens)  # a GEMM; index_add is slow on CPU
+        tok = tok + self.group_embed[None, :, None, :].to(tok.dtype)
+        tok = vit.patch_embed.norm(tok).reshape(B * G, N, d)
+        if vit.dynamic_img_size:
+            tok = tok.reshape(B * G, *self.grid, d)
+        seq = vit.norm_pre(vit.patch_drop(vit._pos_embed(tok)))
+        if self.use_sink:
+            seq = torch.cat([self.sink.to(seq.dtype).expand(B * G, 1, d), seq], 1)
+        return seq
+
+    def forward(
+        self, x: torch.Tensor, *, record: bool = False, sink_loss: bool = False, diagnostics: bool = False
+    ) -> FocusOutput:
+        """Run FOCUS on raw (un-normalised) cubes resized to the backbone input, x: (B, C, S, S).
+
+        `record`: keep the prompt rows of every layer, the backbone rows the rollout needs and the
+        band tokens (for the readout). `sink_loss`: the SINK mass of H_aux heads (with grad).
+        `diagnostics`: per-layer patch-query statistics (sink/prefix mass, normalised entropy).
+        """
+        B = x.shape[0]
+        G, K = self.groups.n_groups, self.n_classes
+        band_tokens = self.embed_bands(x)
+        band_tokens = band_tokens * self.phi[self.used_bands][None, :, None, :].to(band_tokens.dtype)
+        seq = self._sequences(band_tokens)
+        p = self.prompts.transpose(0, 1).to(seq.dtype).unsqueeze(0).expand(B, G, K, -1).reshape(B * G, K, -1)
+        depth = len(self.backbone.blocks)
+        first_rollout = max(0, depth - self.rollout_depth)
+        prompt_attn, backbone_attn, stats = [], {}, []
+        sink_mass = seq.new_zeros(()) if sink_loss and self.use_sink else None
+        last_sigma = None
+        for li, blk in enumerate(self.backbone.blocks):
+            if record and li == depth - 1:
+                last_sigma = _ln_sigma(blk.norm1, seq).reshape(B, G, -1)
+            want_full = record and first_rollout <= li < depth - 1
+            seq, p, a, qk, full = _block_step(blk, seq, p, want_full)
+            if record:
+                prompt_attn.append(a.reshape(B, G, *a.shape[1:]).transpose(2, 3))
+                if full is not None:
+                    backbone_attn[li] = full.reshape(B, G, *full.shape[1:])
+            if sink_mass is not None:
+                heads = torch.nonzero(self.head_aux[li]).flatten()
+                sink_mass = sink_mass + _sink_column_mass(qk[0][:, heads], qk[1][:, heads],
+                                                          self.patch_start, self.sink_chunk)
+            if diagnostics:
+                with torch.no_grad():
+                    stats.append(_patch_row_stats(qk[0], qk[1], self.n_sink, self.patch_start, self.sink_chunk))
+        z = self.head(self.head_norm(p)).squeeze(-1).float()  # (B·G, K)
+        group_logits = z.reshape(B, G, K).transpose(1, 2)
+        out = FocusOutput(logits=group_logits.mean(-1), group_logits=group_logits, sink_mass=sink_mass)
+        if record:
+            out.prompt_attn = prompt_attn
+            out.backbone_attn = backbone_attn
+            out.band_tokens = band_tokens
+            out.last_sigma = last_sigma
+            out.prompt_final = p.reshape(B, G, K, -1)
+        if diagnostics:
+            out.diagnostics = {k: torch.stack([s[k] for s in stats]) for k in stats[0]}
+        return out
+
+    # ------------------------------------------------------------------------ cached fast path
+    @torch.no_grad()
+    def backbone_cache(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-layer backbone keys and values (B·G, H, L, hd). With Φ, e_g and SINK frozen they do not
+        change while prompts and head train, so they can be computed once (issue 7)."""
+        band_tokens = self.embed_bands(x) * self.phi[self.used_bands][None, :, None, :]
+        seq = self._sequences(band_tokens)
+        cache = []
+        for blk in self.backbone.blocks:
+            attn = blk.attn
+            BG, L, _ = seq.shape
+            qkv = attn.qkv(blk.norm1(seq)).reshape(BG, L, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+            cache.append((attn.k_norm(qkv[1]), qkv[2]))
+            seq = blk(seq)
+        return cache
+
+    def forward_cached(self, cache: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """Logits (B, K) of the prompts against a `backbone_cache` (same values as `forward`)."""
+        G, K = self.groups.n_groups, self.n_classes
+        BG = cache[0][0].shape[0]
+        p = self.prompts.transpose(0, 1).unsqueeze(0).expand(BG // G, G, K, -1).reshape(BG, K, -1)
+        for blk, (kb, vb) in zip(self.backbone.blocks, cache, strict=True):
+            p = prompt_step(blk, p, kb.to(p.dtype), vb.to(p.dtype))  # an fp16 cache is fine
+        z = self.head(self.head_norm(p)).squeeze(-1).float()
+        return z.reshape(BG // G, G, K).transpose(1, 2).mean(-1)
+
+    # ------------------------------------------------------------------------------ calibration
+    @torch.no_grad()
+    def calibrate(self, x: torch.Tensor) -> None:
+        """Per-band normalisation statistics and H_aux (lowest normalised entropy heads), then fixed."""
+        xb = x.transpose(0, 1).reshape(x.shape[1], -1).float()
+        mean = torch.nan_to_num(xb.nanmean(1))
+        std = torch.sqrt(torch.nan_to_num(((xb - mean[:, None]) ** 2).nanmean(1)))
+        self.band_mean.copy_(mean)
+        self.band_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+        ent = self.forward(x, diagnostics=True).diagnostics["entropy"]  # (layers, H)
+        heads = ent.shape[1]
+        n_aux = max(1, round(0.3 * heads))
+        aux = torch.zeros_like(self.head_aux)
+        order = torch.argsort(ent, dim=1, stable=True)
+        aux.scatter_(1, order[:, :n_aux], True)
+        self.head_aux.copy_(aux)
+        self.calibrated.fill_(True)
+
+    def star_heads(self, layer: int) -> torch.Tensor:
+        """Indices of H_⋆ in a layer; all heads when H_aux would leave none (one-head models)."""
+        star = torch.nonzero(~self.head_aux[layer]).flatten()
+        return star if star.numel() else torch.arange(self.head_aux.shape[1], device=self.head_aux.device)
+
+    def predict_values(self, logits: torch.Tensor) -> torch.Tensor:
+        """Probabilities (classification) or the trait in its own units (regression)."""
+        if self.task == "classification":
+            return logits.float().softmax(-1)
+        return logits.float() * self.target_std + self.target_mean
+
+
+def _ln_sigma(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    eps = getattr(norm, "eps", 1e-6)
+    return torch.sqrt(x.float().var(-1, unbiased=False) + eps)
+
+
+def _block_step(
+    blk: nn.Module, x: torch.Tensor, p: torch.Tensor, want_full: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor | None]:
+    """One timm pre-norm block over backbone tokens x (B,L,d) and prompt queries p (B,K,d).
+
+    Backbone rows: SDPA over the sequence (prompts invisible). Prompt rows: explicit softmax over
+    [sequence, itself]. Token-wise modules run once on the concatenation (one hook call each).
+    """
+    attn = blk.attn
+    B, L, _ = x.shape
+    K = p.shape[1]
+    H, hd = attn.num_heads, attn.head_dim
+    xp = torch.cat([x, p], 1)
+    h = blk.norm1(xp)
+    q, k, v = attn.qkv(h).reshape(B, L + K, 3, H, hd).permute(2, 0, 3, 1, 4).unbind(0)
+    q, k = attn.q_norm(q), attn.k_norm(k)
+    qb, kb, vb = q[:, :, :L], k[:, :, :L], v[:, :, :L]
+    ob = F.scaled_dot_product_attention(qb, kb, vb)
+    op, a = _prompt_attention(attn, q[:, :, L:], k[:, :, L:], v[:, :, L:], kb, vb)
+    o = torch.cat([ob, op], 2).transpose(1, 2).reshape(B, L + K, attn.attn_dim)
+    o = attn.norm(o)
+    gate = getattr(attn, "gate", None)
+    if gate is not None:
+        o = o * gate(h).sigmoid()
+    xp = xp + blk.ls1(attn.proj(o))
+    xp = xp + blk.ls2(blk.mlp(blk.norm2(xp)))
+    full = None
+    if want_full:
+        with torch.no_grad():
+            full = ((qb * attn.scale) @ kb.transpose(-2, -1)).float().softmax(-1)
+    return xp[:, :L], xp[:, L:], a, (qb * attn.scale, kb), full
+
+
+def _prompt_attention(attn: nn.Module, qp: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor, kb: torch.Tensor,
+                      vb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prompt rows: softmax over [sequence keys, own key]; returns outputs (B,H,K,hd) and weights (B,H,K,L+1)."""
+    qp = qp * attn.scale
+    logits = torch.cat([qp @ kb.transpose(-2, -1), (qp * kp).sum(-1, keepdim=True)], -1)
+    a = logits.float().softmax(-1)
+    ap = a.to(vb.dtype)
+    return ap[..., :-1] @ vb + ap[..., -1:] * vp, a
+
+
+def prompt_step(blk: nn.Module, p: torch.Tensor, kb: torch.Tensor, vb: torch.Tensor) -> torch.Tensor:
+    """One block for the prompts alone, against cached backbone keys/values (issue 7's fast path)."""
+    attn = blk.attn
+    B, K, _ = p.shape
+    h = blk.norm1(p)
+    q, k, v = attn.qkv(h).reshape(B, K, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+    q, k = attn.q_norm(q), attn.k_norm(k)
+    o, _ = _prompt_attention(attn, q, k, v, kb, vb)
+    o = attn.norm(o.transpose(1, 2).reshape(B, K, attn.attn_dim))
+    gate = getattr(attn, "gate", None)
+    if gate is not None:
+        o = o * gate(h).sigmoid()
+    p = p + blk.ls1(attn.proj(o))
+    return p + blk.ls2(blk.mlp(blk.norm2(p)))
+
+
+def _sink_column_mass(q: torch.Tensor, k: torch.Tensor, p0: int, chunk: int) -> torch.Tensor:
+    """mean over heads and patch queries of A[i, SINK] (column 0), via the row log-sum-exp, chunked."""
+    L = q.shape[2]
+    total = q.new_zeros((), dtype=torch.float32)
+    for s in range(p0, L, chunk):
+        lg = (q[:, :, s : s + chunk] @ k.transpose(-2, -1)).float()
+        total = total + (lg[..., 0] - lg.logsumexp(-1)).exp().sum()
+    return total / (q.shape[0] * q.shape[1] * (L - p0))
+
+
+def _patch_row_stats(q: torch.Tensor, k: torch.Tensor, n_sink: int, p0: int, chunk: int) -> dict[str, torch.Tensor]:
+    """Per-head means over sequences and patch queries: sink mass, prefix (CLS+reg) mass, entropy/ln(L)."""
+    L = q.shape[2]
+    acc = {n: q.new_zeros(q.shape[1], dtype=torch.float32) for n in ("sink", "prefix", "entropy")}
+    for s in range(p0, L, chunk):
+        lg = (q[:, :, s : s + chunk] @ k.transpose(-2, -1)).float()
+        logp = lg - lg.logsumexp(-1, keepdim=True)
+        pr = logp.exp()
+        if n_sink:
+            acc["sink"] += pr[..., 0].sum((0, 2))
+        acc["prefix"] += pr[..., n_sink:p0].sum((0, 2, 3))
+        acc["entropy"] += -(pr * logp).sum(-1).sum((0, 2))
+    n = q.shape[0] * (L - p0)
+    acc = {kk: v / n for kk, v in acc.items()}
+    acc["entropy"] = acc["entropy"] / math.log(L)
+    return acc

@@ -1,0 +1,208 @@
+"""Training FOCUS (SPEC §3.6–3.7): only the trainable tensors get gradients; progress and cancel are
+arguments, so the CLI (tqdm) and the GUI (a worker) share this one loop. A cancelled or failed run
+leaves the model exactly as it was before."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from napari_focus.errors import FocusError
+from napari_focus.focus.device import autocast
+from napari_focus.focus.inputs import prepare_cube
+
+Progress = Callable[[int, int, dict[str, Any]], None]
+
+
+@dataclass
+class TrainHistory:
+    """Per-epoch training loss (task + sink), sink mass and held-out score; whether it was cancelled."""
+
+    loss: list[float] = field(default_factory=list)
+    sink_mass: list[float] = field(default_factory=list)
+    val_score: list[float] = field(default_factory=list)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
+def tensors_from(model, data: Any, progress: Progress | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(X (n,C,S,S), y) from tensors, a LeafDataset (its train split), LeafItems or (Cube, label) pairs."""
+    if isinstance(data, tuple) and len(data) == 2 and torch.is_tensor(data[0]):
+        return data[0].float(), torch.as_tensor(data[1])
+    if hasattr(data, "split") and hasattr(data, "items"):
+        data = data.split("train")
+    pairs = []
+    for it in data:
+        if isinstance(it, tuple):
+            pairs.append(it)
+        else:
+            pairs.append((it, it.label if model.task == "classification" else it.target))
+    xs, ys = [], []
+    for i, (src, y) in enumerate(pairs):
+        cube = src.cube() if hasattr(src, "cube") else src
+        xs.append(prepare_cube(model, cube).x)
+        ys.append(_target(model, y))
+        if progress is not None:
+            progress(i + 1, len(pairs), {"stage": "reading"})
+    if not xs:
+        raise FocusError("no training samples")
+    dtype = torch.long if model.task == "classification" else torch.float32
+    return torch.stack(xs), torch.as_tensor(ys, dtype=dtype)
+
+
+def _target(model, y: Any) -> Any:
+    if model.task == "regression":
+        if y is None:
+            raise FocusError("a regression sample has no target value")
+        return float(y)
+    if isinstance(y, (int, np.integer)):
+        return int(y)
+    if y not in model.classes:
+        raise FocusError(f"label {y!r} is not one of the model's classes {model.classes}")
+    return model.classes.index(y)
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random flips and 90° rotations per sample (leaves have no up)."""
+    out = []
+    for xi in x:
+        k = int(torch.randint(0, 4, (1,), generator=gen))
+        xi = torch.rot90(xi, k, dims=(-2, -1))
+        if torch.rand(1, generator=gen).item() < 0.5:
+            xi = xi.flip(-1)
+        out.append(xi)
+    return torch.stack(out)
+
+
+def _snapshot(model) -> dict[str, torch.Tensor]:
+    state = {n: p.detach().clone() for n, p in model.named_parameters() if not n.startswith("backbone.")}
+    state.update({n: b.detach().clone() for n, b in model.named_buffers() if not n.startswith("backbone.")})
+    return state
+
+
+def _restore(model, state: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        for n, t in list(model.named_parameters()) + list(model.named_buffers()):
+            if n in state:
+                t.copy_(state[n])
+
+
+def task_loss(model, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if model.task == "classification":
+        return F.cross_entropy(logits.float(), y)
+    return F.mse_loss(logits[:, 0].float(), (y.float() - model.target_mean) / model.target_std)
+
+
+def score(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 16) -> float:
+    """Held-out accuracy (classification) or R² (regression)."""
+    device = next(model.parameters()).device
+    preds = []
+    with torch.inference_mode(), autocast(device):
+        for s in range(0, len(x), batch_size):
+            preds.append(model.predict_values(model(x[s : s + batch_size].to(device)).logits).cpu())
+    p = torch.cat(preds)
+    if model.task == "classification":
+        return float((p.argmax(1) == y).float().mean())
+    yt = y.float()
+    ss = float(((yt - yt.mean()) ** 2).sum())
+    return 1.0 - float(((p[:, 0] - yt) ** 2).sum()) / max(ss, 1e-12)
+
+
+def train(
+    model,
+    data: Any,
+    epochs: int = 10,
+    lr: float = 3e-3,
+    sink_weight: float = 1e-3,
+    batch_size: int = 8,
+    seed: int = 0,
+    augment_views: bool = True,
+    fast: bool = False,
+    val: Any = None,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    weight_decay: float = 1e-4,
+) -> TrainHistory:
+    """Train the SPEC's trainable tensors (`fast`: prompts + head only); returns the history.
+
+    `progress(step, total, info)` is called after every batch; `should_stop()` is polled before
+    every batch and, when true, restores the model's previous state and returns `cancelled=True`.
+    """
+    t0 = time.perf_counter()
+    before = _snapshot(model)
+    hist = TrainHistory()
+    try:
+        x, y = tensors_from(model, data)
+        xv, yv = tensors_from(model, val) if val is not None else (None, None)
+        _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views,
+                    fast, progress, should_stop, weight_decay)
+    except BaseException:
+        _restore(model, before)
+        raise
+    if hist.cancelled:
+        _restore(model, before)
+    model.eval()
+    hist.seconds = time.perf_counter() - t0
+    return hist
+
+
+def _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views, fast,
+                progress, should_stop, weight_decay) -> None:
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(int(seed))
+    if model.task == "regression" and not bool(model.calibrated):
+        model.target_mean.fill_(float(y.float().mean()))
+        model.target_std.fill_(max(float(y.float().std()) if len(y) > 1 else 1.0, 1e-6))
+    if not bool(model.calibrated):
+        model.calibrate(x[: min(16, len(x))].to(device))
+    params = model.trainable_named(fast=fast)
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in params)
+    opt = torch.optim.AdamW(list(params.values()), lr=lr, weight_decay=weight_decay)
+    n = len(x)
+    steps_per_epoch = (n + batch_size - 1) // batch_size
+    total = epochs * steps_per_epoch
+    use_sink = model.use_sink and sink_weight > 0
+    step = 0
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(n, generator=gen)
+        tot, tot_sink = 0.0, 0.0
+        for s in range(0, n, batch_size):
+            if should_stop is not None and should_stop():
+                hist.cancelled = True
+                return
+            idx = order[s : s + batch_size]
+            xb = augment(x[idx], gen) if augment_views else x[idx]
+            with autocast(device):
+                out = model(xb.to(device), sink_loss=use_sink)
+            loss = task_loss(model, out.logits, y[idx].to(device))
+            sm = out.sink_mass if use_sink else None
+            if sm is not None:
+                loss = loss - sink_weight * sm.float()
+                tot_sink += float(sm.detach()) * len(idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            tot += float(loss.detach()) * len(idx)
+            step += 1
+            if progress is not None:
+                progress(step, total, {"epoch": epoch + 1, "loss": float(loss.detach())})
+        hist.loss.append(tot / n)
+        hist.sink_mass.append(tot_sink / n)
+        model.eval()
+        if xv is not None:
+            hist.val_score.append(score(model, xv, yv))
+    for p in model.parameters():
+        p.requires_grad_(False)
+
+
+def items_with_labels(items: Iterable[Any], labels: Sequence[Any]) -> list[tuple[Any, Any]]:
+    """Pair cubes (or items) with labels, for callers that hold them apart (the GUI)."""
+    return list(zip(items, labels, strict=True))

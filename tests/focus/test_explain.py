@@ -1,0 +1,115 @@
+"""Readout rules and explain(): shapes, finiteness, non-negativity, M/B consistent with T."""
+
+import numpy as np
+import pytest
+import torch
+
+from napari_focus.cube import Cube
+from napari_focus.focus.explain import explain, predict
+from napari_focus.focus.readout import DEFAULT_RULE, RULES, available_rules, parse_rule
+
+
+def _cube(c=24, h=40, w=36, seed=0, bad=None):
+    rng = np.random.default_rng(seed)
+    good = None
+    if bad is not None:
+        good = np.ones(c, bool)
+        good[bad] = False
+    return Cube(rng.random((c, h, w)).astype(np.float32), wavelengths_nm=np.linspace(400, 1000, c), good_bands=good)
+
+
+@pytest.mark.parametrize("rule", list(RULES) + ["rollout_spectral+direct", "rollout+paper"])
+def test_every_rule_gives_a_consistent_explanation(model, rule):
+    cube = _cube()
+    leaf = np.zeros((40, 36), bool)
+    leaf[5:35, 4:30] = True
+    exp = explain(model, cube, class_index=1, rule=rule, leaf_mask=leaf)
+    assert exp.T.shape == (24, 40, 36) and exp.M.shape == (40, 36) and exp.B.shape == (24,)
+    assert np.isfinite(exp.T).all() and (exp.T >= 0).all()
+    assert (exp.T[:, ~leaf] == 0).all()
+    np.testing.assert_allclose(exp.M, exp.T.sum(0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(exp.B, exp.T[:, leaf].max(1), rtol=1e-6)
+    assert exp.T.sum() > 0
+    assert exp.class_index == 1 and exp.class_name == "b"
+    assert exp.rule == rule
+    np.testing.assert_allclose(exp.probabilities.sum(), 1, atol=1e-5)
+
+
+def test_default_rule_and_unknown_rule():
+    assert parse_rule(None) == tuple(DEFAULT_RULE.split("+")) * (1 if "+" in DEFAULT_RULE else 2)
+    with pytest.raises(ValueError):
+        parse_rule("nonsense")
+    assert "paper" in RULES
+    assert set(RULES) <= set(available_rules()) and all(parse_rule(r) for r in available_rules())
+
+
+def test_explain_runs_without_grad_and_predict_matches(model):
+    cube = _cube()
+    exp = explain(model, cube)
+    p = predict(model, cube)
+    np.testing.assert_allclose(exp.probabilities, p["probabilities"], atol=1e-6)
+    assert exp.predicted == p["predicted"] and exp.class_index == p["class_index"]
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_explain_under_inference_mode_is_used(model, monkeypatch):
+    seen = []
+    orig = model.forward
+
+    def spy(*a, **k):
+        seen.append(torch.is_inference_mode_enabled())
+        return orig(*a, **k)
+
+    monkeypatch.setattr(model, "forward", spy)
+    explain(model, _cube(), rule="rollout")
+    assert seen == [True]
+
+
+def test_bad_bands_get_zero_saliency(model):
+    from napari_focus.focus.groups import make_groups
+    from napari_focus.focus.model import FocusModel
+
+    good = np.ones(24, bool)
+    good[[0, 10]] = False
+    wl = np.linspace(400, 1000, 24)
+    m = FocusModel(model.backbone, model.backbone_spec, make_groups(24, wl, 4, good_bands=good), ["a", "b"],
+                   wavelengths_nm=wl)
+    m.calibrate(torch.rand(2, 24, 32, 32))
+    cube = _cube(bad=[0, 10])
+    cube.data[0] = np.nan
+    exp = explain(m, cube, rule="paper")
+    assert np.isfinite(exp.T).all()
+    assert (exp.B[[0, 10]] == 0).all() and (exp.B[good] > 0).all()
+
+
+def test_metrics_with_ground_truth(model):
+    cube = _cube()
+    lesion = np.zeros((40, 36), bool)
+    lesion[10:16, 10:16] = True
+    gt = {"lesion_mask": lesion, "top_bands": [3, 8, 12, 17, 22]}
+    exp = explain(model, cube, class_index=0, leaf_mask=np.ones((40, 36), bool), ground_truth=gt)
+    for k in ("bio5_strict", "bio5_tolerant", "iou", "auprc", "auprc_floor_random", "collapse_rate",
+              "over_filtering", "sink_mass", "consistency"):
+        assert k in exp.metrics and np.isfinite(exp.metrics[k]), k
+    assert 0 <= exp.metrics["auprc"] <= 1
+
+
+def test_regression_explanation():
+    from .conftest import tiny_model
+
+    m = tiny_model(classes=["chl"], task="regression")
+    m.calibrate(torch.rand(2, 24, 32, 32))
+    exp = explain(m, _cube(), rule="rollout+direct")
+    assert isinstance(exp.predicted, float) and exp.T.shape == (24, 40, 36) and (exp.T >= 0).all()
+
+
+def test_explain_classes_matches_single_explanations(model):
+    from napari_focus.focus.explain import explain_classes
+
+    cube = _cube()
+    leaf = np.ones((40, 36), bool)
+    many = explain_classes(model, cube, rule="rollout", leaf_mask=leaf)
+    assert [e.class_index for e in many] == [0, 1, 2]
+    for e in many:
+        one = explain(model, cube, class_index=e.class_index, rule="rollout", leaf_mask=leaf)
+        np.testing.assert_allclose(e.T, one.T, rtol=1e-5, atol=1e-8)
