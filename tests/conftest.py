@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
@@ -10,6 +11,12 @@ import pytest
 # napari needs Qt's xcb platform under pytest-xvfb; "offscreen" cannot draw image layers.
 if os.environ.get("QT_QPA_PLATFORM") in (None, "", "offscreen"):
     os.environ["QT_QPA_PLATFORM"] = "xcb"
+
+
+# Loading triton (torch._dynamo pulls it in via torchvision/timm/grad-cam) after an OpenGL context exists
+# segfaults under Mesa llvmpipe (two LLVMs in one process; seen on Xvfb): load it before any viewer exists.
+if importlib.util.find_spec("triton") is not None:
+    import triton  # noqa: F401
 
 
 @pytest.fixture

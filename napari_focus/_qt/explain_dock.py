@@ -43,8 +43,18 @@ def leaf_mask_name(cube_name: str) -> str:
     return f"leaf mask · {cube_name}"
 
 
+def _avoid_triton_without_gpu() -> None:
+    """Without an NVIDIA device, keep torch from importing triton: loading triton's LLVM after napari's
+    OpenGL context exists segfaults under Mesa's llvmpipe (software GL: VMs, remote desktops, Xvfb)."""
+    import sys
+
+    if "triton" not in sys.modules and not os.path.exists("/dev/nvidia0"):
+        sys.modules["triton"] = None  # type: ignore[assignment]
+
+
 def _job(cube: Cube, model: Any, class_name: Any, method: str, leaf: Any):
     """Worker body: leave the GUI a core on small machines, then run the core's steps."""
+    _avoid_triton_without_gpu()
     import torch
 
     from ..explain_job import explain_steps

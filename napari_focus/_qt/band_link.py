@@ -1,0 +1,220 @@
+"""Link the spectral plot and napari's band slider both ways, and Shift-click pixels into the plot.
+
+The pattern (STYLE.md, "Curve ↔ slider link"): the plot asks for a band → the dims step is set only
+when it differs; the dims step changes → the line moves without emitting. Neither direction can
+trigger the other, so there is no ping-pong and no jitter. Every handler holds weak references and
+does nothing once the layer has left the viewer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from typing import Any
+
+import numpy as np
+from napari.layers import Layer
+
+from napari_focus._band_label import current_band
+from napari_focus.errors import FocusError
+from napari_focus.spectral_curve import SpectralCurve
+
+from .spectral_plot import SpectralPlotWidget
+
+DOCK_NAME = "Spectral importance"
+PIXEL_MODIFIER = "Shift"
+
+
+def check_layer(layer: Any, curve: SpectralCurve | None) -> None:
+    """Raise a one-line `FocusError` unless `layer` is a (C, H, W) image whose C matches the curve."""
+    name = getattr(layer, "name", "layer")
+    if getattr(layer, "ndim", 0) != 3 or getattr(layer, "rgb", False):
+        raise FocusError(f"layer {name!r} is not a (band, y, x) cube; the spectral plot needs a band axis")
+    if curve is not None and layer.data.shape[0] != curve.n_bands:
+        raise FocusError(f"the spectral curve has {curve.n_bands} bands but layer {name!r} has "
+                         f"{layer.data.shape[0]}")
+
+
+def band_axis(viewer: Any, layer: Any) -> int:
+    """The viewer dims axis that shows the layer's first (band) axis."""
+    return int(viewer.dims.ndim - layer.ndim)
+
+
+class BandLink:
+    """A two-way connection between a `SpectralPlotWidget` and the band axis of a napari layer."""
+
+    def __init__(self, plot: SpectralPlotWidget, viewer: Any, layer: Any) -> None:
+        check_layer(layer, plot.curve)
+        self._plot = plot
+        self._viewer = weakref.ref(viewer)
+        self._layer = weakref.ref(layer)
+        self.connected = True
+        plot.band_link = self  # Qt and napari hold bound methods weakly: the plot keeps its link alive
+        plot.band_requested.connect(self._on_band_requested)
+        viewer.dims.events.current_step.connect(self._on_current_step)
+        viewer.layers.events.removed.connect(self._on_layer_removed)
+        self._on_current_step()
+
+    @property
+    def layer(self) -> Any:
+        """The linked layer, or None once it has been removed (or collected)."""
+        viewer, layer = self._viewer(), self._layer()
+        if not self.connected or viewer is None or layer is None or layer not in viewer.layers:
+            return None
+        return layer
+
+    def _on_band_requested(self, band: int) -> None:
+        """Plot → viewer: move the slider to `band` (world coordinate of the band), only if it differs."""
+        layer = self.layer
+        if layer is None:
+            return
+        viewer = self._viewer()
+        band = int(np.clip(band, 0, layer.data.shape[0] - 1))
+        if current_band(viewer, layer) == band:
+            return
+        axis = band_axis(viewer, layer)
+        scale, translate = float(layer.scale[0]), float(layer.translate[0])
+        if scale == 1.0 and translate == 0.0 and viewer.dims.range[axis].start == 0.0:
+            viewer.dims.set_current_step(axis, band)
+        else:  # a scaled or shifted band axis: set the world coordinate of the band
+            viewer.dims.set_point(axis, translate + scale * band)
+
+    def _on_current_step(self, *_: Any) -> None:
+        """Viewer → plot: move the line; `set_band` emits nothing, so this cannot loop."""
+        layer = self.layer
+        if layer is None:
+            return
+        self._plot.set_band(current_band(self._viewer(), layer))
+
+    def _on_layer_removed(self, event: Any) -> None:
+        if getattr(event, "value", None) is self._layer():
+            self.disconnect()
+
+    def disconnect(self) -> None:
+        """Undo both directions (safe to call twice, or after the viewer has closed)."""
+        if not self.connected:
+            return
+        self.connected = False
+        with contextlib.suppress(TypeError, RuntimeError):  # the widget was already deleted
+            self._plot.band_requested.disconnect(self._on_band_requested)
+        viewer = self._viewer()
+        if viewer is not None:
+            viewer.dims.events.current_step.disconnect(self._on_current_step)
+            viewer.layers.events.removed.disconnect(self._on_layer_removed)
+
+
+def _band_data(source: Any) -> Any:
+    """An array-like (C, H, W) from an array or a napari layer (a numpy array's own `.data` is a buffer)."""
+    return source.data if isinstance(source, Layer) else source
+
+
+class PixelPicker:
+    """Shift-click on the viewer canvas → the plot shows that pixel's reflectance and saliency spectra.
+
+    A viewer-level callback (not a layer one), so it works whichever layer is selected. `saliency` may
+    be a (C, H, W) array or a napari layer; its T[:, y, x] goes on the plot's second axis.
+    """
+
+    def __init__(self, plot: SpectralPlotWidget, viewer: Any, layer: Any, saliency: Any = None,
+                 modifier: str = PIXEL_MODIFIER) -> None:
+        self._plot = weakref.ref(plot)
+        self._viewer = weakref.ref(viewer)
+        self._layer = weakref.ref(layer)
+        self.saliency = saliency
+        self.modifier = modifier
+        plot.pixel_picker = self  # kept alive by the plot, like BandLink
+        viewer.mouse_drag_callbacks.append(self._on_press)
+
+    def pixel_at(self, world_position: Any) -> tuple[int, int] | None:
+        """(y, x) of the cube under a world position, or None outside the cube / without the layer."""
+        viewer, layer = self._viewer(), self._layer()
+        if viewer is None or layer is None or layer not in viewer.layers:
+            return None
+        pos = np.asarray(world_position, dtype=float)[-layer.ndim:]
+        _, y, x = (int(round(float(v))) for v in layer.world_to_data(pos)[-3:])
+        _, h, w = layer.data.shape[-3:]
+        return (y, x) if 0 <= y < h and 0 <= x < w else None
+
+    def show(self, y: int, x: int) -> bool:
+        """Plot the spectra at (y, x); False when the plot or layer is gone."""
+        plot, layer = self._plot(), self._layer()
+        if plot is None or layer is None:
+            return False
+        reflectance = np.asarray(layer.data[:, y, x], dtype=np.float64)
+        saliency = None
+        if self.saliency is not None:
+            sal = _band_data(self.saliency)
+            if tuple(sal.shape) == tuple(layer.data.shape):
+                saliency = np.asarray(sal[:, y, x], dtype=np.float64)
+        plot.show_pixel(y, x, reflectance, saliency)
+        return True
+
+    def _on_press(self, viewer: Any, event: Any) -> None:
+        if self.modifier not in {getattr(m, "name", str(m)) for m in event.modifiers}:
+            return
+        pixel = self.pixel_at(event.position)
+        if pixel is not None:
+            self.show(*pixel)
+
+    def disconnect(self) -> None:
+        viewer = self._viewer()
+        if viewer is not None and self._on_press in viewer.mouse_drag_callbacks:
+            viewer.mouse_drag_callbacks.remove(self._on_press)
+
+
+def link_plot_to_viewer(plot: SpectralPlotWidget, viewer: Any, layer: Any) -> BandLink:
+    """Connect the plot's line and napari's band slider both ways; `link.disconnect()` undoes it."""
+    return BandLink(plot, viewer, layer)
+
+
+def install_pixel_picker(plot: SpectralPlotWidget, viewer: Any, layer: Any, saliency: Any = None) -> PixelPicker:
+    """Shift-click on a pixel of `layer` plots its spectrum (and `saliency`'s T[:, y, x]) in `plot`."""
+    return PixelPicker(plot, viewer, layer, saliency)
+
+
+class SpectralDockLink:
+    """Both connections of one dock, undone together when the dock is replaced."""
+
+    def __init__(self, band: BandLink, pixels: PixelPicker) -> None:
+        self.band = band
+        self.pixels = pixels
+
+    def disconnect(self) -> None:
+        self.band.disconnect()
+        self.pixels.disconnect()
+
+
+def _find_dock(viewer: Any, name: str) -> Any:
+    """The inner widget docked under `name` (napari ≥ 0.5 maps names to docks), or None."""
+    docks = getattr(viewer.window, "dock_widgets", None)
+    if docks is None:
+        docks = getattr(viewer.window, "_dock_widgets", {})
+    found = docks.get(name)
+    return found.widget() if hasattr(found, "widget") and callable(found.widget) else found
+
+
+def add_spectral_dock(viewer: Any, curve: SpectralCurve, cube_layer: Any,
+                      saliency: Any = None) -> tuple[SpectralPlotWidget, SpectralDockLink]:
+    """Add (or replace) the "Spectral importance" dock on the right, linked to `cube_layer`'s band axis.
+
+    Raises `FocusError` (nothing added) when the layer is not a (C, H, W) cube with the curve's band count.
+    """
+    check_layer(cube_layer, curve)
+    existing = _find_dock(viewer, DOCK_NAME)
+    if existing is not None:
+        old_link = getattr(existing, "link", None)
+        if old_link is not None:
+            old_link.disconnect()
+        viewer.window.remove_dock_widget(existing)
+    widget = SpectralPlotWidget(curve)
+    link = SpectralDockLink(link_plot_to_viewer(widget, viewer, cube_layer),
+                            install_pixel_picker(widget, viewer, cube_layer, saliency))
+    widget.link = link
+    viewer.window.add_dock_widget(widget, name=DOCK_NAME, area="right")
+    return widget, link
+
+
+__all__ = [
+    "DOCK_NAME", "PIXEL_MODIFIER", "BandLink", "PixelPicker", "SpectralDockLink", "add_spectral_dock", "band_axis",
+    "check_layer", "install_pixel_picker", "link_plot_to_viewer",
+]
