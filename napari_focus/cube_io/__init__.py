@@ -112,6 +112,8 @@ def _check_values(cube: Cube) -> None:
     data = cube.data
     if min(data.shape) == 0:
         raise CubeReadError(cube.source, f"the cube has an empty axis {tuple(data.shape)}")
+    if np.dtype(data.dtype).kind not in "biufc":
+        raise CubeReadError(cube.source, f"the cube holds {data.dtype} values, not numbers")
     if getattr(data.dtype, "kind", "f") not in "fc":
         return
     step = max(1, int(np.ceil((data.size / FINITE_CHECK_VALUES) ** (1 / 3))))

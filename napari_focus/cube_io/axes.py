@@ -26,6 +26,10 @@ def band_axis_of(shape: tuple[int, ...], n_wavelengths: int | None, default: int
             return hits[0]
         if not hits:
             raise CubeReadError(source, f"{n_wavelengths} wavelengths but no axis of shape {tuple(shape)} matches")
+        if len(hits) < 3:  # two axes match: choose between them, never the third
+            axis = default if default in hits else hits[0]
+            notes.append(f"band axis assumed to be axis {axis} of shape {tuple(shape)}")
+            return axis
     a, b, c = shape
     if b == c and a != b:
         return 0

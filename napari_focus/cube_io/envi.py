@@ -19,6 +19,7 @@ from .wavelengths import check_band_count, to_nanometres
 
 DATA_EXTENSIONS = ("", ".img", ".raw", ".dat", ".bsq", ".bil", ".bip")
 EAGER_BYTES = 1 << 30  # cubes below 1 GiB that need conversion are converted in memory
+MAX_HEADER_BYTES = 64 << 20  # spectral reads a header whole; real ones are kilobytes
 
 
 def header_for(path: Path) -> Path | None:
@@ -63,6 +64,8 @@ def read_envi(path: str | os.PathLike) -> Cube:
         raise CubeReadError(path, "no ENVI header (.hdr) found beside the data file")
     if hdr.stat().st_size == 0:
         raise CubeReadError(hdr, "the header file is empty")
+    if hdr.stat().st_size > MAX_HEADER_BYTES:
+        raise CubeReadError(hdr, f"a {hdr.stat().st_size}-byte file is too large to be an ENVI header")
     try:
         meta = envi.read_envi_header(str(hdr))
     except envi.FileNotAnEnviHeader:
@@ -127,14 +130,14 @@ def _convert(raw: np.ndarray, meta: dict[str, Any], hdr: Path, notes: list[str])
     if "reflectance scale factor" in meta:
         try:
             scale = float(meta["reflectance scale factor"])
-        except ValueError:
+        except (TypeError, ValueError):
             raise CubeReadError(hdr, "'reflectance scale factor' is not a number") from None
         if scale == 0 or not np.isfinite(scale):
             raise CubeReadError(hdr, f"'reflectance scale factor' = {scale} is unusable")
     if "data ignore value" in meta:
         try:
             ignore = float(meta["data ignore value"])
-        except ValueError:
+        except (TypeError, ValueError):
             raise CubeReadError(hdr, "'data ignore value' is not a number") from None
     is_complex = np.iscomplexobj(raw)
     if is_complex:

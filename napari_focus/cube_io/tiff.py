@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from ..cube import Cube
 from ..errors import CubeReadError
+from .arrays import MAX_INFLATION
 from .axes import band_axis_of, to_band_first
 
 
@@ -24,8 +26,11 @@ def read_tiff(path: Path, band_axis: int | None = None, n_wavelengths: int | Non
             try:
                 data: Any = tifffile.memmap(path, mode="r")
             except (ValueError, OSError):
+                check_decoded_size(path, series)
                 data = series.asarray()
-    except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, struct_error()) as exc:
+    except CubeReadError:
+        raise
+    except Exception as exc:  # damaged files raise many types (TiffFileError, struct.error, ZeroDivisionError, ...)
         raise CubeReadError(path, f"not a readable TIFF ({type(exc).__name__}: {exc})") from None
     data = np.squeeze(data) if data.ndim > 3 else data
     if data.ndim == 3 and axes.endswith("S") and shape[-1] <= 4 and band_axis is None:
@@ -40,7 +45,16 @@ def read_tiff(path: Path, band_axis: int | None = None, n_wavelengths: int | Non
                 metadata={"tiff_axes": axes}, notes=notes)
 
 
-def struct_error() -> type[Exception]:
-    import struct
-
-    return struct.error
+def check_decoded_size(path: Path, series: Any) -> None:
+    """Refuse, before allocating, pixels a lying header cannot hold or memory cannot (asarray reads it all)."""
+    nbytes, size = int(series.nbytes), Path(path).stat().st_size
+    room = size if int(series.keyframe.compression) == 1 else size * MAX_INFLATION
+    if nbytes > room:
+        raise CubeReadError(path, f"the TIFF header claims {nbytes} bytes of pixels but the file holds {size}")
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return
+    if nbytes > memory // 2:
+        raise CubeReadError(path, f"{nbytes / 2**30:.1f} GiB of compressed pixels, more than half of this "
+                            "machine's memory")

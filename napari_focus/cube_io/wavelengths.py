@@ -25,6 +25,7 @@ _UNIT_FACTORS = {
 }
 _WAVENUMBER_UNITS = {"cm-1", "cm^-1", "1/cm", "wavenumber", "wavenumbers"}
 _UNKNOWN_UNITS = {"", "unknown", "index", "none"}
+MAX_SIDECAR_BYTES = 16 << 20  # it is read whole; a million bands fit in far less
 
 # Sensors that a band count identifies without ambiguity (centres in nm).
 SENSOR_PRESETS: dict[int, tuple[str, np.ndarray]] = {
@@ -41,7 +42,7 @@ def to_nanometres(values: Sequence[Any], units: str | None, source: object) -> t
         raise CubeReadError(source, f"wavelength value {bad!r} is not a number") from None
     if not np.all(np.isfinite(arr)):
         raise CubeReadError(source, "wavelengths contain NaN or infinite values")
-    unit = (units or "").strip().lower()
+    unit = str(units or "").strip().lower()  # a header may hold a list here: refused below as unknown
     note = None
     if unit in _UNIT_FACTORS:
         arr = arr * _UNIT_FACTORS[unit]
@@ -89,6 +90,8 @@ def read_sidecar(path: Path) -> np.ndarray:
     A CSV with a header uses the column whose name starts with ``wavelength`` (or ``wl``/``lambda``);
     a two-column table without one uses the second column when the first counts bands.
     """
+    if Path(path).stat().st_size > MAX_SIDECAR_BYTES:
+        raise CubeReadError(path, "wavelength sidecar is too large to hold one wavelength per band")
     text = Path(path).read_text(errors="replace")
     rows = [r for r in (re.split(r"[,;\t ]+", line.strip()) for line in text.splitlines()) if r and r != [""]]
     if not rows:
