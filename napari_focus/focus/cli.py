@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from napari_focus.errors import FocusError
 
@@ -115,53 +111,15 @@ def _load(model_dir: str | None, device: str | None):
 
 def _explain(args: argparse.Namespace) -> int:
     from napari_focus.cube_io import read_cube
-    from napari_focus.cube_io.envi import write_envi
+    from napari_focus.export import export_explanation
     from napari_focus.focus.explain import explain
 
     cube = read_cube(args.cube)
     model = _load(args.model, args.device)
     exp = explain(model, cube, class_index=args.class_name, method=args.method, rule=args.rule)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_envi(out / "saliency.hdr", exp.T, wavelengths_nm=cube.wavelengths_nm,
-               metadata={"description": f"FOCUS saliency T ({exp.method}, {exp.rule}) for class {exp.class_name}"})
-    wl = cube.wavelengths_nm
-    with open(out / "curve.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["band", "wavelength_nm", "importance"])
-        for b, v in enumerate(exp.B):
-            w.writerow([b, "" if wl is None else f"{wl[b]:.4f}", f"{float(v):.8g}"])
-    _pngs(exp, out)
-    probs = ({c: float(p) for c, p in zip(model.classes, exp.probabilities, strict=True)}
-             if model.task == "classification" else {model.classes[0]: float(exp.probabilities[0])})
-    pred = {"predicted": exp.predicted, "probabilities": probs, "explained_class": exp.class_name,
-            "method": exp.method, "rule": exp.rule, "model_sha256": exp.model_sha256, "notes": exp.notes}
-    (out / "prediction.json").write_text(json.dumps(pred, indent=1))
-    print(json.dumps({"out": str(out), "predicted": exp.predicted, "explained_class": exp.class_name}))
+    export_explanation(exp, args.out, list(model.classes))
+    print(json.dumps({"out": str(args.out), "predicted": exp.predicted, "explained_class": exp.class_name}))
     return 0
-
-
-def _pngs(exp: Any, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5))
-    im = ax.imshow(exp.M, cmap="inferno")
-    ax.set_title(f"M · {exp.class_name} ({exp.rule})")
-    ax.axis("off")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.savefig(out / "saliency_map.png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 3))
-    x = exp.wavelengths_nm if exp.wavelengths_nm is not None else np.arange(exp.B.size)
-    ax.plot(x, exp.B)
-    ax.set_xlabel("wavelength (nm)" if exp.wavelengths_nm is not None else "band")
-    ax.set_ylabel("importance B")
-    ax.set_title(f"B · {exp.class_name}")
-    fig.savefig(out / "curve.png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -63,8 +63,7 @@ def test_train_explain_evaluate(folder, tmp_path, capsys):
     assert len(pred["model_sha256"]) == 64
     lines = (out / "curve.csv").read_text().splitlines()
     assert lines[0] == "band,wavelength_nm,importance" and len(lines) == 17
-    for png in ("saliency_map.png", "curve.png"):
-        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    assert (out / "figure.png").read_bytes()[:4] == b"\x89PNG"
     from napari_focus.cube_io import read_cube
 
     sal = read_cube(out / "saliency.hdr")
