@@ -16,6 +16,7 @@ from napari_focus.cube import Cube
 from napari_focus.focus.backbone import BackboneSpec, freeze
 from napari_focus.focus.groups import make_groups
 from napari_focus.focus.model import FocusModel
+from napari_focus.zoo.pretrain_backbone import sincos_2d
 
 S, P, C = 32, 8, 24
 WAVELENGTHS = np.linspace(400, 1000, C)
@@ -41,18 +42,6 @@ def textures(n: int, gen: torch.Generator) -> torch.Tensor:
     return torch.cat(out)
 
 
-def sincos_2d(g: int, d: int, scale: float = 1.0) -> torch.Tensor:
-    """(g·g, d) fixed 2-D sine-cosine position codes (MAE style): locality from the first step."""
-    yy, xx = torch.meshgrid(torch.arange(g, dtype=torch.float32), torch.arange(g, dtype=torch.float32), indexing="ij")
-    q = d // 4
-    omega = 1.0 / (10000 ** (torch.arange(q, dtype=torch.float32) / q))
-    parts = []
-    for pos in (yy.flatten(), xx.flatten()):
-        ang = pos[:, None] * omega[None]
-        parts += [ang.sin(), ang.cos()]
-    return scale * torch.cat(parts, 1)
-
-
 def pretrain_backbone(steps: int = 250, seed: int = 0, batch: int = 32, lr: float = 2e-3,
                       pos_scale: float = 1.0, qk_gain: float = 1.0) -> nn.Module:
     """Masked-patch reconstruction (half the patches zeroed) of a tiny ViT, then frozen."""
@@ -63,7 +52,7 @@ def pretrain_backbone(steps: int = 250, seed: int = 0, batch: int = 32, lr: floa
     vit = VisionTransformer(**VIT)
     with torch.no_grad():
         n = vit.pos_embed.shape[1] - (0 if vit.no_embed_class else vit.num_prefix_tokens)
-        vit.pos_embed[0, -n:] = sincos_2d(S // P, VIT["embed_dim"], pos_scale)
+        vit.pos_embed[0, -n:] = pos_scale * sincos_2d(S // P, VIT["embed_dim"])
         d = VIT["embed_dim"]
         for blk in vit.blocks:  # larger q/k weights: attention starts peaked, so it learns fast
             torch.nn.init.normal_(blk.attn.qkv.weight[: 2 * d], std=qk_gain / d**0.5, generator=gen)
