@@ -87,13 +87,10 @@ def explain_steps(
         model = load_model(model if model is not None else default_checkpoint(cube))
     yield 1, total, "checking cube"
     check_cube_for_model(cube, model)
-    import torch
-
-    from .focus.explain import explain
+    from .focus.explain import explain  # FOCUS enters inference_mode itself; the baselines need gradients
 
     yield 2, total, f"explaining ({method})"
-    with torch.inference_mode(method == "focus"):
-        exp = explain(model, cube, class_index=class_name, method=method, rule=rule, leaf_mask=leaf_mask)
+    exp = explain(model, cube, class_index=class_name, method=method, rule=rule, leaf_mask=leaf_mask)
     yield 3, total, "done"
     return exp
 

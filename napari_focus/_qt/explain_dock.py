@@ -57,10 +57,13 @@ def _job(cube: Cube, model: Any, class_name: Any, method: str, leaf: Any):
     _avoid_triton_without_gpu()
     import torch
 
-    from ..explain_job import explain_steps
+    from ..explain_job import default_checkpoint, explain_steps, load_model
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-    return (yield from explain_steps(cube, model, class_name=class_name, method=method, leaf_mask=leaf))
+    yield 0, 3, "loading model"
+    model = load_model(model if model is not None else default_checkpoint(cube))
+    exp = yield from explain_steps(cube, model, class_name=class_name, method=method, leaf_mask=leaf)
+    return exp, model  # the GUI needs the model's classes and groups: never load it on the GUI thread
 
 
 class ExplainDock(QWidget):
@@ -274,7 +277,7 @@ class ExplainDock(QWidget):
         self.run_button.setText("Explain")
         self.progress.setValue(0)
 
-    def _on_result(self, exp: Any) -> None:
+    def _on_result(self, result: tuple[Any, Any]) -> None:
         from napari.utils.notifications import show_warning
 
         layer = self._explained_layer
@@ -282,11 +285,10 @@ class ExplainDock(QWidget):
             show_warning("napari-focus: the cube layer was removed while explaining; the result was discarded")
             self.status.setText("cube removed; nothing was added")
             return
-        self.show_result(layer, exp)
+        self.show_result(layer, *result)
 
-    def show_result(self, layer: Any, exp: Any) -> None:
+    def show_result(self, layer: Any, exp: Any, model: Any) -> None:
         """Add (or replace) the saliency layers, the leaf mask and the spectral dock."""
-        from ..explain_job import load_model
         from ..explain_layers import curve_from_explanation, probability_text, saliency_layer_data
         from .band_link import add_spectral_dock
 
@@ -300,8 +302,6 @@ class ExplainDock(QWidget):
         if mask_name not in self.viewer.layers:
             self.viewer.add_labels(exp.leaf_mask.astype(np.uint8), name=mask_name, opacity=0.25, visible=False,
                                    scale=tuple(layer.scale)[-2:], translate=tuple(layer.translate)[-2:])
-        folder = self._resolved_model()
-        model = load_model(folder) if folder is not None else None  # cached: already loaded by the worker
         classes = list(getattr(model, "classes", []))
         self._classes = classes
         curve = curve_from_explanation(exp, model, layer.metadata.get("bbl"))

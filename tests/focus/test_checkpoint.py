@@ -28,6 +28,12 @@ def _cube(c=24, wl=None, seed=0):
     return Cube(rng.random((c, 32, 32)).astype(np.float32), wavelengths_nm=wl)
 
 
+
+def _flip_byte(path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
 def test_round_trip_gives_identical_outputs(model, tmp_path):
     _perturb(model)
     model.saliency_rule = "rollout"
@@ -80,10 +86,7 @@ def test_refusals(model, tmp_path):
     with pytest.raises(CheckpointError, match="not a napari-focus checkpoint"):
         load_checkpoint(foreign)
     # corrupted weights
-    w = folder / "weights.safetensors"
-    data = bytearray(w.read_bytes())
-    data[-5] ^= 0xFF
-    w.write_bytes(bytes(data))
+    _flip_byte(folder / "weights.safetensors", -5)
     with pytest.raises(CheckpointError, match="corrupted"):
         load_checkpoint(folder)
     # corrupted json
@@ -93,10 +96,7 @@ def test_refusals(model, tmp_path):
         load_checkpoint(folder)
     # backbone hash mismatch
     folder = save_checkpoint(model, tmp_path / "c3")
-    bb = folder / "backbone.safetensors"
-    data = bytearray(bb.read_bytes())
-    data[-3] ^= 0xFF
-    bb.write_bytes(bytes(data))
+    _flip_byte(folder / "backbone.safetensors", -3)
     with pytest.raises(CheckpointError, match="SHA-256"):
         load_checkpoint(folder)
 
