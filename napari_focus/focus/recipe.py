@@ -1,0 +1,21 @@
+"""The project's standard FOCUS training recipe: what the model zoo, the benchmark and the CLI's
+defaults share, so that a number in a table and a shipped checkpoint come from the same procedure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from napari_focus.focus.train import TrainHistory, train
+
+#: the settings of the recipe (kept in one place so tables can print them)
+RECIPE: dict[str, Any] = {"epochs": 8, "lr": 3e-3, "batch_size": 8, "fast": False}
+
+
+def fit(model, data: Any, *, val: Any = None, sink_weight: float = 1e-3, seed: int = 0,
+        progress: Callable[[int, int, dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
+        **overrides: Any) -> TrainHistory:
+    """Train `model` on `data` (see `train`) with the recipe's settings; `overrides` replace any of them."""
+    cfg = {**RECIPE, **overrides}
+    return train(model, data, epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"], fast=cfg["fast"],
+                 sink_weight=sink_weight, seed=seed, val=val, progress=progress, should_stop=should_stop)
