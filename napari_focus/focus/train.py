@@ -128,11 +128,13 @@ def train(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     weight_decay: float = 1e-4,
+    on_epoch: Callable[[int, float, float | None], None] | None = None,
 ) -> TrainHistory:
     """Train the SPEC's trainable tensors (`fast`: prompts + head only); returns the history.
 
     `progress(step, total, info)` is called after every batch; `should_stop()` is polled before
     every batch and, when true, restores the model's previous state and returns `cancelled=True`.
+    `on_epoch(epoch, loss, val_score or None)` is called after every epoch (the GUI's live plot).
     """
     t0 = time.perf_counter()
     before = _snapshot(model)
@@ -141,7 +143,7 @@ def train(
         x, y = tensors_from(model, data)
         xv, yv = tensors_from(model, val) if val is not None else (None, None)
         _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views,
-                    fast, progress, should_stop, weight_decay)
+                    fast, progress, should_stop, weight_decay, on_epoch=on_epoch)
     except BaseException:
         _restore(model, before)
         raise
@@ -153,7 +155,7 @@ def train(
 
 
 def _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views, fast,
-                progress, should_stop, weight_decay) -> None:
+                progress, should_stop, weight_decay, on_epoch=None) -> None:
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(int(seed))
     if model.task == "regression" and not bool(model.calibrated):
@@ -199,6 +201,8 @@ def _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, 
         model.eval()
         if xv is not None:
             hist.val_score.append(score(model, xv, yv))
+        if on_epoch is not None:
+            on_epoch(epoch + 1, hist.loss[-1], hist.val_score[-1] if xv is not None else None)
     for p in model.parameters():
         p.requires_grad_(False)
 
