@@ -48,8 +48,13 @@ def evaluate(
     deletion_random: int = 5,
     max_items: int | None = None,
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+    on_item: Callable[[Any, Any, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Accuracy (or MSE/R²) and the means of every saliency metric over the split's items."""
+    """Accuracy (or MSE/R²) and the means of every saliency metric over the split's items.
+
+    `on_item(item, explanation, truth)` sees each leaf's explanation and ground truth, for callers
+    that need more than the means (the benchmark's rank correlations and sanity checks).
+    """
     from napari_focus import metrics as mt
 
     items = dataset.split(split) or list(dataset)
@@ -73,6 +78,8 @@ def evaluate(
         y_true.append(it.label if model.task == "classification" else it.target)
         y_pred.append(exp.predicted)
         rows.append(exp.metrics)
+        if on_item is not None:
+            on_item(it, exp, truth)
         if deletion_random > 0:
             deletions.append(mt.spectral_deletion(logit_fn(model, c, cube.wavelengths_nm), np.asarray(cube.data),
                                                   exp.B, cube.wavelengths_nm, n_random=deletion_random, rng=i))
