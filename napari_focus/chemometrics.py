@@ -158,7 +158,10 @@ def logistic_baseline(X_train: Any, y_train: Any, X_test: Any, y_test: Any, C: f
 
 
 def ridge_baseline(X_train: Any, y_train: Any, X_test: Any, y_test: Any) -> dict[str, Any]:
-    """Standardised ridge regression (alpha by leave-one-out on the training set) for a trait."""
+    """Standardised ridge regression (alpha by leave-one-out on the training set) for a trait.
+
+    ``coef``: the weights on standardised bands (a band-importance curve, like the logistic one's).
+    """
     from sklearn.linear_model import RidgeCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -168,4 +171,5 @@ def ridge_baseline(X_train: Any, y_train: Any, X_test: Any, y_test: Any) -> dict
     model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
     model.fit(np.asarray(X_train, dtype=np.float64), np.asarray(y_train, dtype=np.float64).ravel())
     pred = model.predict(np.asarray(X_test, dtype=np.float64))
-    return {**regression_scores(y_test, pred), "y_pred": pred.tolist(), "alpha": float(model[-1].alpha_)}
+    return {**regression_scores(y_test, pred), "y_pred": pred.tolist(), "alpha": float(model[-1].alpha_),
+            "coef": np.ravel(model[-1].coef_).tolist()}
