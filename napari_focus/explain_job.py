@@ -52,6 +52,29 @@ def default_checkpoint(cube: Cube | None = None) -> Path:
     return found[0]
 
 
+# models that live only in this session (fine-tuned in napari), selectable like a folder by their key
+MEMORY_PREFIX = "memory:"
+_REMEMBERED: dict[str, tuple[str, Any]] = {}
+
+
+def remember_model(model: Any, label: str) -> str:
+    """Keep an in-memory model (e.g. just fine-tuned) under a key that `load_model` and the Explain dock accept."""
+    key = f"{MEMORY_PREFIX}{len(_REMEMBERED) + 1}"
+    _REMEMBERED[key] = (label, model)
+    return key
+
+
+def remembered(ref: Any) -> Any | None:
+    """The in-memory model a key names, or None (folders and anything else)."""
+    hit = _REMEMBERED.get(ref) if isinstance(ref, str) else None
+    return None if hit is None else hit[1]
+
+
+def remembered_models() -> list[tuple[str, str]]:
+    """(key, label) of every in-memory model, oldest first."""
+    return [(k, label) for k, (label, _) in _REMEMBERED.items()]
+
+
 @functools.lru_cache(maxsize=4)
 def _load_cached(folder: str, mtime_ns: int, device: str | None) -> Any:
     from .focus.checkpoint import load_checkpoint
@@ -60,7 +83,9 @@ def _load_cached(folder: str, mtime_ns: int, device: str | None) -> Any:
 
 
 def load_model(folder: str | os.PathLike, device: str | None = None) -> Any:
-    """Load (once) a FOCUS checkpoint folder; a changed folder is reloaded."""
+    """Load (once) a FOCUS checkpoint folder (or return a `remember_model` one); a changed folder is reloaded."""
+    if (kept := remembered(folder)) is not None:
+        return kept
     folder = Path(folder)
     cfg = folder / "config.json"
     if not cfg.is_file():

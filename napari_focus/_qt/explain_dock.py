@@ -78,6 +78,10 @@ class ExplainDock(QWidget):
         self.cube_box = QComboBox()
         self.model_box = QComboBox()
         self.model_box.addItem(EMBEDDED_LABEL, None)
+        from ..explain_job import remembered_models
+
+        for key, label in remembered_models():  # models fine-tuned earlier in this session
+            self.model_box.addItem(label, key)
         self.browse = QPushButton("Open checkpoint…")
         self.class_box = QComboBox()
         self.method_box = QComboBox()
@@ -161,6 +165,14 @@ class ExplainDock(QWidget):
             idx = self.model_box.count() - 1
         self.model_box.setCurrentIndex(idx)
 
+    def use_model(self, key: str, label: str) -> None:
+        """Select an in-memory model (`explain_job.remember_model` key): the Fine-tune dock's hand-over."""
+        idx = self.model_box.findData(key)
+        if idx < 0:
+            self.model_box.addItem(label, key)
+            idx = self.model_box.count() - 1
+        self.model_box.setCurrentIndex(idx)
+
     def _on_browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "FOCUS checkpoint folder")
         if folder:
@@ -180,8 +192,11 @@ class ExplainDock(QWidget):
             return None
 
     def _on_model_changed(self, *_: Any) -> None:
-        folder = self._resolved_model()
-        classes: list[str] = []
+        from ..explain_job import remembered
+
+        kept = remembered(self.model_box.currentData())
+        folder = None if kept is not None else self._resolved_model()
+        classes: list[str] = list(kept.classes) if kept is not None else []
         self.demo_note.setText("")
         if folder is not None:
             try:
