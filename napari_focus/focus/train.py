@@ -106,7 +106,10 @@ def score(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 16) -> floa
     with torch.inference_mode(), autocast(device):
         for s in range(0, len(x), batch_size):
             preds.append(model.predict_values(model(x[s : s + batch_size].to(device)).logits).cpu())
-    p = torch.cat(preds)
+    return _score_values(model, torch.cat(preds), y)
+
+
+def _score_values(model, p: torch.Tensor, y: torch.Tensor) -> float:
     if model.task == "classification":
         return float((p.argmax(1) == y).float().mean())
     yt = y.float()
@@ -142,8 +145,9 @@ def train(
     try:
         x, y = tensors_from(model, data)
         xv, yv = tensors_from(model, val) if val is not None else (None, None)
-        _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views,
-                    fast, progress, should_stop, weight_decay, on_epoch=on_epoch)
+        loop = _train_loop_cached if fast else _train_loop
+        loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views,
+             fast, progress, should_stop, weight_decay, on_epoch=on_epoch)
     except BaseException:
         _restore(model, before)
         raise
@@ -154,10 +158,9 @@ def train(
     return hist
 
 
-def _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views, fast,
-                progress, should_stop, weight_decay, on_epoch=None) -> None:
+def _prepare(model, x, y, fast, lr, weight_decay):
+    """Calibrate once (normalisation, H_aux, regression target scale), then an optimiser over the trainables."""
     device = next(model.parameters()).device
-    gen = torch.Generator().manual_seed(int(seed))
     if model.task == "regression" and not bool(model.calibrated):
         model.target_mean.fill_(float(y.float().mean()))
         model.target_std.fill_(max(float(y.float().std()) if len(y) > 1 else 1.0, 1e-6))
@@ -166,7 +169,14 @@ def _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, 
     params = model.trainable_named(fast=fast)
     for n, p in model.named_parameters():
         p.requires_grad_(n in params)
-    opt = torch.optim.AdamW(list(params.values()), lr=lr, weight_decay=weight_decay)
+    return torch.optim.AdamW(list(params.values()), lr=lr, weight_decay=weight_decay)
+
+
+def _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views, fast,
+                progress, should_stop, weight_decay, on_epoch=None) -> None:
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(int(seed))
+    opt = _prepare(model, x, y, fast, lr, weight_decay)
     n = len(x)
     steps_per_epoch = (n + batch_size - 1) // batch_size
     total = epochs * steps_per_epoch
@@ -205,6 +215,57 @@ def _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, 
             on_epoch(epoch + 1, hist.loss[-1], hist.val_score[-1] if xv is not None else None)
     for p in model.parameters():
         p.requires_grad_(False)
+
+
+def _train_loop_cached(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views, fast,
+                       progress, should_stop, weight_decay, on_epoch=None) -> None:
+    """Prompts + head against cached backbone keys/values (fast_train); SINK is frozen, so no sink loss."""
+    from napari_focus.focus import fast_train as ft
+
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(int(seed))
+    opt = _prepare(model, x, y, True, lr, weight_decay)
+    views = ft.views_for_budget(model, len(x)) if augment_views else 1
+    n = len(x)
+    steps_per_epoch = (n + batch_size - 1) // batch_size
+    total = epochs * steps_per_epoch
+
+    def cache_progress(i: int, t: int, info: dict) -> None:
+        if progress is not None:
+            progress(0, total, {"stage": "caching", "done": i, "of": t})
+
+    cache = ft.build_cache(model, x, views=views, progress=cache_progress, should_stop=should_stop)
+    cache_v = ft.build_cache(model, xv, views=1, should_stop=should_stop) if xv is not None else None
+    if cache is None or (xv is not None and cache_v is None):
+        hist.cancelled = True
+        return
+    step = 0
+    for epoch in range(epochs):
+        order = torch.randperm(n, generator=gen)
+        view = torch.randint(0, cache.views, (n,), generator=gen)
+        tot = 0.0
+        for s in range(0, n, batch_size):
+            if should_stop is not None and should_stop():
+                hist.cancelled = True
+                return
+            idx = order[s : s + batch_size]
+            loss = task_loss(model, ft.cached_logits(model, cache, idx, view[idx]), y[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            tot += float(loss.detach()) * len(idx)
+            step += 1
+            if progress is not None:
+                progress(step, total, {"epoch": epoch + 1, "loss": float(loss.detach())})
+        hist.loss.append(tot / n)
+        hist.sink_mass.append(0.0)
+        if cache_v is not None:
+            hist.val_score.append(_score_values(model, ft.cached_predict(model, cache_v), yv))
+        if on_epoch is not None:
+            on_epoch(epoch + 1, hist.loss[-1], hist.val_score[-1] if cache_v is not None else None)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.eval()
 
 
 def items_with_labels(items: Iterable[Any], labels: Sequence[Any]) -> list[tuple[Any, Any]]:

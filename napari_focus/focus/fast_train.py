@@ -1,0 +1,108 @@
+"""The fast path of training (issue 7): with Φ, the group embeddings and SINK frozen, the frozen
+backbone's per-layer keys and values of a sample never change while prompts and head train, so
+they are computed once, stored (fp16), and the prompts train against the store alone.
+
+Augmentation cannot happen after caching, so each sample is cached in several dihedral views
+(flips and 90° rotations: leaves have no up) and every epoch draws one view per sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from napari_focus.focus.device import autocast
+
+Progress = Callable[[int, int, dict], None]
+
+
+def dihedral(x: torch.Tensor, view: int) -> torch.Tensor:
+    """View 0–7 of the dihedral group on the last two axes (0 = identity, 4–7 flipped)."""
+    x = torch.rot90(x, view % 4, dims=(-2, -1))
+    return x.flip(-1) if view >= 4 else x
+
+
+@dataclass
+class KVCache:
+    """Per layer, keys and values of every (sample, view, group) sequence: (n·V·G, H, L, hd)."""
+
+    layers: list[tuple[torch.Tensor, torch.Tensor]]
+    n: int
+    views: int
+    groups: int
+
+    @property
+    def nbytes(self) -> int:
+        return sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in self.layers)
+
+    def take(self, idx: torch.Tensor, view: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Rows for samples `idx` in views `view` (same length), in the layout `forward_cached` expects."""
+        rows = ((idx * self.views + view)[:, None] * self.groups + torch.arange(self.groups)).reshape(-1)
+        return [(k[rows], v[rows]) for k, v in self.layers]
+
+
+def cache_bytes_per_view(model) -> int:
+    """Bytes one (sample, view) takes in an fp16 cache: to choose the number of views for a memory budget."""
+    vit = model.backbone
+    L = model.patch_start + model.grid[0] * model.grid[1]
+    return 2 * len(vit.blocks) * model.groups.n_groups * vit.embed_dim * L * 2
+
+
+def build_cache(model, x: torch.Tensor, views: int = 8, batch_size: int = 8, dtype: torch.dtype = torch.float16,
+                progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> KVCache | None:
+    """Keys/values of `views` dihedral views of every sample (n, C, S, S); None when cancelled."""
+    device = next(model.parameters()).device
+    views = int(max(1, min(8, views)))
+    n = len(x)
+    parts: list[list[tuple[torch.Tensor, torch.Tensor]]] = []
+    total = (n + batch_size - 1) // batch_size * views
+    done = 0
+    model.eval()
+    for s in range(0, n, batch_size):
+        xb = x[s : s + batch_size]
+        per_view = []
+        for v in range(views):
+            if should_stop is not None and should_stop():
+                return None
+            with torch.inference_mode(), autocast(device):
+                kv = model.backbone_cache(dihedral(xb, v).to(device))
+            per_view.append([(k.to("cpu", dtype), vv.to("cpu", dtype)) for k, vv in kv])
+            done += 1
+            if progress is not None:
+                progress(done, total, {"stage": "caching"})
+        # (b, V, G) ordering: sample-major, then view, then group
+        G = model.groups.n_groups
+        b = len(xb)
+        layer_kv = []
+        for li in range(len(per_view[0])):
+            ks = torch.stack([pv[li][0].reshape(b, G, *pv[li][0].shape[1:]) for pv in per_view], 1)
+            vs = torch.stack([pv[li][1].reshape(b, G, *pv[li][1].shape[1:]) for pv in per_view], 1)
+            layer_kv.append((ks.reshape(-1, *ks.shape[3:]), vs.reshape(-1, *vs.shape[3:])))
+        parts.append(layer_kv)
+    layers = [(torch.cat([p[li][0] for p in parts]), torch.cat([p[li][1] for p in parts]))
+              for li in range(len(parts[0]))]
+    return KVCache(layers=layers, n=n, views=views, groups=model.groups.n_groups)
+
+
+def cached_logits(model, cache: KVCache, idx: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
+    """Logits (len(idx), K) of the prompts against the cached rows of samples `idx` in views `view`."""
+    device = next(model.parameters()).device
+    kv = [(k.to(device), v.to(device)) for k, v in cache.take(idx, view)]
+    return model.forward_cached(kv)
+
+
+def cached_predict(model, cache: KVCache, batch_size: int = 32) -> torch.Tensor:
+    """Predicted values (probabilities or trait) of every cached sample in its identity view."""
+    out = []
+    with torch.inference_mode():
+        for s in range(0, cache.n, batch_size):
+            idx = torch.arange(s, min(cache.n, s + batch_size))
+            out.append(model.predict_values(cached_logits(model, cache, idx, torch.zeros_like(idx))).cpu())
+    return torch.cat(out)
+
+
+def views_for_budget(model, n: int, budget_bytes: float = 4e9) -> int:
+    """As many dihedral views (≤ 8) of n samples as fit an fp16 cache of `budget_bytes` (at least 1)."""
+    return int(max(1, min(8, budget_bytes // max(1, n * cache_bytes_per_view(model)))))
