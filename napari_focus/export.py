@@ -2,12 +2,14 @@
 
 `saliency.hdr/.img` (T, band-first ENVI with wavelengths), `saliency_map.npy` (M), `curve.csv`
 (band, wavelength_nm, importance), `figure.png` (M beside B) and `prediction.json` (predicted class,
-probabilities, method, readout rule, the model's SHA-256). Shared by the CLI and the Explain dock.
+probabilities, method, readout rule, the model's SHA-256); a tiled explanation adds `tiles.csv` (each
+tile's box and prediction) and its T is streamed to disk, never held whole. Shared by the CLI and the Explain dock.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import tempfile
@@ -41,6 +43,24 @@ def read_curve_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | No
     imp = np.array([float(r["importance"]) for r in rows])
     wl = None if not rows or rows[0]["wavelength_nm"] == "" else np.array([float(r["wavelength_nm"]) for r in rows])
     return imp, wl
+
+
+def write_tiles_csv(path: Path, tiles: list[dict[str, Any]], classes: list[str] | None = None) -> Path:
+    """One row per explained tile: its box, leaf label, leaf fraction, prediction and probabilities."""
+    n = len(tiles[0]["probabilities"]) if tiles else 0
+    names = list(classes) if classes and len(classes) == n else [str(i) for i in range(n)]
+    keys = ("y0", "y1", "x0", "x1", "label", "leaf_fraction", "predicted")
+    rows = [list(keys) + [f"p_{c}" for c in names]]
+    rows += [[t[k] for k in keys] + [f"{p:.6g}" for p in t["probabilities"]] for t in tiles]
+    _atomic_text(path, csv_text(rows))
+    return path
+
+
+def csv_text(rows: list[list[Any]]) -> str:
+    """Rows as CSV text (quoted where a class name needs it)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
 
 
 def write_figure(path: Path, exp: Any, top_bands: Any = None) -> Path:
@@ -94,13 +114,16 @@ def export_explanation(exp: Any, folder: str | os.PathLike, classes: list[str] |
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     top = top_k_bands(np.asarray(exp.B, float), exp.wavelengths_nm, k=5)
-    hdr = write_envi(out / "saliency.hdr", np.asarray(exp.T, np.float32), wavelengths_nm=exp.wavelengths_nm,
+    T = exp.T.astype(np.float32) if hasattr(exp.T, "dask") else np.asarray(exp.T, np.float32)  # lazy: streamed
+    hdr = write_envi(out / "saliency.hdr", T, wavelengths_nm=exp.wavelengths_nm,
                      metadata={"description": f"napari-focus saliency {exp.method}/{exp.rule} for {exp.class_name}; "
                                               f"model sha256 {exp.model_sha256}"})
     m_path = out / "saliency_map.npy"
     np.save(m_path, np.asarray(exp.M, np.float32))
     paths = [hdr, hdr.with_suffix(".img"), m_path, write_curve_csv(out / "curve.csv", exp.B, exp.wavelengths_nm),
              write_figure(out / "figure.png", exp, top)]
+    if getattr(exp, "tiles", None):  # tiled explain: where each tile was and what it predicted
+        paths.append(write_tiles_csv(out / "tiles.csv", exp.tiles, classes))
     rec = prediction_record(exp, classes)
     rec["top5_bands"] = [int(b) for b in top]
     if exp.wavelengths_nm is not None:

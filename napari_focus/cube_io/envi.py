@@ -178,14 +178,16 @@ def write_envi(
     """Write a band-first cube as ENVI ``.hdr`` + ``.img`` atomically (temp files, then rename).
 
     The header records wavelengths in nanometres, so `spectral.open_image` and this plugin's reader
-    read it back exactly.
+    read it back exactly. A dask array is streamed band block by band block (BSQ only), so a saliency cube
+    larger than memory is never held whole.
     """
     import spectral.io.envi as envi
 
     hdr = Path(hdr_path)
     if hdr.suffix.lower() != ".hdr":
         hdr = hdr.with_suffix(".hdr")
-    data = np.asarray(data_chw)
+    lazy = hasattr(data_chw, "dask") and hasattr(data_chw, "chunks")
+    data = data_chw if lazy else np.asarray(data_chw)
     if data.ndim != 3:
         raise ValueError(f"write_envi needs a (C, H, W) array, got shape {data.shape}")
     md: dict[str, Any] = dict(metadata or {})
@@ -199,8 +201,29 @@ def write_envi(
     hdr.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=hdr.parent, prefix=f".{hdr.stem}.") as tmp:
         tmp_hdr = Path(tmp) / (hdr.stem + ".hdr")
-        envi.save_image(str(tmp_hdr), np.transpose(data, (1, 2, 0)), dtype=data.dtype, interleave=interleave,
-                        byteorder=byteorder, metadata=md, force=True, ext=".img")
+        if lazy:
+            _stream_bsq(tmp_hdr, data, md, interleave, byteorder)
+        else:
+            envi.save_image(str(tmp_hdr), np.transpose(data, (1, 2, 0)), dtype=data.dtype, interleave=interleave,
+                            byteorder=byteorder, metadata=md, force=True, ext=".img")
         os.replace(tmp_hdr.with_suffix(".img"), hdr.with_suffix(".img"))
         os.replace(tmp_hdr, hdr)
     return hdr
+
+
+def _stream_bsq(hdr: Path, data: Any, md: dict[str, Any], interleave: str, byteorder: int) -> None:
+    """Write a lazy (C, H, W) array as BSQ one chunk row of bands at a time (plain writes, no memmap)."""
+    import spectral
+    import spectral.io.envi as envi
+
+    if interleave != "bsq" or byteorder != spectral.byte_order:
+        raise ValueError("a lazy array is written band-sequential in native byte order only")
+    c, h, w = (int(s) for s in data.shape)
+    dtype = np.dtype(data.dtype).newbyteorder("=")
+    img = envi.create_image(str(hdr), md, shape=(h, w, c), dtype=dtype, interleave="bsq", force=True, ext=".img")
+    del img  # header written; the data file is rewritten below
+    with open(hdr.with_suffix(".img"), "wb") as fh:
+        b0 = 0
+        for nb in data.chunks[0]:
+            fh.write(np.ascontiguousarray(np.asarray(data[b0:b0 + nb]), dtype=dtype).tobytes())
+            b0 += nb

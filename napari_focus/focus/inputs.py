@@ -68,10 +68,13 @@ def resize_cube(data: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(t[None], size=(size, size), mode="bilinear", align_corners=False)[0]
 
 
-def prepare_cube(model, cube: Cube) -> PreparedCube:
-    """The model's view of a cube; the band mapping is reversible for saliency (`back`)."""
+def prepare_cube(model, cube: Cube, mapping: tuple[np.ndarray | None, str | None] | None = None) -> PreparedCube:
+    """The model's view of a cube; the band mapping is reversible for saliency (`back`).
+
+    `mapping`: a `band_mapping` result computed once for many tiles of the same scene.
+    """
     used = model.used_bands.cpu().numpy()
-    m, note = band_mapping(model.wavelengths_nm, model.groups.n_bands, used, cube)
+    m, note = mapping if mapping is not None else band_mapping(model.wavelengths_nm, model.groups.n_bands, used, cube)
     x = resize_cube(cube.data, model.img_size)
     back = None
     if m is not None:
