@@ -1,0 +1,242 @@
+"""Cost of explaining one cube: FOCUS vs Grad-CAM, gradient × input and a naive per-band-token ViT.
+
+Issue 4's setting (`benchmarks/cost.py`) and issue 8's cost table share this module. The frozen
+backbone has random weights (cost does not depend on them). Time is the median of `repeats` runs
+after a warm-up; memory is the peak resident set size during those runs above the RSS just before
+(sampled every 2 ms). With `isolate`, every measurement runs in its own process
+(`python -m napari_focus.bench.cost JOB`), so methods do not share freed memory.
+The naive ViT sees one token per (patch, band), C·N tokens; where it would take too long it is
+measured at fewer bands and extrapolated (quadratic in the token count), and the table says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+#: method key → (label, what it measures)
+ROWS = {
+    "focus_one": "FOCUS, 1 class",
+    "focus_all": "FOCUS, all classes (one pass)",
+    "gradxinput_one": "gradient × input, 1 class",
+    "gradcam_one": "Grad-CAM, 1 class",
+    "gradcam_all": "Grad-CAM, all classes (one backward pass each)",
+    "naive": "naive ViT, one token per (patch, band): forward pass only",
+}
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> float:
+    """Median seconds of `repeats` calls after one warm-up call."""
+    fn()
+    ts = []
+    for _ in range(max(1, repeats)):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+def rss_mb() -> float:
+    """Current resident set size in MB (Linux /proc; elsewhere the lifetime peak, an upper bound)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class PeakRSS:
+    """Peak RSS above the level at entry, sampled by a thread while the block runs."""
+
+    def __init__(self, interval: float = 0.002) -> None:
+        self.interval = interval
+        self.peak_mb = 0.0
+
+    def __enter__(self) -> PeakRSS:
+        self._base = rss_mb()
+        self._peak = self._base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._peak = max(self._peak, rss_mb())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self._peak, rss_mb()) - self._base
+
+
+def cost_model(n_bands: int, backbone: dict[str, Any], n_groups: int = 10, n_classes: int = 3, seed: int = 0):
+    """A calibrated FOCUS model on a random frozen ViT, on the bands of `wavelengths(n_bands)`."""
+    import torch
+    from timm.models.vision_transformer import VisionTransformer
+
+    from napari_focus.focus.backbone import BackboneSpec, freeze
+    from napari_focus.focus.groups import make_groups
+    from napari_focus.focus.model import FocusModel
+
+    torch.manual_seed(seed)
+    wl = wavelengths(n_bands)
+    model = FocusModel(freeze(VisionTransformer(**backbone)), BackboneSpec(kwargs=dict(backbone)),
+                       make_groups(n_bands, wl, n_groups), [f"class{i}" for i in range(n_classes)], wavelengths_nm=wl)
+    s = int(backbone["img_size"])
+    model.calibrate(torch.rand(2, n_bands, s, s))
+    return model.eval()
+
+
+def wavelengths(n_bands: int) -> np.ndarray:
+    """204 bands: the VNIR preset's range; otherwise 400–2500 nm (the VSWIR preset's), as in the paper's sensors."""
+    return np.linspace(400, 1000, n_bands) if n_bands == 204 else np.linspace(400, 2500, n_bands)
+
+
+def random_cube(n_bands: int, size: int, seed: int = 0):
+    from napari_focus.cube import Cube
+
+    rng = np.random.default_rng(seed)
+    cube = Cube(rng.random((n_bands, size, size)).astype(np.float32), wavelengths_nm=wavelengths(n_bands))
+    return cube, np.ones((size, size), bool)
+
+
+def explain_fns(model, cube, leaf) -> dict[str, Callable[[], Any]]:
+    """The explanations whose cost is compared (same model, same cube)."""
+    from napari_focus.focus.explain import explain, explain_classes
+
+    k = model.n_classes
+    return {
+        "focus_one": lambda: explain(model, cube, class_index=0, leaf_mask=leaf),
+        "focus_all": lambda: explain_classes(model, cube, leaf_mask=leaf),
+        "gradxinput_one": lambda: explain(model, cube, 0, method="gradxinput", leaf_mask=leaf),
+        "gradcam_one": lambda: explain(model, cube, 0, method="gradcam", leaf_mask=leaf),
+        "gradcam_all": lambda: [explain(model, cube, c, method="gradcam", leaf_mask=leaf) for c in range(k)],
+        "focus_vegetation": lambda: explain(model, cube, class_index=0),
+    }
+
+
+def naive_fn(backbone: dict[str, Any], n_bands: int, n_classes: int = 3, seed: int = 0) -> Callable[[], Any]:
+    """Forward pass of a ViT over C·N tokens: each band embedded by the patch conv (summed over RGB) plus
+    the spatial position and a band embedding, one CLS, the same blocks, a linear head."""
+    import torch
+    import torch.nn.functional as F
+    from timm.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(seed)
+    vit = VisionTransformer(**backbone).eval()
+    d, s = vit.embed_dim, int(backbone["img_size"])
+    band_embed = 0.02 * torch.randn(n_bands, 1, d)
+    head = torch.nn.Linear(d, n_classes)
+    x = torch.rand(n_bands, 1, s, s)
+    proj = vit.patch_embed.proj
+
+    @torch.inference_mode()
+    def run() -> torch.Tensor:
+        e = F.conv2d(x, proj.weight.sum(1, keepdim=True), proj.bias, stride=proj.stride)
+        tok = vit._pos_embed(e.flatten(2).transpose(1, 2))  # (C, prefix + N, d)
+        p0 = vit.num_prefix_tokens
+        seq = torch.cat([tok[:1, :p0], (tok[:, p0:] + band_embed).reshape(1, -1, d)], 1)
+        for blk in vit.blocks:
+            seq = blk(seq)
+        return head(vit.norm(seq)[:, 0])
+
+    return run
+
+
+def measure(job: dict[str, Any]) -> dict[str, float]:
+    """Run one measurement described by a JSON-able job (method, n_bands, size, backbone, …)."""
+    import torch
+
+    torch.set_num_threads(int(job.get("threads", 2)))
+    if job["method"] == "naive":
+        fn = naive_fn(job["backbone"], job["n_bands"], job["n_classes"])
+        tokens = job["n_bands"] * (int(job["backbone"]["img_size"]) // int(job["backbone"]["patch_size"])) ** 2
+    else:
+        model = cost_model(job["n_bands"], job["backbone"], job["n_groups"], job["n_classes"])
+        cube, leaf = random_cube(job["n_bands"], job["size"])
+        fn = explain_fns(model, cube, leaf)[job["method"]]
+        tokens = 0
+    with PeakRSS() as peak:
+        seconds = timed(fn, job["repeats"])
+    return {"seconds": seconds, "peak_mb": peak.peak_mb, "tokens": tokens}
+
+
+def measure_isolated(job: dict[str, Any]) -> dict[str, float]:
+    """`measure` in a fresh Python process (no memory shared with earlier measurements)."""
+    proc = subprocess.run([sys.executable, "-m", "napari_focus.bench.cost", json.dumps(job)], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"cost measurement {job['method']} failed: {tail}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def fit_predict(xs: list[float], ys: list[float], x: float) -> float:
+    """Least-squares polynomial (quadratic with ≥ 3 points and a non-negative curvature, else linear)."""
+    xa, ya = np.asarray(xs, float), np.asarray(ys, float)
+    if xa.size >= 3:
+        c = np.polyfit(xa, ya, 2)
+        if c[0] >= 0:
+            return float(np.polyval(c, x))
+    return float(np.polyval(np.polyfit(xa, ya, 1), x)) if xa.size >= 2 else float(ya[0])
+
+
+def cost_cell(job_base: dict[str, Any], naive_bands: tuple[int, ...], naive_max_seconds: float,
+              isolate: bool) -> dict[str, Any]:
+    """Every row of the cost table for one cube size: measured, and the naive ViT measured or extrapolated."""
+    run = measure_isolated if isolate else measure
+    out: dict[str, Any] = {"rows": {}}
+    for method in ("focus_one", "focus_all", "gradxinput_one", "gradcam_one", "gradcam_all"):
+        out["rows"][method] = run({**job_base, "method": method})
+    small = [run({**job_base, "method": "naive", "n_bands": b}) | {"n_bands": b}
+             for b in naive_bands if b < job_base["n_bands"]]
+    out["naive_small"] = small
+    n_patch = (int(job_base["backbone"]["img_size"]) // int(job_base["backbone"]["patch_size"])) ** 2
+    tokens = job_base["n_bands"] * n_patch
+    pred_s = fit_predict([r["tokens"] for r in small], [r["seconds"] for r in small], tokens) if small else np.inf
+    if pred_s <= naive_max_seconds or not small:
+        out["rows"]["naive"] = run({**job_base, "method": "naive"}) | {"extrapolated": False}
+    else:
+        out["rows"]["naive"] = {"seconds": pred_s, "tokens": tokens, "extrapolated": True,
+                                "peak_mb": fit_predict([r["tokens"] for r in small], [r["peak_mb"] for r in small],
+                                                       tokens)}
+    model = cost_model(job_base["n_bands"], job_base["backbone"], job_base["n_groups"], job_base["n_classes"])
+    trainable = sum(p.numel() for p in model.trainable_named().values())
+    backbone = sum(p.numel() for p in model.backbone.parameters())
+    out.update({"trainable_params": trainable, "backbone_params": backbone,
+                "params_percent": 100 * trainable / backbone, "naive_tokens": tokens,
+                "focus_tokens_per_sequence": n_patch})
+    return out
+
+
+def machine() -> dict[str, Any]:
+    """Cores, CPU model, torch/timm versions: what a cost number depends on."""
+    import platform
+
+    import timm
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "cpu": cpu, "torch": torch.__version__, "timm": timm.__version__,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(json.loads(sys.argv[1]))))

@@ -1,0 +1,112 @@
+"""Collect every table's cells (computing the missing ones) into plain data for `tables.render`.
+
+Order: the main dataset's cells for Tables I, III, IV, V and the sanity checks, then the cost
+table, then Table I's other datasets, so that a time-limited sitting fills every table first.
+Each value is a list with one entry per run seed (None where the cell is not computed yet).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from napari_focus.bench import baselines, sanity
+from napari_focus.bench.cells import CellCache
+from napari_focus.bench.config import SINK_ROWS, TABLE1_METHODS, BenchConfig, DataSpec
+from napari_focus.bench.runs import eval_config, evaluation, train_config
+
+Seeds = list[dict[str, Any] | None]
+
+
+def _per_seed(cfg: BenchConfig, fn) -> Seeds:
+    return [fn(seed) for seed in cfg.seeds]
+
+
+def _focus_eval(cache: CellCache, cfg: BenchConfig, spec: DataSpec, method: str = "focus", rule: str | None = None,
+                **train_kw: Any) -> Seeds:
+    return _per_seed(cfg, lambda s: evaluation(
+        cache, cfg, eval_config(cfg, spec, train_config(cfg, spec, s, **train_kw), method, rule)))
+
+
+def _training(cache: CellCache, cfg: BenchConfig, spec: DataSpec, **train_kw: Any) -> Seeds:
+    """Training results (read-only: the evaluations have trained what exists)."""
+    recs = [cache.get(train_config(cfg, spec, s, **train_kw)) for s in cfg.seeds]
+    return [None if r is None else r["result"] for r in recs]
+
+
+def table1(cache: CellCache, cfg: BenchConfig, spec: DataSpec) -> list[tuple[str, str, Seeds]]:
+    rows = []
+    for key, label in TABLE1_METHODS:
+        if key not in cfg.table1_methods:
+            continue
+        if key in ("focus", "gradxinput", "gradcam"):
+            vals = _focus_eval(cache, cfg, spec, key)
+        elif key == "focus_paper":
+            vals = _focus_eval(cache, cfg, spec, "focus", "paper")
+        elif key == "promptcam":
+            vals = _focus_eval(cache, cfg, spec, groups=1, use_sink=False)
+        else:
+            vals = _per_seed(cfg, lambda s, k=key: baselines.baseline(cache, cfg, spec, s, k))
+        rows.append((key, label, vals))
+    return rows
+
+
+def table3(cache: CellCache, cfg: BenchConfig) -> list[tuple[str, Seeds]]:
+    rows = []
+    for i in cfg.sink_rows:
+        label, use_sink, lam = SINK_ROWS[i]
+        rows.append((label, _focus_eval(cache, cfg, cfg.main, use_sink=use_sink, sink_weight=lam)))
+    return rows
+
+
+def table4(cache: CellCache, cfg: BenchConfig) -> list[tuple[int, Seeds, Seeds]]:
+    rows = []
+    for g in cfg.groups:
+        vals = _focus_eval(cache, cfg, cfg.main, groups=g)
+        rows.append((g, vals, _training(cache, cfg, cfg.main, groups=g)))
+    return rows
+
+
+def table_backbone(cache: CellCache, cfg: BenchConfig) -> list[tuple[str, Seeds]]:
+    return [(init, _focus_eval(cache, cfg, cfg.main, init=init)) for init in ("pretrained", "random")]
+
+
+def table_sanity(cache: CellCache, cfg: BenchConfig) -> Seeds:
+    return _per_seed(cfg, lambda s: sanity.sanity(cache, cfg, cfg.main, train_config(cfg, cfg.main, s)))
+
+
+def cost_config(cfg: BenchConfig, n_bands: int, size: int) -> dict[str, Any]:
+    from napari_focus.bench.config import BENCH_VERSION
+    from napari_focus.bench.cost import machine
+
+    c = cfg.cost
+    job = {"n_bands": n_bands, "size": size, "backbone": dict(c.backbone), "n_groups": c.n_groups,
+           "n_classes": c.n_classes, "repeats": c.repeats, "threads": cfg.threads}
+    return {"kind": "cost", "v": BENCH_VERSION, "machine": machine(), "job": job, "naive_bands": list(c.naive_bands),
+            "naive_max_seconds": c.naive_max_seconds, "isolate": c.isolate}
+
+
+def table_cost(cache: CellCache, cfg: BenchConfig) -> list[tuple[int, int, dict[str, Any] | None]]:
+    from napari_focus.bench.cost import cost_cell
+
+    rows = []
+    for n_bands, size in cfg.cost.cubes:
+        ccfg = cost_config(cfg, n_bands, size)
+        res = cache.run(ccfg, lambda c=ccfg: cost_cell(c["job"], tuple(c["naive_bands"]), c["naive_max_seconds"],
+                                                       c["isolate"]), f"cost {n_bands} bands {size} px")
+        rows.append((n_bands, size, res))
+    return rows
+
+
+def collect(cache: CellCache, cfg: BenchConfig) -> dict[str, Any]:
+    """Every table's values, computing what is missing (unless the cache only reads)."""
+    out: dict[str, Any] = {"table1": {}}
+    out["table1"][cfg.main.label] = table1(cache, cfg, cfg.main)
+    out["table3"] = table3(cache, cfg)
+    out["table4"] = table4(cache, cfg)
+    out["backbone"] = table_backbone(cache, cfg)
+    out["sanity"] = table_sanity(cache, cfg)
+    out["cost"] = table_cost(cache, cfg)
+    for spec in cfg.datasets[1:]:
+        out["table1"][spec.label] = table1(cache, cfg, spec)
+    return out
+

@@ -1,0 +1,230 @@
+"""Cells that simulate, train and evaluate: every FOCUS model goes through the project's recipe.
+
+Training leaves of run seed s come from simulator seed `train_data_seed + s`; the held-out folder
+has its own seed and is never trained or tuned on. Models are built by `factory.new_model` on the
+configured backbone (or the same architecture randomly initialised, for the backbone table),
+trained with `recipe.fit` and stored as checkpoints in the cache, so tables that need the same
+model share one training run.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from napari_focus.bench.cells import CellCache
+from napari_focus.bench.config import BENCH_VERSION, BenchConfig, DataSpec
+
+
+# ----------------------------------------------------------------------------------------- data
+def data_config(cfg: BenchConfig, spec: DataSpec, seed: int, n: int) -> dict[str, Any]:
+    return {**spec.to_dict(), "n": n, "size": cfg.size, "seed": seed}
+
+
+def train_data(cfg: BenchConfig, spec: DataSpec, seed: int) -> dict[str, Any]:
+    return data_config(cfg, spec, cfg.train_data_seed + seed, cfg.n_train)
+
+
+def heldout_data(cfg: BenchConfig, spec: DataSpec) -> dict[str, Any]:
+    return data_config(cfg, spec, cfg.heldout_seed, cfg.n_heldout)
+
+
+def dataset(cache: CellCache, dcfg: dict[str, Any]):
+    """The simulated folder of a data configuration (simulated into the cache on first use)."""
+    from napari_focus.bench.cells import cell_key
+    from napari_focus.dataset import load_dataset
+    from napari_focus.simulate.dataset import make_dataset
+
+    folder = cache.data_dir(f"{dcfg['task']}_n{dcfg['n']}_px{dcfg['size']}_s{dcfg['seed']}_{cell_key(dcfg)[:8]}")
+    if not (folder / "manifest.csv").is_file():  # the manifest is written last: no manifest, no dataset
+        if not cache.compute:
+            return None
+        cache.log(f"simulating {dcfg['n']} {dcfg['task']} leaves (seed {dcfg['seed']}) …")
+        make_dataset(folder, dcfg["task"], dcfg["sensor"], dcfg["n"], dcfg["size"], dcfg["seed"], overwrite=True,
+                     trait=dcfg["trait"])
+    return load_dataset(folder)
+
+
+# ------------------------------------------------------------------------------------ backbone
+@functools.lru_cache(maxsize=4)
+def _spec(backbone_file: str | None):
+    from napari_focus.focus.factory import backbone_spec, default_backbone_json
+
+    return backbone_spec(weights_file=backbone_file or default_backbone_json())
+
+
+def backbone_config(cfg: BenchConfig, init: str = "pretrained") -> dict[str, Any]:
+    spec = _spec(cfg.backbone_file)
+    out = {"name": spec.name, "kwargs": spec.kwargs, "img_size": spec.img_size, "sha256": spec.sha256, "init": init}
+    return out | ({"random_init_seed": f"{RANDOM_INIT_SEED} + run seed"} if init == "random" else {})
+
+
+RANDOM_INIT_SEED = 4242  # + run seed: the randomly initialised backbone's own seed (not the FOCUS init's)
+
+
+def backbone_for(cache: CellCache, cfg: BenchConfig, init: str, seed: int):
+    """The configured backbone spec, or the same architecture randomly initialised (frozen either way).
+
+    The random one is built from the same spec without its weights file, under its own seed, and
+    written to the cache as a backbone.json + safetensors, so its checkpoints rebuild it exactly.
+    """
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from napari_focus.focus.backbone import BackboneSpec, build_backbone
+    from napari_focus.focus.factory import backbone_spec
+
+    spec = _spec(cfg.backbone_file)
+    if init == "pretrained":
+        return spec
+    folder = cache.root / "backbones" / f"random_{spec.sha256[:12]}_seed{RANDOM_INIT_SEED + seed}"
+    if not (folder / "backbone.json").is_file():
+        torch.manual_seed(RANDOM_INIT_SEED + seed)
+        vit = build_backbone(BackboneSpec(name=spec.name, kwargs=dict(spec.kwargs), img_size=spec.img_size))
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in vit.state_dict().items()}, str(folder / "weights.safetensors"))
+        kwargs = {**spec.kwargs, **({"img_size": spec.img_size} if spec.img_size else {})}
+        (folder / "backbone.json").write_text(json.dumps({"name": spec.name, "kwargs": kwargs,
+                                                          "weights_file": "weights.safetensors", "init": "random"}))
+    return backbone_spec(weights_file=folder / "backbone.json")
+
+
+# ------------------------------------------------------------------------------------- training
+def train_config(cfg: BenchConfig, spec: DataSpec, seed: int, groups: int | None = None, use_sink: bool = True,
+                 sink_weight: float | None = None, init: str = "pretrained") -> dict[str, Any]:
+    from napari_focus.focus.recipe import RECIPE
+
+    lam = cfg.default_sink_weight if sink_weight is None else float(sink_weight)
+    return {"kind": "train", "v": BENCH_VERSION, "data": train_data(cfg, spec, seed),
+            "backbone": backbone_config(cfg, init), "groups": int(groups or cfg.default_groups),
+            "use_sink": bool(use_sink), "sink_weight": lam if use_sink else 0.0, "seed": int(seed),
+            "recipe": {**RECIPE, **cfg.fit_overrides}}
+
+
+def _label(tcfg: dict[str, Any]) -> str:
+    d = tcfg["data"]
+    sink = f"λ={tcfg['sink_weight']:g}" if tcfg["use_sink"] else "no SINK"
+    return (f"train {d['task']} {len(d['sensor']) if isinstance(d['sensor'], list) else d['sensor']} "
+            f"G={tcfg['groups']} {sink} {tcfg['backbone']['init']} seed {tcfg['seed']}")
+
+
+def trained_model(cache: CellCache, cfg: BenchConfig, tcfg: dict[str, Any]):
+    """(model, training record) for a training configuration; (None, None) when not available yet."""
+    from napari_focus.focus.checkpoint import load_checkpoint
+
+    folder = cache.model_dir(tcfg)
+    if cache.get(tcfg) is not None and not (folder / "config.json").is_file():
+        cache.path(tcfg).unlink()  # the model was deleted by hand: train it again
+    rec = cache.run(tcfg, lambda: _train(cache, cfg, tcfg), _label(tcfg))
+    if rec is None:
+        return None, None
+    return load_checkpoint(folder), rec
+
+
+def _train(cache: CellCache, cfg: BenchConfig, tcfg: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from napari_focus.focus import recipe
+    from napari_focus.focus.checkpoint import save_checkpoint
+    from napari_focus.focus.factory import new_model
+
+    ds = dataset(cache, tcfg["data"])
+    items, val = ds.split("train"), ds.split("test")
+    task = "regression" if ds.is_regression else "classification"
+    classes = [ds.ground_truth.get("trait") or "trait"] if task == "regression" else ds.classes
+    first = items[0].cube()
+    torch.manual_seed(tcfg["seed"])
+    spec = backbone_for(cache, cfg, tcfg["backbone"]["init"], tcfg["seed"])
+    model = new_model(spec, first.n_bands, first.wavelengths_nm, classes, task=task, n_groups=tcfg["groups"],
+                      good_bands=first.good_bands, use_sink=tcfg["use_sink"], seed=tcfg["seed"])
+    hist = recipe.fit(model, items, val=val or None, sink_weight=tcfg["sink_weight"], seed=tcfg["seed"],
+                      progress=_progress(_label(tcfg)), **cfg.fit_overrides)
+    save_checkpoint(model, cache.model_dir(tcfg))  # atomic: replaces a stale folder in one rename
+    trainable = sum(p.numel() for p in model.trainable_named().values())
+    backbone = sum(p.numel() for p in model.backbone.parameters())
+    return {"loss": hist.loss, "val_score": hist.val_score, "sink_mass": hist.sink_mass, "seconds": hist.seconds,
+            "n_train": len(items), "n_val": len(val), "trainable_params": trainable, "backbone_params": backbone,
+            "params_percent": 100.0 * trainable / backbone, "checkpoint_sha256": model.checkpoint_sha256}
+
+
+def _progress(desc: str):
+    from tqdm import tqdm
+
+    state: dict[str, Any] = {}
+
+    def progress(step: int, total: int, info: dict[str, Any]) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = tqdm(total=total, desc=desc, unit="step", leave=False, disable=None)
+        bar.update(step - bar.n)
+        if step >= total:
+            bar.close()
+
+    return progress
+
+
+# ----------------------------------------------------------------------------------- evaluation
+def gt_curve(ds, name: str) -> np.ndarray | None:
+    sens = (ds.ground_truth or {}).get("sensitivity") or {}
+    return np.asarray(sens[name], float) if name in sens else None
+
+
+def curve_scores(curve: np.ndarray, ds, name: str) -> dict[str, float]:
+    """BIO@5 strict/tolerant against the class's true top-5 bands and Spearman ρ against its sensitivity."""
+    from napari_focus import metrics as mt
+
+    gt = ds.ground_truth or {}
+    wl = gt.get("wavelengths_nm")
+    res: dict[str, float] = {}
+    top = (gt.get("gt_top5_band") or {}).get(name)
+    if top is not None:
+        pred = mt.top_k_bands(curve, wl, k=5)
+        res["bio5_strict"] = mt.bio_from_bands(pred, top, wl, tolerant=False)
+        res["bio5_tolerant"] = mt.bio_from_bands(pred, top, wl, tolerant=True)
+    true = gt_curve(ds, name)
+    if true is not None:
+        res["rho_gt"] = mt.spearman(curve, true)
+    return res
+
+
+def truth_name(model, ds, item) -> str:
+    return item.label if model.task == "classification" else (ds.ground_truth.get("trait") or model.classes[0])
+
+
+def eval_config(cfg: BenchConfig, spec: DataSpec, tcfg: dict[str, Any], method: str = "focus",
+                rule: str | None = None, deletion: int | None = None) -> dict[str, Any]:
+    from napari_focus.focus.readout import DEFAULT_RULE
+
+    return {"kind": "eval", "v": BENCH_VERSION, "model": tcfg, "heldout": heldout_data(cfg, spec),
+            "method": method, "rule": (rule or DEFAULT_RULE) if method == "focus" else None,
+            "deletion_random": cfg.deletion_random if deletion is None else int(deletion)}
+
+
+def evaluation(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any]) -> dict[str, Any] | None:
+    """SPEC §4 metrics of one method on the held-out folder (means over leaves), plus ρ against the truth."""
+    if cache.compute and cache.get(ecfg) is None:
+        trained_model(cache, cfg, ecfg["model"])  # its own cell first, so each cell's time is its own
+    def compute() -> dict[str, Any]:
+        from napari_focus.focus.evaluate import evaluate
+
+        model, _ = trained_model(cache, cfg, ecfg["model"])
+        held = dataset(cache, ecfg["heldout"])
+        rhos: list[float] = []
+
+        def on_item(item, exp, truth) -> None:
+            rhos.append(curve_scores(exp.B, held, truth_name(model, held, item)).get("rho_gt", np.nan))
+
+        res = evaluate(model, held, split="all", method=ecfg["method"], rule=ecfg["rule"],
+                       deletion_random=ecfg["deletion_random"], on_item=on_item)
+        finite = [r for r in rhos if np.isfinite(r)]
+        res["rho_gt"] = float(np.mean(finite)) if finite else float("nan")
+        if "spectral_deletion" in res:
+            res["deletion_ratio"] = res["spectral_deletion"]["ratio"]
+        return res
+
+    tag = ecfg["rule"] or ecfg["method"]
+    return cache.run(ecfg, compute, f"evaluate {tag} on {_label(ecfg['model'])[6:]}")

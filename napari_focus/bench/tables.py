@@ -1,0 +1,220 @@
+"""Markdown from collected cells: mean ± std over run seeds, and the generated block of docs/benchmarks.md.
+
+Nothing here computes a metric; it only formats what the cells hold and compares means for the
+"what holds" lines. A missing cell shows as `pending`, a metric that does not apply as `–`.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_focus.bench.config import SINK_ROWS, BenchConfig
+from napari_focus.bench.sanity import FLAG_RHO, flags
+from napari_focus.bench.sanity import METHODS as SANITY_METHODS
+
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def values(vals: list[dict[str, Any] | None], key: str) -> list[float]:
+    out = []
+    for r in vals:
+        v = None if r is None else r.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v):
+            out.append(float(v))
+    return out
+
+
+def mean(vals: list[dict[str, Any] | None], key: str) -> float:
+    v = values(vals, key)
+    return float(np.mean(v)) if v else float("nan")
+
+
+def fmt(vals: list[dict[str, Any] | None], key: str, digits: int = 3) -> str:
+    """`m`, `m ± s` (sample std over seeds), `pending` or `–`."""
+    present = [r for r in vals if r is not None]
+    if not present:
+        return "pending"
+    v = values(present, key)
+    if not v:
+        return "–"
+    s = f"{np.mean(v):.{digits}f}" + (f" ± {np.std(v, ddof=1):.{digits}f}" if len(v) > 1 else "")
+    return s + (f" ({len(present)}/{len(vals)} seeds)" if len(present) < len(vals) else "")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def _score_key(rows) -> tuple[str, str]:
+    for _, _, vals in rows:
+        if values(vals, "r2"):
+            return "r2", "R²"
+    return "accuracy", "Acc"
+
+
+def table1(cfg: BenchConfig, label: str, rows, sanity_flags: dict[str, list[str]]) -> list[str]:
+    key, name = _score_key(rows)
+    out = [f"**{label}**", ""]
+    body = []
+    for k, lab, vals in rows:
+        mark = " ⚑" if sanity_flags.get(k) else ""
+        body.append([lab + mark, fmt(vals, key), fmt(vals, "bio5_strict"), fmt(vals, "bio5_tolerant"),
+                     fmt(vals, "rho_gt"), fmt(vals, "iou"), fmt(vals, "auprc"), fmt(vals, "auprc_floor_random"),
+                     fmt(vals, "deletion_ratio", 2)])
+    out += _table(["method", name, "BIO@5 strict", "BIO@5 tolerant", "ρ(B, truth)", "IoU", "AUPRC",
+                   "AUPRC floor (prevalence)", "deletion ratio"], body)
+    return out + [""]
+
+
+def table3(rows) -> list[str]:
+    base = next((mean(v, "collapse_rate") for lab, v in rows if lab == SINK_ROWS[0][0]), float("nan"))
+    body = []
+    for lab, vals in rows:
+        c = mean(vals, "collapse_rate")
+        delta = f"{100 * (c - base) / base:+.0f}%" if np.isfinite(c) and np.isfinite(base) and base > 0 else "–"
+        body.append([lab, fmt(vals, "accuracy"), fmt(vals, "bio5_tolerant"), fmt(vals, "auprc"),
+                     fmt(vals, "collapse_rate"), delta, fmt(vals, "over_filtering"), fmt(vals, "sink_mass"),
+                     fmt(vals, "consistency")])
+    return _table(["configuration", "Acc", "BIO@5 tolerant", "AUPRC", "collapse rate", "Δ collapse vs no SINK",
+                   "over-filtering", "sink mass", "consistency"], body) + [""]
+
+
+def table4(rows) -> list[str]:
+    body = [[str(g), fmt(vals, "accuracy"), fmt(vals, "bio5_tolerant"), fmt(vals, "rho_gt"),
+             fmt(train, "params_percent", 2)] for g, vals, train in rows]
+    body.append(["one joint sequence of N·G tokens", "not implemented in the core (per-group sequences only)",
+                 "–", "–", "–"])
+    return _table(["G", "Acc", "BIO@5 tolerant", "ρ(B, truth)", "trainable params, % of backbone"], body) + [""]
+
+
+def table_backbone(rows) -> list[str]:
+    body = [[f"{init} (frozen)", fmt(v, "accuracy"), fmt(v, "bio5_tolerant"), fmt(v, "auprc"), fmt(v, "iou"),
+             fmt(v, "collapse_rate")] for init, v in rows]
+    return _table(["backbone", "Acc", "BIO@5 tolerant", "AUPRC", "IoU", "collapse rate"], body) + [""]
+
+
+def sanity_flags(seeds: list[dict[str, Any] | None]) -> dict[str, list[str]]:
+    """Flags of each method, from the mean over seeds."""
+    present = [r for r in seeds if r is not None]
+    if not present:
+        return {}
+    keys = {k for r in present for k in r}
+    avg = {k: mean(present, k) for k in keys}
+    return {key: flags(avg, key) for key, _, _ in SANITY_METHODS}
+
+
+def table_sanity(seeds: list[dict[str, Any] | None], labels: dict[str, str]) -> list[str]:
+    fl = sanity_flags(seeds)
+    top = next((r["top_blocks"] for r in seeds if r), "?")
+    depth = next((r["depth"] for r in seeds if r), "?")
+    body = []
+    for key, _, _ in SANITY_METHODS:
+        body.append([labels.get(key, key)] + [fmt(seeds, f"{key}_{w}_{s}") for w in ("map", "curve")
+                                              for s in ("prompts", "prompts_top")]
+                    + ["⚑ " + "; ".join(fl[key]) if fl.get(key) else ("ok" if fl else "pending")])
+    return _table(["method", "ρ map: prompts/adapter re-initialised", f"ρ map: + top {top} of {depth} blocks",
+                   "ρ curve: prompts/adapter", "ρ curve: + top blocks", f"flag (ρ > {FLAG_RHO})"], body) + [""]
+
+
+def table_cost(rows, limit: float) -> list[str]:
+    from napari_focus.bench.cost import ROWS
+
+    body, notes = [], []
+    for n_bands, size, res in rows:
+        if res is None:
+            body.append([f"{n_bands} bands, {size} px", "pending", "", "", "", ""])
+            continue
+        base = res["rows"]["focus_one"]
+        for k, lab in ROWS.items():
+            r = res["rows"][k]
+            what = lab
+            if k == "naive":
+                what += f" ({r['tokens']:,} tokens)"
+                if r.get("extrapolated"):
+                    bands = ", ".join(str(x["n_bands"]) for x in res["naive_small"])
+                    what += (f", **extrapolated** from C = {bands} (predicted over the {limit:g} s per pass this "
+                             "configuration measures directly)")
+            mem = f"{r['peak_mb'] / base['peak_mb']:.1f}" if base["peak_mb"] >= 1 else "–"
+            body.append([f"{n_bands} bands, {size} px", what, f"{r['seconds']:.3f}",
+                         f"{r['seconds'] / base['seconds']:.2f}", f"{r['peak_mb']:.0f}", mem])
+        notes.append(f"{n_bands} bands: trainable {res['trainable_params']:,} = {res['params_percent']:.2f}% of the "
+                     f"backbone's {res['backbone_params']:,} parameters")
+    out = _table(["cube", "what", "seconds", "× FOCUS 1 class", "peak MB above idle", "× FOCUS 1 class"], body)
+    return out + [""] + ([" · ".join(notes), ""] if notes else [])
+
+
+def holds(res: dict[str, Any], cfg: BenchConfig) -> list[str]:
+    """The issue's goals, checked against the means above (generated, not typed)."""
+    names = {"bio5_tolerant": "BIO@5 tolerant", "auprc": "AUPRC", "gradcam": "Grad-CAM",
+             "promptcam": "Prompt-CAM-style"}
+    lines = []
+    for label, rows in res["table1"].items():
+        if not label.startswith("bls"):
+            continue
+        by = {k: v for k, _, v in rows}
+        for metric in ("bio5_tolerant", "auprc"):
+            f = mean(by.get("focus", []), metric)
+            others = {k: mean(by.get(k, []), metric) for k in ("gradcam", "promptcam") if k in by}
+            if np.isfinite(f) and others and all(np.isfinite(v) for v in others.values()):
+                ok = all(f > v for v in others.values())
+                vs = ", ".join(f"{names[k]} {v:.3f}" for k, v in others.items())
+                lines.append(f"- {label}: FOCUS (default readout) {names[metric]} {f:.3f} vs {vs} → "
+                             f"{'holds' if ok else 'does not hold'}")
+    t3 = dict(res["table3"])
+    base = mean(t3.get(SINK_ROWS[0][0], []), "collapse_rate")
+    for lab, _, _ in SINK_ROWS[2:]:
+        c = mean(t3.get(lab, []), "collapse_rate")
+        if np.isfinite(c) and np.isfinite(base) and base > 0:
+            drop = 100 * (base - c) / base
+            lines.append(f"- collapse rate, {lab} vs no SINK: {drop:.0f}% lower (goal ≥ 40% lower) → "
+                         f"{'holds' if drop >= 40 else 'does not hold'}")
+    for n_bands, size, r in res["cost"]:
+        if r is not None:
+            f, g = r["rows"]["focus_all"]["seconds"], r["rows"]["gradcam_all"]["seconds"]
+            lines.append(f"- {n_bands} bands, {size} px: FOCUS all classes {f:.3f} s vs Grad-CAM all classes "
+                         f"{g:.3f} s → {'holds' if f < g else 'does not hold'}")
+    return lines or ["- nothing to check yet"]
+
+
+def render(cfg: BenchConfig, res: dict[str, Any], header: list[str]) -> str:
+    from napari_focus.bench.config import TABLE1_METHODS
+
+    labels = dict(TABLE1_METHODS)
+    fl = sanity_flags(res["sanity"])
+    out = list(header)
+    out += ["#### Table I analogue: explanation quality on held-out leaves", "",
+            "Means over held-out leaves of the true class inside the leaf mask (AUPRC and IoU on diseased leaves), "
+            "then mean ± std over run seeds. ⚑ = fails the sanity check below.", ""]
+    for i, (label, rows) in enumerate(res["table1"].items()):
+        out += table1(cfg, label, rows, fl if i == 0 else {})
+    out += [f"#### Table III analogue: SINK and its loss ({cfg.main.label})", ""] + table3(res["table3"])
+    out += [f"#### Table IV analogue: number of spectral groups G ({cfg.main.label})", ""] + table4(res["table4"])
+    out += [f"#### Backbone: pretrained vs randomly initialised ({cfg.main.label})", ""]
+    out += table_backbone(res["backbone"])
+    out += [f"#### Sanity checks: model randomisation ({cfg.main.label}, cascading)", ""]
+    out += table_sanity(res["sanity"], labels)
+    out += ["#### Cost per explained cube", ""] + table_cost(res["cost"], cfg.cost.naive_max_seconds)
+    out += ["#### What holds (generated from the means above)", ""] + holds(res, cfg) + [""]
+    return "\n".join(out)
+
+
+def write_block(path: str | Path, block: str) -> Path:
+    """Replace the text between the markers (appended when absent); the rest of the file is untouched."""
+    p = Path(path)
+    text = p.read_text() if p.is_file() else ""
+    new = f"{START}\n{block.rstrip()}\n{END}"
+    if START in text and END in text and text.index(START) < text.index(END):
+        text = text[: text.index(START)] + new + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip() + ("\n\n" if text.strip() else "") + new + "\n"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.write_text(text)
+    os.replace(tmp, p)
+    return p
