@@ -16,7 +16,7 @@ from . import __version__
 from .errors import FocusError
 
 # modules whose `register(subparsers)` adds subcommands, in help order
-SUBCOMMAND_MODULES = ("napari_focus.simulate.cli", "napari_focus.focus.cli")
+SUBCOMMAND_MODULES = ("napari_focus.simulate.cli", "napari_focus.focus.cli", "napari_focus.bench.cli")
 
 
 def _info(args: argparse.Namespace) -> int:
