@@ -1,0 +1,88 @@
+"""`napari-focus bench --smoke`: every table is generated with numbers, and a rerun only reads the cache."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("timm")
+
+from napari_focus.bench.tables import END, START, write_block  # noqa: E402
+from napari_focus.cli import main  # noqa: E402
+
+TINY = dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4, num_classes=0)
+TABLES = ("Table I analogue", "Table III analogue", "Table IV analogue", "Backbone:", "Sanity checks", "Cost per")
+NUMBER = re.compile(r"^-?\d+\.\d+( ± \d+\.\d+)?$")
+
+
+@pytest.fixture
+def backbone(tmp_path):
+    from safetensors.torch import save_file
+    from timm.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(0)
+    vit = VisionTransformer(**TINY)
+    save_file({k: v.contiguous() for k, v in vit.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    (tmp_path / "backbone.json").write_text(json.dumps({"kwargs": TINY, "weights_file": "w.safetensors"}))
+    return tmp_path / "backbone.json"
+
+
+def _sections(block: str) -> dict[str, list[list[str]]]:
+    """Heading → data rows of the tables under it."""
+    out: dict[str, list[list[str]]] = {}
+    current = None
+    for line in block.splitlines():
+        if line.startswith("#### "):
+            current = line[5:]
+            out[current] = []
+        elif current and line.startswith("| ") and not line.startswith("| ---"):
+            out[current].append([c.strip() for c in line.strip("|").split("|")])
+    return {k: [r for r in rows if r[0] not in ("method", "configuration", "G", "backbone", "cube")]
+            for k, rows in out.items()}
+
+
+def test_smoke_bench_writes_every_table_and_resumes(tmp_path, backbone, monkeypatch):
+    torch.set_num_threads(1)
+    out = tmp_path / "benchmarks.md"
+    out.write_text("# Benchmarks\n\nkept above\n\n" + START + "\nold\n" + END + "\n\nkept below\n")
+    cache = tmp_path / "cache"
+    args = ["bench", "--smoke", "--backbone-file", str(backbone), "--cache", str(cache), "--out", str(out)]
+    assert main(args) == 0
+    text = out.read_text()
+    assert text.startswith("# Benchmarks\n\nkept above\n") and text.endswith("\nkept below\n") and "\nold\n" not in text
+    block = text[text.index(START):text.index(END)]
+    assert "SMOKE CONFIGURATION, not the benchmark" in block
+    sections = _sections(block)
+    for name in TABLES:
+        heading = next((h for h in sections if h.startswith(name)), None)
+        assert heading is not None, f"no table {name!r}"
+        cells = [c for row in sections[heading] for c in row[1:]]
+        assert any(NUMBER.match(c) for c in cells), f"{heading}: no numeric cell"
+        assert "pending" not in cells, f"{heading}: a cell was not computed"
+    assert "not implemented" in block  # the joint-sequence ablation is named, not faked
+
+    cells_dir = cache / "cells"
+    before = {p.name: p.stat().st_mtime_ns for p in cells_dir.iterdir()}
+    assert any(n.startswith("train-") for n in before) and any(n.startswith("cost-") for n in before)
+
+    def no_training(*a, **k):
+        raise AssertionError("a cached model was trained again")
+
+    monkeypatch.setattr("napari_focus.focus.recipe.fit", no_training)
+    monkeypatch.setattr("napari_focus.bench.cost.cost_cell", no_training)
+    assert main(args) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in cells_dir.iterdir()} == before
+    again = out.read_text()
+    assert _sections(again[again.index(START):]) == sections  # same numbers, read back from the cells
+
+
+def test_write_block_appends_markers_when_missing(tmp_path):
+    p = tmp_path / "b.md"
+    p.write_text("# Title\n\nbody\n")
+    write_block(p, "table")
+    assert p.read_text() == f"# Title\n\nbody\n\n{START}\ntable\n{END}\n"
+    write_block(p, "new")
+    assert p.read_text() == f"# Title\n\nbody\n\n{START}\nnew\n{END}\n"
