@@ -12,7 +12,7 @@ from typing import Any
 from napari_focus.bench import baselines, sanity
 from napari_focus.bench.cells import CellCache
 from napari_focus.bench.config import SINK_ROWS, TABLE1_METHODS, BenchConfig, DataSpec
-from napari_focus.bench.runs import eval_config, evaluation, train_config
+from napari_focus.bench.runs import deletion, eval_config, evaluation, train_config
 
 Seeds = list[dict[str, Any] | None]
 
@@ -22,9 +22,16 @@ def _per_seed(cfg: BenchConfig, fn) -> Seeds:
 
 
 def _focus_eval(cache: CellCache, cfg: BenchConfig, spec: DataSpec, method: str = "focus", rule: str | None = None,
-                **train_kw: Any) -> Seeds:
-    return _per_seed(cfg, lambda s: evaluation(
-        cache, cfg, eval_config(cfg, spec, train_config(cfg, spec, s, **train_kw), method, rule)))
+                with_deletion: bool = False, **train_kw: Any) -> Seeds:
+    def one(seed: int) -> dict[str, Any] | None:
+        ecfg = eval_config(cfg, spec, train_config(cfg, spec, seed, **train_kw), method, rule)
+        res = evaluation(cache, cfg, ecfg)
+        if res is None or not with_deletion:
+            return res
+        dl = deletion(cache, cfg, ecfg)
+        return {**res, **(dl or {"deletion_ratio": None})}
+
+    return _per_seed(cfg, one)
 
 
 def _training(cache: CellCache, cfg: BenchConfig, spec: DataSpec, **train_kw: Any) -> Seeds:
@@ -39,11 +46,11 @@ def table1(cache: CellCache, cfg: BenchConfig, spec: DataSpec) -> list[tuple[str
         if key not in cfg.table1_methods:
             continue
         if key in ("focus", "gradxinput", "gradcam"):
-            vals = _focus_eval(cache, cfg, spec, key)
+            vals = _focus_eval(cache, cfg, spec, key, with_deletion=True)
         elif key == "focus_paper":
-            vals = _focus_eval(cache, cfg, spec, "focus", "paper")
+            vals = _focus_eval(cache, cfg, spec, "focus", "paper", with_deletion=True)
         elif key == "promptcam":
-            vals = _focus_eval(cache, cfg, spec, groups=1, use_sink=False)
+            vals = _focus_eval(cache, cfg, spec, groups=1, use_sink=False, with_deletion=True)
         else:
             vals = _per_seed(cfg, lambda s, k=key: baselines.baseline(cache, cfg, spec, s, k))
         rows.append((key, label, vals))

@@ -196,35 +196,54 @@ def truth_name(model, ds, item) -> str:
 
 
 def eval_config(cfg: BenchConfig, spec: DataSpec, tcfg: dict[str, Any], method: str = "focus",
-                rule: str | None = None, deletion: int | None = None) -> dict[str, Any]:
+                rule: str | None = None) -> dict[str, Any]:
     from napari_focus.focus.readout import DEFAULT_RULE
 
     return {"kind": "eval", "v": BENCH_VERSION, "model": tcfg, "heldout": heldout_data(cfg, spec),
-            "method": method, "rule": (rule or DEFAULT_RULE) if method == "focus" else None,
-            "deletion_random": cfg.deletion_random if deletion is None else int(deletion)}
+            "method": method, "rule": (rule or DEFAULT_RULE) if method == "focus" else None}
+
+
+def _evaluate(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any], deletion: int, on_item=None) -> dict:
+    from napari_focus.focus.evaluate import evaluate
+
+    model, _ = trained_model(cache, cfg, ecfg["model"])
+    held = dataset(cache, ecfg["heldout"])
+    return evaluate(model, held, split="all", method=ecfg["method"], rule=ecfg["rule"], deletion_random=deletion,
+                    on_item=None if on_item is None else lambda it, exp, truth: on_item(model, held, it, exp))
 
 
 def evaluation(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any]) -> dict[str, Any] | None:
     """SPEC §4 metrics of one method on the held-out folder (means over leaves), plus ρ against the truth."""
     if cache.compute and cache.get(ecfg) is None:
         trained_model(cache, cfg, ecfg["model"])  # its own cell first, so each cell's time is its own
-    def compute() -> dict[str, Any]:
-        from napari_focus.focus.evaluate import evaluate
 
-        model, _ = trained_model(cache, cfg, ecfg["model"])
-        held = dataset(cache, ecfg["heldout"])
+    def compute() -> dict[str, Any]:
         rhos: list[float] = []
 
-        def on_item(item, exp, truth) -> None:
+        def on_item(model, held, item, exp) -> None:
             rhos.append(curve_scores(exp.B, held, truth_name(model, held, item)).get("rho_gt", np.nan))
 
-        res = evaluate(model, held, split="all", method=ecfg["method"], rule=ecfg["rule"],
-                       deletion_random=ecfg["deletion_random"], on_item=on_item)
+        res = _evaluate(cache, cfg, ecfg, 0, on_item)
         finite = [r for r in rhos if np.isfinite(r)]
         res["rho_gt"] = float(np.mean(finite)) if finite else float("nan")
-        if "spectral_deletion" in res:
-            res["deletion_ratio"] = res["spectral_deletion"]["ratio"]
         return res
 
     tag = ecfg["rule"] or ecfg["method"]
     return cache.run(ecfg, compute, f"evaluate {tag} on {_label(ecfg['model'])[6:]}")
+
+
+def deletion(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any]) -> dict[str, Any] | None:
+    """Spectral deletion (SPEC §4) of one method's curves over the held-out leaves: its own cell, because it
+    costs several forward passes per leaf and only Table I reports it."""
+    dcfg = {"kind": "deletion", "v": BENCH_VERSION, "eval": ecfg, "n_random": cfg.deletion_random}
+    if cache.compute and cache.get(dcfg) is None:
+        trained_model(cache, cfg, ecfg["model"])
+
+    def compute() -> dict[str, Any]:
+        res = _evaluate(cache, cfg, ecfg, cfg.deletion_random)
+        agg = res.get("spectral_deletion") or {}
+        return {"deletion_ratio": agg.get("ratio", float("nan")), "drop_top": agg.get("drop_top"),
+                "drop_random": agg.get("drop_random"), "n": res["n"]}
+
+    tag = ecfg["rule"] or ecfg["method"]
+    return cache.run(dcfg, compute, f"spectral deletion {tag} on {_label(ecfg['model'])[6:]}")
