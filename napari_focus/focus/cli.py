@@ -27,14 +27,22 @@ def register(subparsers: Any) -> None:
     t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     t.set_defaults(func=_train)
 
-    e = subparsers.add_parser("explain", help="explain one cube: saliency cube, curve.csv, PNGs, prediction.json")
-    e.add_argument("cube", help="a hyperspectral cube file")
+    e = subparsers.add_parser("explain", help="explain one cube (saliency cube, curve.csv, PNGs, prediction.json), "
+                                               "or a folder / glob of cubes (one output folder each + summary.csv)")
+    e.add_argument("cube", help="a hyperspectral cube file, or a folder or quoted glob of cubes (batch)")
     e.add_argument("--model", default=None, help="checkpoint folder (default: the embedded model)")
     e.add_argument("--out", required=True, help="output folder")
     e.add_argument("--class", dest="class_name", default=None, help="class to explain (default: predicted)")
     e.add_argument("--method", default="focus", choices=["focus", "gradxinput", "gradcam"])
     e.add_argument("--rule", default=None, help="FOCUS saliency rule (default: the model's)")
     e.add_argument("--device", default=None)
+    e.add_argument("--tile", type=_tile_arg, default="auto",
+                   help="tiled explain: a tile size in pixels, 'off', or 'auto' (default: tiles of the model's "
+                        "input size when the cube's longer side exceeds 4 model inputs)")
+    e.add_argument("--overlap", type=float, default=0.25, help="tile overlap, a fraction of a tile (default 0.25)")
+    e.add_argument("--labels", default=None, help="a .npy leaf mask or label image: one tile per leaf (one cube)")
+    e.add_argument("--workers", type=int, default=0, help="batch on a Dask LocalCluster of N worker processes")
+    e.add_argument("--scheduler", default=None, help="batch on an existing Dask cluster (scheduler address)")
     e.set_defaults(func=_explain)
 
     v = subparsers.add_parser("evaluate", help="SPEC §4 metrics of a checkpoint on a dataset, as JSON")
@@ -109,16 +117,67 @@ def _load(model_dir: str | None, device: str | None):
     return load_checkpoint(model_dir, device=select_device(device))
 
 
+def _tile_arg(value: str) -> str | int:
+    if value in ("auto", "off"):
+        return value
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"--tile takes a size in pixels, 'auto' or 'off', not {value!r}")
+
+
 def _explain(args: argparse.Namespace) -> int:
+    from napari_focus.batch import is_batch_input
+
+    if is_batch_input(args.cube):
+        return _explain_batch(args)
+    if args.workers or args.scheduler:
+        raise FocusError("--workers and --scheduler apply to a folder or glob of cubes, not one file")
+    import numpy as np
+
     from napari_focus.cube_io import read_cube
     from napari_focus.export import export_explanation
-    from napari_focus.focus.explain import explain
+    from napari_focus.focus.tiled import explain_scene
 
     cube = read_cube(args.cube)
     model = _load(args.model, args.device)
-    exp = explain(model, cube, class_index=args.class_name, method=args.method, rule=args.rule)
+    labels = None
+    if args.labels:
+        try:
+            labels = np.load(args.labels, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise FocusError(f"{args.labels}: not a readable .npy label image ({e})") from None
+        labels = labels.astype(np.int32) if labels.dtype != bool else labels
+    exp = explain_scene(model, cube, class_index=args.class_name, method=args.method, rule=args.rule, tile=args.tile,
+                        overlap=args.overlap, leaf_mask=labels if labels is not None and labels.dtype == bool else None,
+                        labels=labels if labels is not None and labels.dtype != bool else None, progress=_bar("tiles"))
     export_explanation(exp, args.out, list(model.classes))
-    print(json.dumps({"out": str(args.out), "predicted": exp.predicted, "explained_class": exp.class_name}))
+    res = {"out": str(args.out), "predicted": exp.predicted, "explained_class": exp.class_name}
+    if getattr(exp, "tiles", None):
+        res["tiles"] = len(exp.tiles)
+    print(json.dumps(res))
+    return 0
+
+
+def _explain_batch(args: argparse.Namespace) -> int:
+    import sys
+
+    from napari_focus.batch import make_job, run_batch
+
+    if args.labels:
+        raise FocusError("--labels applies to one cube, not a batch")
+    if args.model is None:
+        from napari_focus.explain_job import default_checkpoint
+
+        args.model = str(default_checkpoint())
+    job = make_job(args.model, method=args.method, rule=args.rule, class_name=args.class_name, tile=str(args.tile),
+                   overlap=args.overlap, device=args.device)
+    model = None if (args.workers or args.scheduler) else _load(args.model, args.device)
+    res = run_batch(args.cube, args.out, job, model=model, workers=args.workers, scheduler=args.scheduler,
+                    progress=_bar("explain"))
+    print(json.dumps(res))
+    if res["failed"]:
+        print(f"napari-focus: {res['failed']} of {res['cubes']} cubes failed (see {res['summary']})", file=sys.stderr)
+        return 1
     return 0
 
 
