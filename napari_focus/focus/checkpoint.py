@@ -66,6 +66,7 @@ def save_checkpoint(model: FocusModel, folder: str | Path, copy_backbone: bool =
 
     folder = Path(folder).resolve()
     folder.parent.mkdir(parents=True, exist_ok=True)
+    restore_interrupted(folder)
     tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
@@ -105,9 +106,23 @@ def save_checkpoint(model: FocusModel, folder: str | Path, copy_backbone: bool =
     return folder
 
 
+def restore_interrupted(folder: Path) -> None:
+    """A save killed between its two renames left `folder` missing and the previous checkpoint at
+    `.NAME.old-*`: put that one back (the newer one, never confirmed, stays in its hidden `.tmp-*`)."""
+    if folder.exists() or not folder.parent.is_dir():
+        return
+    olds = [p for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}.old-")]
+    olds.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in olds:
+        if (old / CONFIG).is_file() and (old / WEIGHTS).is_file():
+            os.replace(old, folder)
+            return
+
+
 def read_config(folder: str | Path) -> dict[str, Any]:
     """The parsed config.json of a checkpoint folder, or CheckpointError saying what is wrong."""
     folder = Path(folder)
+    restore_interrupted(folder)
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: not a checkpoint folder")
     for name in (CONFIG, WEIGHTS):
@@ -119,9 +134,62 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{folder / CONFIG}: not valid JSON ({e})") from None
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
         raise CheckpointError(f"{folder}: not a napari-focus checkpoint (config.json has no format {FORMAT!r})")
-    if int(cfg.get("version", 0)) > VERSION:
+    _check_types(cfg, folder / CONFIG)
+    if cfg["version"] > VERSION:
         raise CheckpointError(f"{folder}: checkpoint version {cfg.get('version')} is newer than this napari-focus")
     return cfg
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
+def _nums(v: Any) -> bool:
+    return isinstance(v, list) and all(_num(x) for x in v)
+
+
+def _opt(check: Any) -> Any:
+    return lambda v: v is None or check(v)
+
+
+def _is(*types: type) -> Any:
+    return lambda v: isinstance(v, types) and not (isinstance(v, bool) and bool not in types)
+
+
+# config.json fields: (required, type check). A hostile or damaged file is refused before anything is built.
+_FIELDS: dict[str, tuple[bool, Any]] = {
+    "version": (True, _is(int)),
+    "backbone": (True, lambda v: isinstance(v, dict) and isinstance(v.get("kwargs") or {}, dict)
+                 and all(_opt(_is(str))(v.get(k)) for k in ("name", "weights_file", "sha256", "timm_version"))
+                 and _opt(_is(int))(v.get("img_size"))),
+    "input_size": (False, _is(int)),
+    "task": (True, lambda v: v in ("classification", "regression")),
+    "classes": (True, lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(c, str) for c in v)),
+    "wavelengths_nm": (False, _opt(_nums)),
+    "groups": (True, _is(dict)),
+    "use_sink": (True, _is(bool)),
+    "rollout_depth": (False, _is(int)),
+    "normalisation": (True, lambda v: isinstance(v, dict) and _nums(v.get("band_mean")) and _nums(v.get("band_std"))),
+    "target": (False, lambda v: isinstance(v, dict) and all(_num(x) for x in v.values())),
+    "head_aux": (True, lambda v: isinstance(v, list) and all(isinstance(r, list) and all(x in (0, 1) for x in r)
+                                                               for r in v)),
+    "calibrated": (False, _is(bool)),
+    "saliency_rule": (False, _opt(_is(str))),
+    "weights_sha256": (False, _opt(_is(str))),
+}
+
+
+def _check_types(cfg: dict[str, Any], path: Path) -> None:
+    for key, (required, check) in _FIELDS.items():
+        if key not in cfg:
+            if required:
+                raise CheckpointError(f"{path}: missing field {key!r}")
+            continue
+        if not check(cfg[key]):
+            raise CheckpointError(f"{path}: field {key!r} has an invalid value or type ({str(cfg[key])[:60]!r})")
+    wf = cfg["backbone"].get("weights_file")
+    if wf and not str(wf).lower().endswith(".safetensors"):
+        raise CheckpointError(f"{path}: backbone weights {wf!r} are not a .safetensors file (pickles are never loaded)")
 
 
 def load_checkpoint(folder: str | Path, device: str | torch.device | None = None,
