@@ -39,7 +39,8 @@ from napari_focus.focus.readout import parse_rule, patch_saliency
 from napari_focus.focus.tiles import Tile, grid_plan, labels_from_mask, leaf_plan, should_tile
 
 Progress = Callable[[int, int, dict[str, Any]], None]
-BLOCK_BYTES = 128 << 20  # one rendered block of T (and one strip of the scene) stays below this
+BLOCK_BYTES = 128 << 20  # one rendered block of T stays below this
+STRIP_BYTES = 512 << 20  # one row strip of the scene (float32) stays below this, unless one tile needs more
 
 
 @dataclass
@@ -201,7 +202,7 @@ def explain_tiled(
     fixed = None if class_index is None else resolve_class(model, class_index, np.zeros(model.n_classes))
     classes = list(range(model.n_classes)) if fixed is None else [fixed]
     order = sorted(range(len(plan)), key=lambda i: (plan[i].y0, plan[i].x0))
-    reader = _StripReader(cube.data, max(max(t.y1 - t.y0 for t in plan), BLOCK_BYTES // max(1, 4 * c_ * w)))
+    reader = _StripReader(cube.data, max(max(t.y1 - t.y0 for t in plan), STRIP_BYTES // max(1, 4 * c_ * w)))
     factors: list[TileFactor] = []
     skipped = 0
     model.eval()
@@ -299,8 +300,8 @@ def explain_scene(
     hw = tuple(int(s) for s in cube.data.shape[1:])
     tiled = labels is not None or should_tile(hw, model.img_size, tile)
     if tiled and method != "focus":
-        if tile != "auto":
-            raise FocusError(f"tiled explain supports the focus method only, not {method!r}")
+        if tile != "auto" or labels is not None:
+            raise FocusError(f"tiled and per-leaf explain support the focus method only, not {method!r}")
         tiled = False
     if not tiled:
         return explain(model, cube, class_index=class_index, method=method, rule=rule, leaf_mask=leaf_mask)

@@ -91,3 +91,25 @@ def test_workers_give_the_same_results(tiny_checkpoint, tmp_path):
             assert (a / name / f).read_text() == (b / name / f).read_text(), (name, f)
         ta, tb = (np.asarray(read_cube(d / name / "saliency.hdr").data) for d in (a, b))
         np.testing.assert_array_equal(ta, tb)
+
+
+def test_single_file_by_tiles_and_per_leaf(tiny_checkpoint, tmp_path, capsys):
+    src = write_cubes(tmp_path / "cubes", 1, size=64)
+    out = tmp_path / "tiled"
+    assert main(["explain", str(src / "leaf00.hdr"), "--model", str(tiny_checkpoint), "--out", str(out),
+                 "--tile", "24", "--overlap", "0.5"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rows = (out / "tiles.csv").read_text().splitlines()
+    assert res["tiles"] == len(rows) - 1 > 1 and (out / "saliency.hdr").is_file()
+    labels = np.zeros((64, 64), np.int32)
+    labels[2:30, 2:30], labels[34:60, 30:62] = 1, 2
+    np.save(tmp_path / "labels.npy", labels)
+    assert main(["explain", str(src / "leaf00.hdr"), "--model", str(tiny_checkpoint), "--out", str(tmp_path / "leaf"),
+                 "--labels", str(tmp_path / "labels.npy")]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["tiles"] == 2
+    sal = np.asarray(read_cube(tmp_path / "leaf" / "saliency.hdr").data)
+    assert sal.shape == (12, 64, 64) and (sal[:, labels == 0] == 0).all() and sal.max() > 0
+    assert main(["explain", str(src / "leaf00.hdr"), "--model", str(tiny_checkpoint), "--out", str(out),
+                 "--workers", "2"]) == 2
+    with pytest.raises(SystemExit):
+        main(["explain", str(src / "leaf00.hdr"), "--model", str(tiny_checkpoint), "--out", str(out), "--tile", "big"])
