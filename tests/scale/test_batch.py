@@ -92,6 +92,13 @@ def test_workers_give_the_same_results(tiny_checkpoint, tmp_path):
         ta, tb = (np.asarray(read_cube(d / name / "saliency.hdr").data) for d in (a, b))
         np.testing.assert_array_equal(ta, tb)
 
+    # an existing cluster, by its scheduler address (here an in-process one: the address path is what is tested)
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        res = run_batch(src, tmp_path / "remote", job, scheduler=cluster.scheduler_address)
+    assert res["explained"] == 3 and (tmp_path / "remote" / SUMMARY).read_text() == (a / SUMMARY).read_text()
+
 
 def test_single_file_by_tiles_and_per_leaf(tiny_checkpoint, tmp_path, capsys):
     src = write_cubes(tmp_path / "cubes", 1, size=64)
