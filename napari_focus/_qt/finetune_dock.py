@@ -91,6 +91,7 @@ class FinetuneDock(QWidget):
         self.model_key: str | None = None
         self.result: Any = None
         self._stop = threading.Event()
+        self._done = False
         self._pbar: Any = None
         self._relay = _Relay(self)
         self._relay.progress.connect(self._on_progress, Qt.QueuedConnection)
@@ -285,6 +286,7 @@ class FinetuneDock(QWidget):
             show_error(f"napari-focus cannot fine-tune: {exc}")
             return None
         self._stop = threading.Event()
+        self._done = False
         self._settings = settings
         self._stage: tuple[str, float] = ("", time.monotonic())
         self.plot.reset(settings.epochs, ts.task)
@@ -356,6 +358,7 @@ class FinetuneDock(QWidget):
         for dock in explain_docks(self.viewer):
             dock.use_model(self.model_key, label)
         self.save_button.setEnabled(True)
+        self._done = True
         self.status.setText(f"done in {h.seconds:.1f} s · {result.n_train} training, {result.n_held} held-out "
                             f"samples · loss {h.loss[-1]:.3f}{score}. The Explain dock now uses this model.")
         self.notes.setText("\n".join(result.notes))
@@ -374,7 +377,7 @@ class FinetuneDock(QWidget):
             self._pbar = None
         self.train_button.setText("Train")
         self.progress.setRange(0, 1)
-        self.progress.setValue(0)
+        self.progress.setValue(1 if self._done else 0)  # full after success, empty after cancel or error
         self._update_train_button()
 
     # ------------------------------------------------------------------ closing

@@ -77,7 +77,7 @@ class TrainingSetEditor(QWidget):
         self.trait_edit = QLineEdit("trait")
         self.trait_edit.setToolTip("name of the trait the model predicts (e.g. chlorophyll)")
         self.class_list = QListWidget()
-        self.class_list.setMaximumHeight(84)
+        self.class_list.setMaximumHeight(66)
         self.add_button, self.rename_button, self.remove_button = (QPushButton(t) for t in ("Add", "Rename", "Remove"))
         self.cubes_table = _table(["image layer", "class"])
         self.labels_table = _table(["labels layer", "painted on"])

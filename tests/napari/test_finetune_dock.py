@@ -58,13 +58,16 @@ def test_train_through_dock_updates_plot_hands_over_and_saves(make_napari_viewer
         dock.editor.set_label(name, "bls" if i % 2 else "healthy")
     assert "healthy: 3 · bls: 3" in dock.editor.summary.text() and dock.train_button.isEnabled()
     dock.epochs.setValue(3)
-    seen = []
+    seen, said = [], []
     dock.progress.valueChanged.connect(seen.append)
+    set_text = dock.status.setText
+    dock.status.setText = lambda text: (said.append(text), set_text(text))
     assert dock.start() is not None and dock.train_button.text() == "Cancel"
     _wait(qtbot, dock)
     assert dock.train_button.text() == "Train"
     assert dock.model is not None, dock.status.text()
     assert max(seen) > 0  # the progress bar moved
+    assert any(t.startswith("epoch 1/3 · loss") and "ETA" in t for t in said), said
     assert len(dock.plot.batch_loss) >= 3 and len(dock.plot.epoch_loss) == 3
     assert len(dock.plot.scores) == 3  # one held-out image per class
     # the Explain dock now uses the new model
