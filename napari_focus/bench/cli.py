@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -56,20 +57,36 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         cfg = cfg.with_(threads=args.threads)
     torch.set_num_threads(cfg.threads)
-    t0 = time.monotonic()
+    t0, load0 = time.monotonic(), _load()
     deadline = t0 + 60 * args.max_minutes if args.max_minutes else None
     cache = CellCache(check_cache_dir(args.cache), compute=not args.render_only, deadline=deadline,
                       log=lambda m: print(f"[{time.monotonic() - t0:7.1f} s] {m}", file=sys.stderr, flush=True))
     res = collect.collect(cache, cfg)
     wall = time.monotonic() - t0
-    block = render(cfg, res, header(cfg, cache, _command(args), wall))
+    sitting = f"wall {wall / 60:.1f} min, CPU {_cpu_seconds() / 60:.1f} min, load average {load0} → {_load()}"
+    block = render(cfg, res, header(cfg, cache, _command(args), sitting))
     out = write_block(args.out, block)
     done = "stopped before " + cache.stopped + " (rerun to resume)" if cache.stopped else "complete"
     print(f"{out}: {len(cache.computed)} cells computed, {len(cache.reused)} reused, {wall / 60:.1f} min; {done}")
     return 0
 
 
-def header(cfg, cache, command: str, wall: float) -> list[str]:
+def _load() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "?"
+
+
+def _cpu_seconds() -> float:
+    """User + system time of this process and its finished children (the isolated cost measurements)."""
+    import resource
+
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def header(cfg, cache, command: str, sitting: str) -> list[str]:
     """The block's first lines: what was run, where, on what data, with which training settings."""
     from napari_focus.bench.cost import machine
     from napari_focus.bench.runs import backbone_config
@@ -96,8 +113,8 @@ def header(cfg, cache, command: str, wall: float) -> list[str]:
     d = ", ".join(s.label for s in cfg.datasets)
     seeds = list(cfg.seeds)
     lines += [
-        f"- Command: `{command}` · date {time.strftime('%Y-%m-%d %H:%M')} · wall time of this sitting "
-        f"{wall / 60:.1f} min" + (f" · **stopped before {cache.stopped}** (rerun to resume)" if cache.stopped else ""),
+        f"- Command: `{command}` · date {time.strftime('%Y-%m-%d %H:%M')} · this sitting: {sitting}"
+        + (f" · **stopped before {cache.stopped}** (rerun to resume)" if cache.stopped else ""),
         f"- Machine: {m['cores']} cores, {m['cpu']}, {m['gpu'] or 'no GPU'}, torch {m['torch']}, timm {m['timm']}, "
         f"{cfg.threads} torch threads",
         f"- Data (`napari_focus.simulate`, {cfg.size} px leaves): {d}. Run seeds {seeds}: run seed s trains on "

@@ -122,7 +122,7 @@ def table_sanity(seeds: list[dict[str, Any] | None], labels: dict[str, str]) -> 
                    "ρ curve: prompts/adapter", "ρ curve: + top blocks", f"flag (ρ > {FLAG_RHO})"], body) + [""]
 
 
-def table_cost(rows, limit: float) -> list[str]:
+def table_cost(rows, limit: float, isolate: bool) -> list[str]:
     from napari_focus.bench.cost import ROWS
 
     body, notes = [], []
@@ -138,14 +138,18 @@ def table_cost(rows, limit: float) -> list[str]:
                 what += f" ({r['tokens']:,} tokens)"
                 if r.get("extrapolated"):
                     bands = ", ".join(str(x["n_bands"]) for x in res["naive_small"])
-                    what += (f", **extrapolated** from C = {bands} (predicted over the {limit:g} s per pass this "
-                             "configuration measures directly)")
+                    why = (f"predicted > {limit:g} s per pass, the most this configuration runs" if limit > 0
+                           else "this configuration never runs it at full size")
+                    what += f", **extrapolated** from C = {bands} ({why})"
             mem = f"{r['peak_mb'] / base['peak_mb']:.1f}" if base["peak_mb"] >= 1 else "–"
             body.append([f"{n_bands} bands, {size} px", what, f"{r['seconds']:.3f}",
                          f"{r['seconds'] / base['seconds']:.2f}", f"{r['peak_mb']:.0f}", mem])
         notes.append(f"{n_bands} bands: trainable {res['trainable_params']:,} = {res['params_percent']:.2f}% of the "
                      f"backbone's {res['backbone_params']:,} parameters")
-    out = _table(["cube", "what", "seconds", "× FOCUS 1 class", "peak MB above idle", "× FOCUS 1 class"], body)
+    how = ("each measurement in its own process" if isolate else
+           "all measurements in one process (memory freed by an earlier row can be reused, so later rows may read low)")
+    out = [f"Median of the repeats after a warm-up; peak RSS above the RSS before the measurement; {how}.", ""]
+    out += _table(["cube", "what", "seconds", "× FOCUS 1 class", "peak MB above idle", "× FOCUS 1 class"], body)
     return out + [""] + ([" · ".join(notes), ""] if notes else [])
 
 
@@ -172,7 +176,8 @@ def holds(res: dict[str, Any], cfg: BenchConfig) -> list[str]:
         c = mean(t3.get(lab, []), "collapse_rate")
         if np.isfinite(c) and np.isfinite(base) and base > 0:
             drop = 100 * (base - c) / base
-            lines.append(f"- collapse rate, {lab} vs no SINK: {drop:.0f}% lower (goal ≥ 40% lower) → "
+            change = f"{drop:.0f}% lower" if drop >= 0 else f"{-drop:.0f}% higher"
+            lines.append(f"- collapse rate, {lab} vs no SINK: {change} (goal ≥ 40% lower) → "
                          f"{'holds' if drop >= 40 else 'does not hold'}")
     for n_bands, size, r in res["cost"]:
         if r is not None:
@@ -199,7 +204,7 @@ def render(cfg: BenchConfig, res: dict[str, Any], header: list[str]) -> str:
     out += table_backbone(res["backbone"])
     out += [f"#### Sanity checks: model randomisation ({cfg.main.label}, cascading)", ""]
     out += table_sanity(res["sanity"], labels)
-    out += ["#### Cost per explained cube", ""] + table_cost(res["cost"], cfg.cost.naive_max_seconds)
+    out += ["#### Cost per explained cube", ""] + table_cost(res["cost"], cfg.cost.naive_max_seconds, cfg.cost.isolate)
     out += ["#### What holds (generated from the means above)", ""] + holds(res, cfg) + [""]
     return "\n".join(out)
 
