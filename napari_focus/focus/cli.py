@@ -24,6 +24,9 @@ def register(subparsers: Any) -> None:
     t.add_argument("--sink-weight", type=float, default=1e-3, help="λ of the sink attraction loss")
     t.add_argument("--no-sink", action="store_true", help="no [SINK] token")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--fast", action="store_true",
+                   help="train prompts + head only, against cached backbone keys/values (Φ, e_g, SINK stay at init)")
+    t.add_argument("--views", type=int, default=None, help="fast path: dihedral views cached per leaf (1-8)")
     t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     t.set_defaults(func=_train)
 
@@ -63,6 +66,13 @@ def _bar(desc: str):
     state: dict[str, Any] = {}
 
     def progress(step: int, total: int, info: dict[str, Any]) -> None:
+        if info.get("stage") == "caching":  # the fast path's one-off pass over the frozen backbone
+            if "cache" not in state:
+                state["cache"] = tqdm(total=info["of"], desc="cache backbone", unit="batch", leave=False)
+            state["cache"].update(info["done"] - state["cache"].n)
+            if info["done"] >= info["of"]:
+                state["cache"].close()
+            return
         if "bar" not in state:
             state["bar"] = tqdm(total=total, desc=desc, unit="step", leave=False)
         bar = state["bar"]
@@ -98,7 +108,8 @@ def _train(args: argparse.Namespace) -> int:
     model.to(select_device(args.device))
     test_items = ds.split("test")
     hist = train(model, train_items, epochs=args.epochs, lr=args.lr, sink_weight=args.sink_weight,
-                 batch_size=args.batch_size, seed=args.seed, val=test_items or None, progress=_bar("train"))
+                 batch_size=args.batch_size, seed=args.seed, val=test_items or None, progress=_bar("train"),
+                 fast=args.fast, cache_views=args.views)
     folder = save_checkpoint(model.cpu(), args.out)
     print(json.dumps({"checkpoint": str(folder), "model_sha256": model.checkpoint_sha256, "classes": model.classes,
                       "groups": list(model.groups.names), "loss": hist.loss, "held_out_score": hist.val_score,

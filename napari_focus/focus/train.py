@@ -132,6 +132,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     weight_decay: float = 1e-4,
     on_epoch: Callable[[int, float, float | None], None] | None = None,
+    cache_views: int | None = None,
 ) -> TrainHistory:
     """Train the SPEC's trainable tensors (`fast`: prompts + head only); returns the history.
 
@@ -147,7 +148,8 @@ def train(
         xv, yv = tensors_from(model, val) if val is not None else (None, None)
         loop = _train_loop_cached if fast else _train_loop
         loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views,
-             fast, progress, should_stop, weight_decay, on_epoch=on_epoch)
+             fast, progress, should_stop, weight_decay, on_epoch=on_epoch,
+             **({"cache_views": cache_views} if fast else {}))
     except BaseException:
         _restore(model, before)
         raise
@@ -218,14 +220,14 @@ def _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, 
 
 
 def _train_loop_cached(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views, fast,
-                       progress, should_stop, weight_decay, on_epoch=None) -> None:
+                       progress, should_stop, weight_decay, on_epoch=None, cache_views=None) -> None:
     """Prompts + head against cached backbone keys/values (fast_train); SINK is frozen, so no sink loss."""
     from napari_focus.focus import fast_train as ft
 
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(int(seed))
     opt = _prepare(model, x, y, True, lr, weight_decay)
-    views = ft.views_for_budget(model, len(x)) if augment_views else 1
+    views = (cache_views or ft.views_for_budget(model, len(x))) if augment_views else 1
     n = len(x)
     steps_per_epoch = (n + batch_size - 1) // batch_size
     total = epochs * steps_per_epoch
