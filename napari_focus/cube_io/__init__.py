@@ -14,7 +14,7 @@ import numpy as np
 
 from ..cube import Cube
 from ..errors import CubeReadError
-from .envi import DATA_EXTENSIONS, header_for, read_envi, write_envi
+from .envi import DATA_EXTENSIONS, header_for, lazy_bands, read_envi, write_envi
 from .wavelengths import preset_for, read_sidecar
 
 __all__ = ["read_cube", "claims", "write_envi", "CubeReadError", "EXTENSIONS"]
@@ -135,5 +135,5 @@ def _inf_to_nan(data: Any) -> Any:
         return arr
     import dask.array as da
 
-    lazy = data if isinstance(data, da.Array) else da.from_array(data, chunks=(1,) + tuple(data.shape[1:]))
+    lazy = data if isinstance(data, da.Array) else lazy_bands(data)
     return da.where(da.isinf(lazy), np.nan, lazy)
