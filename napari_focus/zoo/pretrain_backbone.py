@@ -6,6 +6,12 @@ masked patches replaced by a learned token, a linear decoder predicts their pixe
 bands of simulated leaves of every task and sensor plus smooth random textures. The leaves come from a
 seed range (`SEED_BASE` + i) that FOCUS training and evaluation never use, and no labels are seen.
 
+Stage 2 (`--spot-weight > 0`, `--init` the stage-1 weights): masked-patch reconstruction alone left
+small spots (a few pixels inside an 8-pixel patch) nearly invisible in the frozen tokens, so the
+backbone also learns a generic visual primitive on synthetic images only: the share of each visible
+patch covered by small spots (disks of random size, contrast and sign on smooth fields with large
+regions and edges). No leaf, lesion mask or class label is used by this objective.
+
     python -m napari_focus.zoo.pretrain_backbone --out model/backbone --minutes 30
 
 Resumable: state is saved every `--save-every` seconds to `<out>/.resume/` and picked up on restart.
@@ -43,6 +49,48 @@ def texture(rng: np.random.Generator, size: int) -> np.ndarray:
     if rng.random() < 0.5:  # hard-edged blobs, like lesions and leaf margins
         field = (field > np.quantile(field, rng.uniform(0.5, 0.95))).astype(np.float32) + 0.1 * field
     return standardise(field)
+
+
+def spot_image(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth field (sometimes a large bright region on a dark surround, with an edge), plus 0-12 small
+    disks of random radius (0.8-5 px), contrast and sign; returns (standardised image, spot mask)."""
+    from scipy.ndimage import gaussian_filter
+
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    img = gaussian_filter(rng.standard_normal((size, size)), rng.uniform(2.0, 12.0))
+    img = img / (img.std() + 1e-6) * rng.uniform(0.1, 0.6)
+    region = np.ones((size, size), bool)
+    if rng.random() < 0.7:  # a leaf-like ellipse on a dark background
+        cy, cx = rng.uniform(0.3, 0.7, 2) * size
+        a, b = rng.uniform(0.2, 0.45, 2) * size
+        t = rng.uniform(0, np.pi)
+        u = ((yy - cy) * np.cos(t) + (xx - cx) * np.sin(t)) / a
+        v = (-(yy - cy) * np.sin(t) + (xx - cx) * np.cos(t)) / b
+        region = u**2 + v**2 < 1
+        img = np.where(region, img + rng.uniform(1.5, 4.0), img * 0.2)
+    mask = np.zeros((size, size), bool)
+    inside = np.argwhere(region)
+    for _ in range(int(rng.integers(0, 13)) if rng.random() < 0.8 else 0):
+        cy, cx = inside[rng.integers(len(inside))]
+        r = rng.uniform(0.8, 5.0)
+        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+        img = np.where(disk, img + rng.choice([-1, 1]) * rng.uniform(0.5, 3.0), img)
+        mask |= disk
+    img = img + rng.uniform(0.01, 0.15) * rng.standard_normal((size, size))
+    return standardise(img), mask
+
+
+def make_spot_images(n: int, size: int, patch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, size, size) float16 images and (n, patches) float16 per-patch spot cover for stage 2."""
+    rng = np.random.default_rng(seed + 1)
+    imgs = np.empty((n, size, size), np.float16)
+    cover = np.empty((n, (size // patch) ** 2), np.float16)
+    g = size // patch
+    for i in range(n):
+        img, mask = spot_image(rng, size)
+        imgs[i] = img
+        cover[i] = mask.reshape(g, patch, g, patch).mean((1, 3)).reshape(-1)
+    return imgs, cover
 
 
 def make_images(n_leaves: int, bands_per_leaf: int, n_textures: int, size: int, seed: int,
@@ -106,8 +154,10 @@ def build_model(arch: dict):
             self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
             nn.init.normal_(self.mask_token, std=0.02)
             self.decoder = nn.Linear(d, p * p)
+            self.spot_head = nn.Linear(d, 1)
 
-        def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        def forward(self, x: torch.Tensor, mask: torch.Tensor, cover: torch.Tensor | None = None,
+                    has_cover: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
             vit, p = self.vit, arch["patch_size"]
             t = vit.patch_embed(x.expand(-1, 3, -1, -1))  # grey band on all RGB inputs = summed conv
             t = torch.where(mask[..., None], self.mask_token.expand_as(t), t)
@@ -116,7 +166,14 @@ def build_model(arch: dict):
             pred = self.decoder(t)
             b, _, h, w = x.shape
             target = x.reshape(b, h // p, p, w // p, p).permute(0, 1, 3, 2, 4).reshape(b, -1, p * p)
-            return (pred - target).abs().mean(-1)[mask].mean()
+            rec = (pred - target).abs().mean(-1)[mask].mean()
+            if cover is None:
+                return rec
+            keep = ~mask & has_cover[:, None]
+            if not bool(keep.any()):
+                return rec, rec.new_zeros(())
+            logit = self.spot_head(t).squeeze(-1)[keep]
+            return rec, nn.functional.binary_cross_entropy_with_logits(logit, cover[keep])
 
     return SimMIM()
 
@@ -140,6 +197,22 @@ def attention_entropies(vit, images) -> np.ndarray:
     return np.stack(ents)
 
 
+def spot_auroc(model, images: np.ndarray, cover: np.ndarray) -> float:
+    """Held-out AUROC of the spot head for patches with ≥ 10 % spot cover (nothing masked)."""
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    x = torch.from_numpy(images.astype(np.float32))[:, None]
+    mask = torch.zeros(x.shape[0], cover.shape[1], dtype=torch.bool)
+    with torch.inference_mode():
+        vit = model.vit
+        t = vit.norm_pre(vit._pos_embed(vit.patch_embed(x.expand(-1, 3, -1, -1))))
+        t = vit.norm(vit.blocks(t))[:, vit.num_prefix_tokens:]
+        score = model.spot_head(t).squeeze(-1).numpy().reshape(-1)
+    del mask
+    return round(float(roc_auc_score(cover.reshape(-1) >= 0.1, score)), 4)
+
+
 def _atomic_save_torch(obj, path: Path) -> None:
     import torch
 
@@ -161,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save-every", type=float, default=120.0, help="seconds between resume points")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--init", type=Path, default=None, help="backbone.json of a stage-1 backbone to continue from")
+    ap.add_argument("--spot-weight", type=float, default=0.0, help="weight of the stage-2 spot-cover objective")
+    ap.add_argument("--spot-images", type=int, default=3000)
     args = ap.parse_args(argv)
 
     import torch
@@ -193,9 +269,28 @@ def main(argv: list[str] | None = None) -> int:
     n_val = 256
     val = torch.from_numpy(images[-n_val - args.textures:-args.textures].astype(np.float32))[:, None]
     train = images
+    spots = cover = None
+    if args.spot_weight > 0:
+        spot_path = resume_dir / "spots.npz"
+        if not spot_path.is_file():
+            si, sc = make_spot_images(args.spot_images + n_val, ARCH["img_size"], ARCH["patch_size"], args.seed)
+            np.savez(resume_dir / "spots.tmp.npz", images=si, cover=sc)
+            os.replace(resume_dir / "spots.tmp.npz", spot_path)
+        with np.load(spot_path, allow_pickle=False) as z:
+            spots, cover = z["images"], z["cover"]
+        log(f"data: {spots.shape[0]} spot images (last {n_val} held out)")
 
     torch.manual_seed(args.seed)
     model = build_model(ARCH)
+    stage1 = None
+    if args.init is not None:
+        from safetensors.torch import load_file
+
+        stage1 = json.loads(args.init.read_text())
+        missing = model.vit.load_state_dict(load_file(str(args.init.parent / stage1["weights_file"])), strict=False)
+        if missing.unexpected_keys:
+            raise SystemExit(f"--init: unexpected tensors {missing.unexpected_keys[:3]}")
+        log(f"init: stage-1 weights from {args.init} ({stage1['pretraining']['steps']} steps)")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05, betas=(0.9, 0.95))
     state_path = resume_dir / "state.pt"
     step, elapsed, history = 0, 0.0, []
@@ -217,9 +312,17 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         idx = gen.integers(0, train.shape[0], args.batch)
         x = torch.from_numpy(train[idx].astype(np.float32))[:, None]
+        if spots is not None:  # half of every batch: spot images with their per-patch cover
+            half = args.batch // 2
+            sidx = gen.integers(0, spots.shape[0] - n_val, half)
+            x[:half] = torch.from_numpy(spots[sidx].astype(np.float32))[:, None]
+            has_cover = torch.arange(args.batch) < half
+            cov = torch.zeros(args.batch, n_patches)
+            cov[:half] = torch.from_numpy(cover[sidx].astype(np.float32))
         k = int(gen.integers(4))
         x = torch.rot90(x, k, dims=(2, 3))
-        if gen.random() < 0.5:
+        flip = gen.random() < 0.5
+        if flip:
             x = x.flip(3)
         x = x * torch.from_numpy(gen.uniform(0.7, 1.3, (args.batch, 1, 1, 1)).astype(np.float32))
         mask = torch.from_numpy(gen.random((args.batch, n_patches)) < args.mask_ratio)
@@ -227,7 +330,14 @@ def main(argv: list[str] | None = None) -> int:
         lr = args.lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
             g["lr"] = lr
-        loss = model(x, mask)
+        if spots is not None:
+            g = ARCH["img_size"] // ARCH["patch_size"]
+            cg = torch.rot90(cov.reshape(-1, 1, g, g), k, dims=(2, 3))
+            cg = cg.flip(3) if flip else cg
+            rec, spot = model(x, mask, cg.reshape(args.batch, -1), has_cover)
+            loss = rec + args.spot_weight * spot
+        else:
+            loss = model(x, mask)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -238,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         bar.update(int(elapsed) - bar.n)
         if step % 20 == 0:
             history.append({"step": step, "minutes": round(elapsed / 60, 2), "loss": round(loss.item(), 4),
-                            "lr": lr})
+                            "lr": lr, **({"spot_bce": round(spot.item(), 4)} if spots is not None else {})})
             bar.set_postfix(loss=f"{loss.item():.3f}", step=step)
         if time.time() - last_save > args.save_every:
             _atomic_save_torch({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
@@ -254,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         vmask = torch.rand((val.shape[0], n_patches), generator=gv) < args.mask_ratio
         val_loss = float(model(val, vmask))
     ent = attention_entropies(model.vit, val[:64])
+    spot_eval = spot_auroc(model, spots[-n_val:], cover[-n_val:]) if spots is not None else None
     vit_state = {k: v.contiguous() for k, v in model.vit.state_dict().items() if not k.startswith("head.")}
     weights = out / "weights.safetensors"
     save_file(vit_state, str(out / "weights.tmp.safetensors"))
@@ -274,6 +385,11 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed, "val_masked_l1": round(val_loss, 4),
             "torch": torch.__version__,
         },
+        "stage1": stage1["pretraining"] if stage1 else None,
+        "spot_objective": None if spots is None else {
+            "weight": args.spot_weight, "images": int(spots.shape[0] - n_val),
+            "held_out_patch_auroc": spot_eval,
+            "what": "per-patch share of small synthetic disks on smooth fields (no leaves, no labels)"},
         "attention_entropy": {
             "normalised_per_layer_head": np.round(ent, 4).tolist(),
             "min": float(ent.min()), "max": float(ent.max()), "spread": float(ent.max() - ent.min()),
