@@ -130,7 +130,7 @@ def preset(name: str) -> BenchConfig:
             name="quick", seeds=(0,), n_train=12, n_heldout=8, size=64, datasets=(DataSpec("bls", VNIR),),
             fit_overrides={"epochs": 2}, sink_rows=(0, 1, 2, 4), groups=(2, 10), deletion_random=2,
             sanity_items=2,
-            cost=CostConfig(cubes=((204, 128),), repeats=1, naive_bands=(4, 8, 16), naive_max_seconds=0.0,
+            cost=CostConfig(cubes=((204, 128),), repeats=1, naive_bands=(8, 16, 32), naive_max_seconds=0.0,
                             isolate=False),
         )
     if name == "smoke":

@@ -55,6 +55,19 @@ def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _release_freed_memory() -> None:
+    """glibc only: hand freed heap memory back to the OS and mmap every block ≥ 64 KiB from now on, so that
+    a measurement in a process that measured before starts from (and frees back to) the live memory."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD (fixed: disables the dynamic threshold)
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class PeakRSS:
     """Peak RSS above the level at entry, sampled by a thread while the block runs."""
 
@@ -63,6 +76,7 @@ class PeakRSS:
         self.peak_mb = 0.0
 
     def __enter__(self) -> PeakRSS:
+        _release_freed_memory()
         self._base = rss_mb()
         self._peak = self._base
         self._stop = threading.Event()
@@ -184,13 +198,19 @@ def measure_isolated(job: dict[str, Any]) -> dict[str, float]:
 
 
 def fit_predict(xs: list[float], ys: list[float], x: float) -> float:
-    """Least-squares polynomial (quadratic with ≥ 3 points and a non-negative curvature, else linear)."""
+    """y(x) from a non-negative fit y = a + b·x + c·x² (each point weighted by 1/y, so small sizes count).
+
+    Cost grows with the token count x linearly (MLP, projections) and quadratically (attention); with
+    non-negative coefficients the fit cannot bend down, which a free quadratic through noisy timings does.
+    """
+    from scipy.optimize import nnls
+
     xa, ya = np.asarray(xs, float), np.asarray(ys, float)
-    if xa.size >= 3:
-        c = np.polyfit(xa, ya, 2)
-        if c[0] >= 0:
-            return float(np.polyval(c, x))
-    return float(np.polyval(np.polyfit(xa, ya, 1), x)) if xa.size >= 2 else float(ya[0])
+    if xa.size == 1:
+        return float(ya[0] * x / xa[0])
+    w = 1.0 / np.maximum(np.abs(ya), 1e-9)
+    coef, _ = nnls(np.stack([np.ones_like(xa), xa, xa**2], 1) * w[:, None], ya * w)
+    return float(coef @ np.array([1.0, x, x * x]))
 
 
 def cost_cell(job_base: dict[str, Any], naive_bands: tuple[int, ...], naive_max_seconds: float,
