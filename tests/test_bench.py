@@ -86,3 +86,15 @@ def test_write_block_appends_markers_when_missing(tmp_path):
     assert p.read_text() == f"# Title\n\nbody\n\n{START}\ntable\n{END}\n"
     write_block(p, "new")
     assert p.read_text() == f"# Title\n\nbody\n\n{START}\nnew\n{END}\n"
+
+
+def test_naive_vit_extrapolation_recovers_linear_plus_quadratic_cost():
+    from napari_focus.bench.cost import fit_predict
+
+    def cost(t):
+        return 0.05 + 2e-5 * t + 3e-9 * t * t
+
+    small = [1568.0, 3136.0, 6272.0]
+    assert fit_predict(small, [cost(t) for t in small], 39984) == pytest.approx(cost(39984), rel=1e-6)
+    # noisy timings never bend the curve down: the prediction stays above the largest measured point
+    assert fit_predict(small, [0.5, 0.4, 2.0], 39984) > 2.0

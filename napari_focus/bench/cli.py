@@ -126,8 +126,9 @@ def header(cfg, cache, command: str, sitting: str) -> list[str]:
         "unless the table varies them; readouts: default and paper-literal (`readout.py`).",
         f"- Training: `napari_focus.focus.recipe.fit` with the recipe {RECIPE}"
         + (f", overridden by {cfg.fit_overrides}" if cfg.fit_overrides else "") + ".",
-        f"- Cells shown: {len(recs)} ({len(cache.computed)} computed in this sitting, the rest from the cache); "
-        f"{per_kind}" + (f"; longest: {longest['label']} ({longest['seconds'] / 60:.1f} min)" if longest else "")
+        f"- Cells shown: {len(recs)} ({len(cache.computed)} computed in this sitting, the rest from the cache), "
+        f"{sum(r['seconds'] for r in recs) / 60:.1f} min of compute stored in them; {per_kind}"
+        + (f"; longest: {longest['label']} ({longest['seconds'] / 60:.1f} min)" if longest else "")
         + ".",
         "",
     ]

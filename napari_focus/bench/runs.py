@@ -214,6 +214,7 @@ def _evaluate(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any], deletion
 
 def evaluation(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any]) -> dict[str, Any] | None:
     """SPEC §4 metrics of one method on the held-out folder (means over leaves), plus ρ against the truth."""
+    cache.get(ecfg["model"])  # count the model's training among the cells this table rests on
     if cache.compute and cache.get(ecfg) is None:
         trained_model(cache, cfg, ecfg["model"])  # its own cell first, so each cell's time is its own
 

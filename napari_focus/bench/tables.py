@@ -147,7 +147,7 @@ def table_cost(rows, limit: float, isolate: bool) -> list[str]:
         notes.append(f"{n_bands} bands: trainable {res['trainable_params']:,} = {res['params_percent']:.2f}% of the "
                      f"backbone's {res['backbone_params']:,} parameters")
     how = ("each measurement in its own process" if isolate else
-           "all measurements in one process (memory freed by an earlier row can be reused, so later rows may read low)")
+           "all measurements in one process (freed memory is handed back to the OS before each)")
     out = [f"Median of the repeats after a warm-up; peak RSS above the RSS before the measurement; {how}.", ""]
     out += _table(["cube", "what", "seconds", "× FOCUS 1 class", "peak MB above idle", "× FOCUS 1 class"], body)
     return out + [""] + ([" · ".join(notes), ""] if notes else [])
