@@ -6,6 +6,7 @@ ignore value are applied eagerly only for cubes below `EAGER_BYTES`, lazily (das
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -160,7 +161,22 @@ class _Uncopied:
         self._a, self.shape, self.dtype, self.ndim = a, a.shape, a.dtype, a.ndim
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        return np.asarray(self._a[key])
+        out = np.array(self._a[key])
+        release_pages(self._a)
+        return out
+
+
+def release_pages(a: Any) -> None:
+    """Drop a read-only memory map's pages from this process's resident set. They stay in the page cache
+    and fault back in when read again, so a scan read band by band or strip by strip never counts whole
+    in RSS (BIL rows interleave every band: reading one band maps nearly the whole file)."""
+    import mmap
+
+    mm = getattr(a, "_mmap", None)
+    if mm is None or getattr(a, "mode", None) != "r" or mm.closed or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    with contextlib.suppress(OSError, ValueError):  # a platform without madvise: RSS just stays higher
+        mm.madvise(mmap.MADV_DONTNEED)
 
 
 def lazy_bands(a: Any) -> Any:

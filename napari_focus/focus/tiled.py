@@ -133,10 +133,15 @@ class _StripReader:
 
     def get(self, t: Tile) -> np.ndarray:
         if self.strip is None or not (self.y0 <= t.y0 and t.y1 <= self.y0 + self.strip.shape[1]):
+            from napari_focus.cube_io.envi import release_pages
+
             self.strip = None  # free the old strip before reading the next one
             self.y0 = t.y0
             y1 = min(self.data.shape[1], t.y0 + max(self.rows, t.y1 - t.y0))
-            self.strip = np.asarray(self.data[:, t.y0:y1, :], dtype=np.float32)
+            self.strip = np.empty((self.data.shape[0], y1 - t.y0, self.data.shape[2]), np.float32)
+            for b in range(self.data.shape[0]):  # band by band: a lazy cube computes one band at a time
+                self.strip[b] = self.data[b, t.y0:y1, :]
+            release_pages(self.data)
         return self.strip[:, t.y0 - self.y0:t.y1 - self.y0, t.x0:t.x1]
 
 
