@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", type=Path, required=True)
     ap.add_argument("--heldout", type=Path, required=True)
     ap.add_argument("--commands", type=Path, help="the shell script that built the checkpoint (quoted in the card)")
-    ap.add_argument("--extra", type=Path, action="append", default=[], help="other metrics.json to compare")
+    ap.add_argument("--random-backbone", type=Path, default=None,
+                    help="checkpoint of the same recipe on a randomly initialised backbone (evaluated the same way)")
+    ap.add_argument("--recipe", default="", help="one line describing the training recipe (epochs, lr, path)")
     args = ap.parse_args(argv)
 
     from napari_focus.chemometrics import logistic_baseline
@@ -54,13 +56,19 @@ def main(argv: list[str] | None = None) -> int:
         res["seconds_per_leaf"] = (time.perf_counter() - t0) / max(res["n"], 1)
         results[label] = res
         print(label, json.dumps({k: res.get(k) for k in KEYS if k in res}), file=sys.stderr)
+    random_bb = None
+    if args.random_backbone is not None:
+        rm = load_checkpoint(args.random_backbone)
+        random_bb = evaluate(rm, held, split="all", method="focus")
+        print("random backbone", json.dumps({k: random_bb.get(k) for k in KEYS if k in random_bb}), file=sys.stderr)
     xtr, ytr = leaf_means(train.items)
     xte, yte = leaf_means(held.items)
     lr = logistic_baseline(xtr, ytr, xte, yte)
     cfg = read_config(args.model)
     out = {"model": str(args.model), "model_sha256": model.checkpoint_sha256, "heldout": str(args.heldout),
            "n_heldout": len(held), "n_train_folder": len(train), "logistic_regression_accuracy": lr["accuracy"],
-           "results": results, "saliency_rule": cfg.get("saliency_rule"), "date": time.strftime("%Y-%m-%d")}
+           "results": results, "saliency_rule": cfg.get("saliency_rule"), "date": time.strftime("%Y-%m-%d"),
+           "random_backbone": random_bb, "recipe": args.recipe}
     (args.model / "metrics.json").write_text(json.dumps(out, indent=1, default=float))
     args.model.joinpath("MODEL_CARD.md").write_text(card(args, cfg, out))
     print(args.model / "MODEL_CARD.md")
@@ -79,6 +87,20 @@ def card(args, cfg: dict, out: dict) -> str:
                     f"{_fmt(r.get('bio5_tolerant'))} | {_fmt(r.get('bio5_strict'))} | "
                     f"{_fmt((r.get('spectral_deletion') or {}).get('ratio'))} | {r['seconds_per_leaf']:.2f} |")
     first = next(iter(out["results"].values()))
+    rb = out.get("random_backbone")
+    random_line = ("" if not rb else
+                   f"\nThe same recipe on a **randomly initialised** frozen backbone of the same shape (FOCUS, default "
+                   f"readout, same held-out leaves): accuracy {_fmt(rb.get('accuracy'))}, "
+                   f"AUPRC {_fmt(rb.get('auprc'))}, "
+                   f"BIO@5 tolerant {_fmt(rb.get('bio5_tolerant'))}: what the pretraining buys.\n")
+    pre = bb["pretraining"]
+    stage1 = bb.get("stage1") or pre
+    spot = bb.get("spot_objective")
+    stage2 = ("" if not spot else
+              f" Then stage 2: {pre['minutes']} min ({pre['steps']} steps) more of the same reconstruction plus a "
+              f"per-patch spot-cover objective on {spot['images']} synthetic images ({spot['what']}; held-out patch "
+              f"AUROC {spot['held_out_patch_auroc']}), because reconstruction alone left few-pixel spots nearly "
+              f"invisible to frozen tokens.")
     commands = args.commands.read_text() if args.commands and args.commands.is_file() else "(not recorded)"
     return f"""# {args.model.name}: FOCUS on simulated bacterial leaf spot
 
@@ -89,10 +111,10 @@ on real plants.
 ## What it is
 - Backbone (frozen): `model/backbone/weights.safetensors`, timm `VisionTransformer` {bb['kwargs']},
   SHA-256 `{bb['sha256']}`. Pretrained by this project (`python -m napari_focus.zoo.pretrain_backbone`)
-  for {bb['pretraining']['minutes']} min ({bb['pretraining']['steps']} steps) by masked-patch reconstruction on
-  single bands of {bb['pretraining']['leaves']} simulated leaves (seeds {bb['pretraining']['leaf_seeds'][0]}–
-  {bb['pretraining']['leaf_seeds'][1]}, all tasks, no labels) and {bb['pretraining']['textures']} random textures;
-  normalised head entropies {bb['attention_entropy']['min']:.2f}–{bb['attention_entropy']['max']:.2f}
+  for {stage1['minutes']} min ({stage1['steps']} steps) by masked-patch reconstruction on
+  single bands of {stage1['leaves']} simulated leaves (seeds {stage1['leaf_seeds'][0]}–
+  {stage1['leaf_seeds'][1]}, all tasks, no labels) and {stage1['textures']} random textures.{stage2}
+  Normalised head entropies {bb['attention_entropy']['min']:.2f}–{bb['attention_entropy']['max']:.2f}
   (a random ViT attends uniformly, ≈ 1.0).
 - FOCUS: {len(cfg['groups']['names'])} spectral groups ({', '.join(cfg['groups']['names'])}), classes
   {cfg['classes']}, SINK {'on' if cfg.get('use_sink') else 'off'}, saliency rule `{out['saliency_rule']}`.
@@ -103,7 +125,8 @@ on real plants.
 {commands.strip()}
 python -m napari_focus.zoo.model_card --model {args.model} --train {args.train} --heldout {args.heldout}
 ```
-Training leaves: `{args.train}` ({out['n_train_folder']} leaves, seed 1; its own 80/20 split). Held-out:
+Training leaves: `{args.train}` ({out['n_train_folder']} leaves, seed 1; its own 80/20 split).
+Recipe: {out.get('recipe') or '(see the commands)'}. Held-out:
 `{args.heldout}` ({out['n_heldout']} leaves, seed 2): never used for training or for choosing the readout
 (the default readout was chosen on planted-signal tuning seeds, see `tests/focus`).
 
@@ -115,6 +138,7 @@ Training leaves: `{args.train}` ({out['n_train_folder']} leaves, seed 1; its own
 Floors on the same leaves: AUPRC of a random map (lesion prevalence) {_fmt(first.get('auprc_floor_random'))},
 of a whole-leaf map {_fmt(first.get('auprc_floor_leaf'))}. Logistic regression on leaf-mean
 spectra (train folder → held-out): accuracy {_fmt(out['logistic_regression_accuracy'])}.
+{random_line}
 AUPRC and IoU are averaged over diseased leaves only; BIO@5 over every leaf against its class's
 ground-truth band sensitivity. Spectral deletion: logit drop when ±10 nm windows around B's top-5 bands
 are interpolated away, divided by the drop for random windows.

@@ -155,6 +155,7 @@ def build_model(arch: dict):
             nn.init.normal_(self.mask_token, std=0.02)
             self.decoder = nn.Linear(d, p * p)
             self.spot_head = nn.Linear(d, 1)
+            self.cls_head = nn.Linear(d, 1)
 
         def forward(self, x: torch.Tensor, mask: torch.Tensor, cover: torch.Tensor | None = None,
                     has_cover: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -162,7 +163,9 @@ def build_model(arch: dict):
             t = vit.patch_embed(x.expand(-1, 3, -1, -1))  # grey band on all RGB inputs = summed conv
             t = torch.where(mask[..., None], self.mask_token.expand_as(t), t)
             t = vit.norm_pre(vit._pos_embed(t))
-            t = vit.norm(vit.blocks(t))[:, vit.num_prefix_tokens:]
+            full = vit.norm(vit.blocks(t))
+            t = full[:, vit.num_prefix_tokens:]
+            self.last_cls = full[:, 0]
             pred = self.decoder(t)
             b, _, h, w = x.shape
             target = x.reshape(b, h // p, p, w // p, p).permute(0, 1, 3, 2, 4).reshape(b, -1, p * p)
@@ -213,6 +216,18 @@ def spot_auroc(model, images: np.ndarray, cover: np.ndarray) -> float:
     return round(float(roc_auc_score(cover.reshape(-1) >= 0.1, score)), 4)
 
 
+def cls_cover_r(model, images: np.ndarray, cover: np.ndarray) -> float:
+    """Held-out Pearson r between the CLS estimate and the true total spot cover (nothing masked)."""
+    import torch
+
+    x = torch.from_numpy(images.astype(np.float32))[:, None]
+    mask = torch.zeros(x.shape[0], cover.shape[1], dtype=torch.bool)
+    with torch.inference_mode():
+        model(x, mask)
+        est = model.cls_head(model.last_cls).squeeze(-1).numpy()
+    return round(float(np.corrcoef(est, np.sqrt(cover.astype(np.float64).mean(1)))[0, 1]), 4)
+
+
 def _atomic_save_torch(obj, path: Path) -> None:
     import torch
 
@@ -237,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", type=Path, default=None, help="backbone.json of a stage-1 backbone to continue from")
     ap.add_argument("--spot-weight", type=float, default=0.0, help="weight of the stage-2 spot-cover objective")
     ap.add_argument("--spot-images", type=int, default=3000)
+    ap.add_argument("--cls-weight", type=float, default=0.0,
+                    help="weight of the image-level objective: CLS estimates the image's total spot cover")
     args = ap.parse_args(argv)
 
     import torch
@@ -336,6 +353,10 @@ def main(argv: list[str] | None = None) -> int:
             cg = cg.flip(3) if flip else cg
             rec, spot = model(x, mask, cg.reshape(args.batch, -1), has_cover)
             loss = rec + args.spot_weight * spot
+            if args.cls_weight > 0:  # sqrt cover × 10: spots of 0.5-10 % of an image map to 0.7-3
+                target = cov[:half].mean(1).sqrt() * 10
+                cls_loss = (model.cls_head(model.last_cls[:half]).squeeze(-1) - target).pow(2).mean()
+                loss = loss + args.cls_weight * cls_loss
         else:
             loss = model(x, mask)
         opt.zero_grad(set_to_none=True)
@@ -348,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         bar.update(int(elapsed) - bar.n)
         if step % 20 == 0:
             history.append({"step": step, "minutes": round(elapsed / 60, 2), "loss": round(loss.item(), 4),
-                            "lr": lr, **({"spot_bce": round(spot.item(), 4)} if spots is not None else {})})
+                            "lr": lr, **({"spot_bce": round(spot.item(), 4)} if spots is not None else {}),
+                            **({"cls_mse": round(cls_loss.item(), 4)} if args.cls_weight > 0 else {})})
             bar.set_postfix(loss=f"{loss.item():.3f}", step=step)
         if time.time() - last_save > args.save_every:
             _atomic_save_torch({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
@@ -365,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         val_loss = float(model(val, vmask))
     ent = attention_entropies(model.vit, val[:64])
     spot_eval = spot_auroc(model, spots[-n_val:], cover[-n_val:]) if spots is not None else None
+    cls_eval = cls_cover_r(model, spots[-n_val:], cover[-n_val:]) if args.cls_weight > 0 else None
     vit_state = {k: v.contiguous() for k, v in model.vit.state_dict().items() if not k.startswith("head.")}
     weights = out / "weights.safetensors"
     save_file(vit_state, str(out / "weights.tmp.safetensors"))
@@ -385,10 +408,12 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed, "val_masked_l1": round(val_loss, 4),
             "torch": torch.__version__,
         },
-        "stage1": stage1["pretraining"] if stage1 else None,
+        "stage1": (stage1.get("stage1") or stage1["pretraining"]) if stage1 else None,
+        "stage2": (stage1["pretraining"] if stage1.get("stage1") else None) if stage1 else None,
         "spot_objective": None if spots is None else {
             "weight": args.spot_weight, "images": int(spots.shape[0] - n_val),
-            "held_out_patch_auroc": spot_eval,
+            "held_out_patch_auroc": spot_eval, "cls_weight": args.cls_weight,
+            "held_out_cls_cover_r": cls_eval,
             "what": "per-patch share of small synthetic disks on smooth fields (no leaves, no labels)"},
         "attention_entropy": {
             "normalised_per_layer_head": np.round(ent, 4).tolist(),
