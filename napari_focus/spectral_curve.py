@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import top_k_bands
-
 NO_WAVELENGTHS_LABEL = "band index (no wavelengths)"
 WAVELENGTH_LABEL = "wavelength (nm)"
 
@@ -138,6 +136,8 @@ class SpectralCurve:
 
     def top_bands(self) -> np.ndarray:
         """The `top_k` peak-separated most important good bands, best first (`metrics.top_k_bands`)."""
+        from .metrics import top_k_bands  # metrics imports scipy.stats (~1 s): not when the Explain dock opens
+
         v = self.plotted()
         chosen = top_k_bands(v, self.wavelengths_nm, k=self.top_k, min_separation_nm=self.min_separation_nm)
         return chosen[np.isfinite(v[chosen])] if chosen.size else chosen

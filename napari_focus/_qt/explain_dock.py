@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -27,6 +28,8 @@ from qtpy.QtWidgets import (
 
 from ..cube import Cube
 from ..errors import FocusError
+from .band_link import add_spectral_dock  # pyqtgraph: imported when the dock opens, not on the GUI thread mid-run
+from .explain_worker import geometry, job, prefetch
 
 METHODS = (("FOCUS (one forward pass)", "focus"), ("gradient × input", "gradxinput"), ("Grad-CAM", "gradcam"))
 AUTO_CLASS = "predicted class"
@@ -43,27 +46,23 @@ def leaf_mask_name(cube_name: str) -> str:
     return f"leaf mask · {cube_name}"
 
 
-def _avoid_triton_without_gpu() -> None:
-    """Without an NVIDIA device, keep torch from importing triton: loading triton's LLVM after napari's
-    OpenGL context exists segfaults under Mesa's llvmpipe (software GL: VMs, remote desktops, Xvfb)."""
-    import sys
+def _refill(layer: Any, data: Any, kwargs: dict) -> bool:
+    """Put a new result into an existing saliency layer of the same dimensionality (False: replace it instead).
 
-    if "triton" not in sys.modules and not os.path.exists("/dev/nvidia0"):
-        sys.modules["triton"] = None  # type: ignore[assignment]
-
-
-def _job(cube: Cube, model: Any, class_name: Any, method: str, leaf: Any):
-    """Worker body: leave the GUI a core on small machines, then run the core's steps."""
-    _avoid_triton_without_gpu()
-    import torch
-
-    from ..explain_job import default_checkpoint, explain_steps, load_model
-
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-    yield 0, 3, "loading model"
-    model = load_model(model if model is not None else default_checkpoint(cube))
-    exp = yield from explain_steps(cube, model, class_name=class_name, method=method, leaf_mask=leaf)
-    return exp, model  # the GUI needs the model's classes and groups: never load it on the GUI thread
+    A re-run for the same class then costs no layer removal (napari runs gc.collect() there: 0.3–1.4 s of GUI
+    time in benchmarks/gui_latency.py) and no new visual or controls; the user's display settings stay.
+    """
+    if layer._type_string != "image" or layer.rgb or layer.ndim != np.ndim(data):
+        return False
+    if "scale" in kwargs:
+        layer.scale = kwargs["scale"]
+    if "translate" in kwargs:
+        layer.translate = kwargs["translate"]
+    layer.metadata = kwargs["metadata"]
+    layer.data = data
+    layer.contrast_limits_range = kwargs["contrast_limits"]
+    layer.contrast_limits = kwargs["contrast_limits"]
+    return True
 
 
 class ExplainDock(QWidget):
@@ -71,6 +70,7 @@ class ExplainDock(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.worker: Any = None
+        self._showing: QTimer | None = None  # adding a result to the viewer, one step per event-loop turn
         self.result: Any = None
         self.model_folder: Path | None = None  # None: the embedded default
         self.spectral: tuple[Any, Any] | None = None
@@ -134,6 +134,7 @@ class ExplainDock(QWidget):
 
         install_band_label(self.viewer)
         self._refresh_cubes()
+        prefetch()  # torch & co. import in the background now, not while the viewer should stay interactive
 
     # ------------------------------------------------------------------ choices
     def _refresh_cubes(self, *_: Any) -> None:
@@ -220,7 +221,8 @@ class ExplainDock(QWidget):
     # ------------------------------------------------------------------ running
     @property
     def running(self) -> bool:
-        return self.worker is not None
+        """From the click until the result is shown (or the run failed or was cancelled)."""
+        return self.worker is not None or self._showing is not None
 
     def _on_run_clicked(self) -> None:
         if self.running:
@@ -250,8 +252,9 @@ class ExplainDock(QWidget):
         # `errored` must be connected here: otherwise superqt re-raises the error on the GUI thread
         connect = {"yielded": self._on_step, "returned": self._on_result, "errored": self._on_error,
                    "finished": self._on_finished}
-        self.worker = create_worker(_job, cube, model, self.class_box.currentData(),
-                                    self.method_box.currentData(), leaf, _start_thread=False, _connect=connect)
+        self.worker = create_worker(job, cube, model, self.class_box.currentData(),
+                                    self.method_box.currentData(), leaf, geometry(layer),
+                                    _start_thread=False, _connect=connect)
         self.run_button.setText("Cancel")
         self.export_button.setEnabled(False)
         self.status.setText("starting…")
@@ -289,10 +292,15 @@ class ExplainDock(QWidget):
         if self.worker is not None and self.status.text() == "cancelling…":
             self.status.setText("cancelled; nothing was added")
         self.worker = None
+        if self._showing is None:
+            self._ready()
+
+    def _ready(self) -> None:
         self.run_button.setText("Explain")
+        self.run_button.setEnabled(True)
         self.progress.setValue(0)
 
-    def _on_result(self, result: tuple[Any, Any]) -> None:
+    def _on_result(self, result: tuple[Any, Any, Any]) -> None:
         from napari.utils.notifications import show_warning
 
         layer = self._explained_layer
@@ -300,32 +308,95 @@ class ExplainDock(QWidget):
             show_warning("napari-focus: the cube layer was removed while explaining; the result was discarded")
             self.status.setText("cube removed; nothing was added")
             return
-        self.show_result(layer, *result)
+        exp, model, (prepared_for, layer_data, curve) = result
+        same = prepared_for == geometry(layer)  # moved or rescaled while explaining: recompute
+        self._show_in_turns(layer, self._show_steps(layer, exp, model, (layer_data, curve) if same else None))
 
-    def show_result(self, layer: Any, exp: Any, model: Any) -> None:
-        """Add (or replace) the saliency layers, the leaf mask and the spectral dock."""
+    def show_result(self, layer: Any, exp: Any, model: Any, prepared: tuple[Any, Any] | None = None) -> None:
+        """Add (or replace) the saliency layers, the leaf mask and the spectral dock, all at once.
+
+        `prepared`: (saliency layer data, curve) computed off the GUI thread for this layer's geometry.
+        """
+        for _ in self._show_steps(layer, exp, model, prepared):
+            pass
+
+    def _show_in_turns(self, layer: Any, steps: Any) -> None:
+        """Run `steps` one per event-loop turn: each napari layer add (and its first draw) and the spectral dock
+        cost 50–250 ms of GUI time; one turn for all of them stalled the viewer ~1 s (benchmarks/gui_latency.py).
+        A cube removed meanwhile discards what was added, so nothing is left half-added."""
+        from napari.utils.notifications import show_error, show_warning
+
+        added: list[str] = []
+        timer = QTimer(self)
+        timer.setInterval(0)
+        self._showing = timer
+        self.run_button.setEnabled(False)
+        self.status.setText("adding the result…")
+
+        def abandon(why: str) -> None:
+            timer.stop()
+            for name in added:
+                if name in self.viewer.layers:
+                    self.viewer.layers.remove(name)
+            self.status.setText(why)
+            self._done_showing()
+
+        def turn() -> None:
+            if layer not in self.viewer.layers:
+                show_warning("napari-focus: the cube layer was removed while the result was added; it was discarded")
+                abandon("cube removed; nothing was added")
+                return
+            try:
+                name = next(steps)
+            except StopIteration:
+                timer.stop()
+                self._done_showing()
+            except Exception as exc:  # noqa: BLE001 (a notification, never a traceback dump)
+                show_error(f"napari-focus could not show the result: {type(exc).__name__}: {exc}")
+                abandon("failed; nothing was added")
+            else:
+                if name:
+                    added.append(name)
+
+        timer.timeout.connect(turn)
+        timer.start()
+
+    def _done_showing(self) -> None:
+        self._showing = None
+        if self.worker is None:
+            self._ready()
+
+    def _show_steps(self, layer: Any, exp: Any, model: Any, prepared: tuple[Any, Any] | None) -> Any:
+        """The result as steps; each yields the name of the layer it added ("" for other steps)."""
         from ..explain_layers import curve_from_explanation, probability_text, saliency_layer_data
-        from .band_link import add_spectral_dock
 
-        self.result = exp
-        for data, kwargs, _ in saliency_layer_data(exp, layer.scale, layer.translate):
+        if prepared is None:
+            prepared = (saliency_layer_data(exp, layer.scale, layer.translate),
+                        curve_from_explanation(exp, model, layer.metadata.get("bbl")))
+        layer_data, curve = prepared
+        for data, kwargs, _ in layer_data:
             name = kwargs["name"]
-            if name in self.viewer.layers:
-                self.viewer.layers.remove(name)
-            self.viewer.add_image(data, **kwargs)
+            old = self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401 (no .get)
+            if old is None or not _refill(old, data, kwargs):
+                if old is not None:
+                    self.viewer.layers.remove(old)
+                self.viewer.add_image(data, **kwargs)
+            yield name
         mask_name = leaf_mask_name(layer.name)
         if mask_name not in self.viewer.layers:
             self.viewer.add_labels(exp.leaf_mask.astype(np.uint8), name=mask_name, opacity=0.25, visible=False,
                                    scale=tuple(layer.scale)[-2:], translate=tuple(layer.translate)[-2:])
+            yield mask_name
         classes = list(getattr(model, "classes", []))
         self._classes = classes
-        curve = curve_from_explanation(exp, model, layer.metadata.get("bbl"))
+        self.result = exp
         self.spectral = add_spectral_dock(self.viewer, curve, layer, saliency=exp.T)
         self.viewer.layers.selection.active = layer
         self.probabilities.setText(f"predicted: {exp.predicted}  ({probability_text(exp, classes)})")
         notes = "; ".join(exp.notes)
         self.status.setText(f"{exp.method} · {exp.rule} · {exp.seconds:.2f} s" + (f" · {notes}" if notes else ""))
         self.export_button.setEnabled(True)
+        yield ""
 
     # ------------------------------------------------------------------ export
     def _on_export_clicked(self) -> None:

@@ -35,7 +35,8 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import FocusError
-from .explain_dock import ExplainDock, _avoid_triton_without_gpu
+from .explain_dock import ExplainDock
+from .explain_worker import _avoid_triton_without_gpu, wait_for_prefetch
 from .train_plot import TrainPlot
 from .training_set_editor import TrainingSetEditor
 
@@ -58,6 +59,7 @@ class _Relay(QObject):
 
 def _job(ts: Any, start: Any, settings: Any, relay: _Relay, stop: threading.Event) -> Any:
     """Worker body: leave the GUI a core, then fine-tune (torch is first imported here)."""
+    wait_for_prefetch()  # an Explain dock may be importing torch in the background: never two at once
     _avoid_triton_without_gpu()
     import torch
 

@@ -53,6 +53,9 @@ def test_explain_adds_aligned_layers_and_curve(make_napari_viewer, qtbot, envi_c
     n = len(viewer.layers)
     _explain(qtbot, dock)
     assert len(viewer.layers) == n
+    # replaced in place (no napari layer removal, no new dock): the same layer and dock objects
+    assert viewer.layers["saliency · bls"] is sal and dock.spectral[0] is plot
+    np.testing.assert_array_equal(sal.data, dock.result.T)
     dock.class_box.setCurrentText("healthy")
     _explain(qtbot, dock)
     assert len(viewer.layers) == n + 2 and "saliency · healthy" in viewer.layers
@@ -125,3 +128,34 @@ def test_second_click_cancels_instead_of_starting_another(make_napari_viewer, qt
     dock.run_button.click()  # = cancel
     qtbot.waitUntil(lambda: not dock.running, timeout=60_000)
     assert dock.run_button.text() == "Explain" and not dock.running
+
+
+def test_cube_removed_while_the_result_is_added(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint):
+    """The result is added one step per event-loop turn; a cube removed between steps leaves nothing behind."""
+    viewer = make_napari_viewer()
+    viewer.open(str(envi_cube), plugin="napari-focus")
+    dock = _dock(viewer)
+    dock.set_model_folder(tiny_checkpoint)
+    n = len(viewer.layers)
+
+    def remove_cube(event):
+        if event.value.name.startswith("saliency") and "leaf" in viewer.layers:
+            viewer.layers.remove("leaf")
+
+    viewer.layers.events.inserted.connect(remove_cube)
+    _explain(qtbot, dock)
+    assert not any(layer.name.startswith("saliency") for layer in viewer.layers)
+    assert len(viewer.layers) == n - 1 and dock.run_button.isEnabled() and "nothing was added" in dock.status.text()
+
+
+def test_cube_moved_while_running_gets_aligned_layers(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint):
+    """Layer data is prepared in the worker for the geometry at the click; a change meanwhile is honoured."""
+    viewer = make_napari_viewer()
+    cube = viewer.open(str(envi_cube), plugin="napari-focus")[0]
+    dock = _dock(viewer)
+    dock.set_model_folder(tiny_checkpoint)
+    assert dock.start() is not None
+    cube.scale = (1, 3.0, 3.0)
+    qtbot.waitUntil(lambda: not dock.running, timeout=60_000)
+    sal = next(layer for layer in viewer.layers if layer.name.startswith("saliency ·"))
+    np.testing.assert_allclose(sal.scale, (1, 3.0, 3.0))

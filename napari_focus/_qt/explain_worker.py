@@ -1,0 +1,89 @@
+"""The Explain dock's worker side: what runs off the GUI thread, and what it imports ahead of time.
+
+No Qt and no napari here. Everything that would hold the GUI thread (torch's import, scipy.stats,
+the modules napari imports for a first Labels layer, the contrast-limit scan of T) happens in a
+thread; `benchmarks/gui_latency.py` measures what is left on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+import threading
+from typing import Any
+
+from ..cube import Cube
+
+# imported by the prefetch thread and the worker: the FOCUS core (torch, timm: loading a model imports ~1,400
+# modules), metrics and explain_layers (scipy.stats), and what napari's first Labels layer (the leaf mask)
+# imports on the GUI thread: pandas, skimage.color.colorconv (lazily loaded: importing skimage.color is not enough)
+PREFETCH_MODULES = ("torch", "timm", "timm.models.vision_transformer", "safetensors.torch",
+                    "napari_focus.focus.checkpoint", "napari_focus.focus.explain", "napari_focus.vegetation",
+                    "napari_focus.metrics", "napari_focus.explain_layers", "pandas", "skimage.color.colorconv")
+_prefetch: list[threading.Thread] = []
+
+
+def _avoid_triton_without_gpu() -> None:
+    """Without an NVIDIA device, keep torch from importing triton: loading triton's LLVM after napari's
+    OpenGL context exists segfaults under Mesa's llvmpipe (software GL: VMs, remote desktops, Xvfb)."""
+    if "triton" not in sys.modules and not os.path.exists("/dev/nvidia0"):
+        sys.modules["triton"] = None  # type: ignore[assignment]
+
+
+def _import_all() -> None:
+    _avoid_triton_without_gpu()
+    for name in PREFETCH_MODULES:
+        with contextlib.suppress(Exception):  # a broken install is reported by the run that needs it
+            importlib.import_module(name)
+
+
+def prefetch() -> None:
+    """Start importing PREFETCH_MODULES in a background thread (once per process), when the dock opens.
+
+    torch's import holds the GIL for 0.1–0.6 s at a time (CUDA libraries' dlopen, torch._C's init,
+    unmarshalling): from a worker it still stalls the GUI, so it happens while the user sets up the run,
+    not while the viewer should stay interactive during it. `wait_for_prefetch` joins it.
+    """
+    if _prefetch or all(name in sys.modules for name in PREFETCH_MODULES):
+        return
+    thread = threading.Thread(target=_import_all, name="napari-focus import", daemon=True)
+    _prefetch.append(thread)
+    thread.start()
+
+
+def wait_for_prefetch() -> None:
+    """Let a prefetch finish before importing the same modules (no two threads in torch's import at once)."""
+    for thread in _prefetch:
+        thread.join()
+
+
+def geometry(layer: Any) -> tuple:
+    """What the prepared layer data and curve depend on: the cube layer's scale, translate and bad bands."""
+    bbl = layer.metadata.get("bbl")
+    return (tuple(float(v) for v in layer.scale), tuple(float(v) for v in layer.translate),
+            None if bbl is None else [int(b) for b in bbl])
+
+
+def job(cube: Cube, model: Any, class_name: Any, method: str, leaf: Any, layer_geometry: tuple = (None, None, None)):
+    """Worker body: leave the GUI a core on small machines, then run the core's steps.
+
+    Returns what the GUI thread needs besides the explanation, prepared here: the model (its classes and
+    groups), and the layer data (contrast limits) and curve for the layer's geometry at the click.
+    Importing `explain_layers` (scipy.stats) and scanning T on the GUI thread stalled it ~1 s.
+    """
+    wait_for_prefetch()
+    _import_all()  # no-op after a prefetch
+    import torch
+
+    from ..explain_job import default_checkpoint, explain_steps, load_model
+    from ..explain_layers import curve_from_explanation, saliency_layer_data
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    yield 0, 3, "loading model"
+    model = load_model(model if model is not None else default_checkpoint(cube))
+    exp = yield from explain_steps(cube, model, class_name=class_name, method=method, leaf_mask=leaf)
+    scale, translate, bbl = layer_geometry
+    prepared = (layer_geometry, saliency_layer_data(exp, scale, translate), curve_from_explanation(exp, model, bbl))
+    return exp, model, prepared  # the GUI needs the model's classes and groups: never load it on the GUI thread
