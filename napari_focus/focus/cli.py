@@ -27,6 +27,7 @@ def register(subparsers: Any) -> None:
     t.add_argument("--fast", action="store_true",
                    help="train prompts + head only, against cached backbone keys/values (Φ, e_g, SINK stay at init)")
     t.add_argument("--views", type=int, default=None, help="fast path: dihedral views cached per leaf (1-8)")
+    t.add_argument("--prompt-std", type=float, default=0.02, help="spread of the initial prompts around CLS")
     t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     t.set_defaults(func=_train)
 
@@ -104,7 +105,8 @@ def _train(args: argparse.Namespace) -> int:
     spec = backbone_spec(args.backbone, args.backbone_file, args.img_size)
     torch.manual_seed(args.seed)
     model = new_model(spec, first.n_bands, first.wavelengths_nm, classes, task=task, n_groups=args.groups,
-                      good_bands=first.good_bands, use_sink=not args.no_sink, seed=args.seed)
+                      good_bands=first.good_bands, use_sink=not args.no_sink, seed=args.seed,
+                      prompt_std=args.prompt_std)
     model.to(select_device(args.device))
     test_items = ds.split("test")
     hist = train(model, train_items, epochs=args.epochs, lr=args.lr, sink_weight=args.sink_weight,

@@ -67,6 +67,7 @@ def new_model(
     good_bands: Sequence[bool] | np.ndarray | None = None,
     use_sink: bool = True,
     seed: int = 0,
+    prompt_std: float = 0.02,
 ) -> FocusModel:
     """A fresh (untrained, uncalibrated) FOCUS model on the spec's frozen backbone."""
     import torch
@@ -75,4 +76,4 @@ def new_model(
     vit = build_backbone(spec)
     groups = make_groups(n_bands, wavelengths_nm, n_groups, good_bands=good_bands)
     return FocusModel(vit, spec, groups, list(classes), task=task, wavelengths_nm=wavelengths_nm,
-                      use_sink=use_sink, seed=seed)
+                      use_sink=use_sink, seed=seed, prompt_std=prompt_std)

@@ -54,6 +54,7 @@ class FocusModel(nn.Module):
         use_sink: bool = True,
         seed: int = 0,
         rollout_depth: int = 3,
+        prompt_std: float = 0.02,
     ) -> None:
         super().__init__()
         if task not in TASKS:
@@ -68,6 +69,7 @@ class FocusModel(nn.Module):
         self.wavelengths_nm = None if wavelengths_nm is None else np.asarray(wavelengths_nm, float)
         self.use_sink = bool(use_sink)
         self.rollout_depth = int(rollout_depth)
+        self.prompt_std = float(prompt_std)  # spread of new prompts around CLS: breaks the classes' symmetry
         self.saliency_rule: str | None = None
         self.checkpoint_sha256: str | None = None
         self.backbone_spec_dir: str | None = None  # folder relative backbone paths are resolved against
@@ -140,7 +142,7 @@ class FocusModel(nn.Module):
 
     def _new_prompts(self, k: int, g: int) -> torch.Tensor:
         d = self.backbone.embed_dim
-        return self._token_base().expand(k, g, d) + 0.02 * torch.randn(k, g, d, generator=self._gen)
+        return self._token_base().expand(k, g, d) + self.prompt_std * torch.randn(k, g, d, generator=self._gen)
 
     def add_classes(self, names: Sequence[str]) -> None:
         """New classes get new prompts; existing prompts (and so their logits) are kept."""
