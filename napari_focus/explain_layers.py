@@ -12,11 +12,31 @@ import numpy as np
 
 from .spectral_curve import SpectralCurve, SpectralGroup
 
-SALIENCY_COLORMAP = "inferno"
+SALIENCY_COLORMAP = "inferno"  # the family; the layers use `saliency_colormap()`, an inferno with a transparent low end
+# inferno at 0.1, 0.2, …, 0.9: without its near-black start (invisible on dark bands) and its palest end (invisible
+# on the white NIR leaf); see saliency_colormap()
+_INFERNO_STOPS = ((0.0874, 0.0446, 0.2248), (0.2582, 0.0386, 0.4065), (0.4163, 0.0902, 0.4329),
+                  (0.5783, 0.148, 0.4044), (0.7328, 0.2143, 0.3321), (0.865, 0.3168, 0.2261),
+                  (0.9545, 0.4687, 0.0999), (0.9876, 0.6453, 0.0399), (0.9644, 0.8438, 0.2734))
+OPAQUE_FROM = 0.35  # fraction of the contrast range where the overlay becomes fully opaque
 
 
 def saliency_names(class_name: str) -> tuple[str, str]:
     return f"saliency · {class_name}", f"saliency map · {class_name}"
+
+
+def saliency_colormap() -> dict:
+    """The saliency overlay's colormap as napari's Colormap fields (a dict: no napari import here).
+
+    Translucent blending with an alpha ramp: zero saliency is transparent (the cube shows through), and
+    from OPAQUE_FROM of the range up the colour is opaque. Additive inferno vanished where the cube is
+    bright (a healthy leaf at NIR bands is near white) and was dark where saliency was low.
+    """
+    n = len(_INFERNO_STOPS)
+    controls = np.linspace(0.0, 1.0, n)
+    alpha = np.clip(controls / OPAQUE_FROM, 0.0, 1.0)
+    colors = [(*rgb, float(a)) for rgb, a in zip(_INFERNO_STOPS, alpha, strict=True)]
+    return {"colors": colors, "controls": controls.tolist(), "name": "saliency (inferno, transparent at 0)"}
 
 
 def _limits(arr: np.ndarray, pct: float = 99.9) -> tuple[float, float]:
@@ -41,7 +61,7 @@ def saliency_layer_data(exp: Any, scale: Any = None, translate: Any = None, meth
     }
     if exp.wavelengths_nm is not None:
         meta["wavelengths_nm"] = [float(w) for w in exp.wavelengths_nm]
-    common = {"colormap": SALIENCY_COLORMAP, "blending": "additive", "opacity": 0.8}
+    common = {"colormap": saliency_colormap(), "blending": "translucent", "opacity": 0.9}
     t_kwargs = dict(common, name=t_name, contrast_limits=_limits(exp.T), metadata=meta,
                     axis_labels=("band", "y", "x"))
     m_kwargs = dict(common, name=m_name, contrast_limits=_limits(exp.M), metadata=dict(meta), visible=False)

@@ -22,6 +22,7 @@ from qtpy.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -46,13 +47,22 @@ def leaf_mask_name(cube_name: str) -> str:
     return f"leaf mask · {cube_name}"
 
 
+def leaf_mask_names(cube_name: str) -> tuple[str, str]:
+    """The dock's name for a cube's leaf mask, and the one the sample data ships it under."""
+    from .._sample_data import MASK_NAMES
+
+    return leaf_mask_name(cube_name), f"{cube_name} · {MASK_NAMES['leaf']}"
+
+
 def _refill(layer: Any, data: Any, kwargs: dict) -> bool:
     """Put a new result into an existing saliency layer of the same dimensionality (False: replace it instead).
 
     A re-run for the same class then costs no layer removal (napari runs gc.collect() there: 0.3–1.4 s of GUI
     time in benchmarks/gui_latency.py) and no new visual or controls; the user's display settings stay.
     """
-    if layer._type_string != "image" or layer.rgb or layer.ndim != np.ndim(data):
+    from napari.layers import Image
+
+    if not isinstance(layer, Image) or layer.rgb or layer.ndim != np.ndim(data):
         return False
     if "scale" in kwargs:
         layer.scale = kwargs["scale"]
@@ -71,6 +81,7 @@ class ExplainDock(QWidget):
         self.viewer = napari_viewer
         self.worker: Any = None
         self._showing: QTimer | None = None  # adding a result to the viewer, one step per event-loop turn
+        self._shown = False  # the last run's result is in the viewer
         self.result: Any = None
         self.model_folder: Path | None = None  # None: the embedded default
         self.spectral: tuple[Any, Any] | None = None
@@ -122,6 +133,8 @@ class ExplainDock(QWidget):
         layout.addWidget(self.probabilities)
         layout.addWidget(hint)
         layout.addStretch(1)
+        # no taller than its contents: the Spectral importance dock below it gets the rest of the column
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
         self.run_button.clicked.connect(self._on_run_clicked)
         self.export_button.clicked.connect(self._on_export_clicked)
@@ -256,6 +269,7 @@ class ExplainDock(QWidget):
                                     self.method_box.currentData(), leaf, geometry(layer),
                                     _start_thread=False, _connect=connect)
         self.run_button.setText("Cancel")
+        self._shown = False
         self.export_button.setEnabled(False)
         self.status.setText("starting…")
         self.progress.setValue(0)
@@ -268,11 +282,12 @@ class ExplainDock(QWidget):
             self.worker.quit()
 
     def _user_leaf_mask(self, layer: Any) -> np.ndarray | None:
-        name = leaf_mask_name(layer.name)
-        if name in self.viewer.layers:
-            mask = np.asarray(self.viewer.layers[name].data) > 0
-            if mask.shape == tuple(layer.data.shape[-2:]) and mask.any():
-                return mask
+        """The leaf mask layer of this cube (painted by the user, or shipped with a sample), if usable."""
+        for name in leaf_mask_names(layer.name):
+            if name in self.viewer.layers:
+                mask = np.asarray(self.viewer.layers[name].data) > 0
+                if mask.shape == tuple(layer.data.shape[-2:]) and mask.any():
+                    return mask
         return None
 
     def _on_step(self, step: tuple[int, int, str]) -> None:
@@ -298,7 +313,7 @@ class ExplainDock(QWidget):
     def _ready(self) -> None:
         self.run_button.setText("Explain")
         self.run_button.setEnabled(True)
-        self.progress.setValue(0)
+        self.progress.setValue(self.progress.maximum() if self._shown else 0)  # full after a result, not 0%
 
     def _on_result(self, result: tuple[Any, Any, Any]) -> None:
         from napari.utils.notifications import show_warning
@@ -383,7 +398,7 @@ class ExplainDock(QWidget):
                 self.viewer.add_image(data, **kwargs)
             yield name
         mask_name = leaf_mask_name(layer.name)
-        if mask_name not in self.viewer.layers:
+        if not any(name in self.viewer.layers for name in leaf_mask_names(layer.name)):
             self.viewer.add_labels(exp.leaf_mask.astype(np.uint8), name=mask_name, opacity=0.25, visible=False,
                                    scale=tuple(layer.scale)[-2:], translate=tuple(layer.translate)[-2:])
             yield mask_name
@@ -396,6 +411,7 @@ class ExplainDock(QWidget):
         notes = "; ".join(exp.notes)
         self.status.setText(f"{exp.method} · {exp.rule} · {exp.seconds:.2f} s" + (f" · {notes}" if notes else ""))
         self.export_button.setEnabled(True)
+        self._shown = True
         yield ""
 
     # ------------------------------------------------------------------ export

@@ -273,7 +273,11 @@ class SpectralPlotWidget(QWidget):
         self.plot_item.setYRange(lo, hi + HEADROOM * (hi - lo), padding=0.02)
 
     def _layout_top_labels(self, obstacles: list[tuple[float, float, float, float]] | None = None) -> None:
-        """Keep marker labels apart and inside the plot: above, beside, higher, then below their marker."""
+        """Keep marker labels apart and inside the plot: above, beside, higher, then below their marker.
+
+        A label that fits nowhere is hidden (its marker stays; hovering names it): best bands are placed
+        first, and overlapping text (close top bands on a narrow dock) was unreadable anyway.
+        """
         vb = self.plot_item.getViewBox()
         box = vb.sceneBoundingRect()
         placed = list(obstacles or [])  # centre x, centre y, width, height (pixels)
@@ -283,14 +287,18 @@ class SpectralPlotWidget(QWidget):
             w, h = rect.width(), rect.height()
             candidates = [(ax, 1.2 + row) for row in range(3) for ax in (0.5, 0.95, 0.05)]
             candidates += [(ax, -0.2) for ax in (0.5, 0.95, 0.05)]  # below the marker as a last resort
-            for ax, ay in candidates + [candidates[0]]:  # nothing fits: the default place
+            fits = False
+            for ax, ay in candidates:
                 cx, cy = point.x() + (0.5 - ax) * w, point.y() - (ay - 0.5) * h
                 inside = box.left() <= cx - w / 2 and cx + w / 2 <= box.right() and box.top() <= cy - h / 2
-                if inside and not any(abs(cx - x) < (w + pw) / 2 + 2 and abs(cy - y) < (h + ph) / 2
-                                      for x, y, pw, ph in placed):
+                fits = inside and not any(abs(cx - x) < (w + pw) / 2 + 2 and abs(cy - y) < (h + ph) / 2
+                                          for x, y, pw, ph in placed)
+                if fits:
                     break
-            label.setAnchor((ax, ay))
-            placed.append((cx, cy, w, h))
+            label.setVisible(fits)
+            if fits:
+                label.setAnchor((ax, ay))
+                placed.append((cx, cy, w, h))
 
     def _layout_labels(self, *_: Any) -> None:
         """Re-place the text after a zoom, pan or resize: group names first, then the marker labels."""

@@ -241,3 +241,18 @@ def test_unusable_layer_is_refused_before_anything_is_added(make_napari_viewer, 
     with pytest.raises(FocusError, match="flat"):
         add_spectral_dock(viewer, curve16, layer)
     assert DOCK_NAME not in viewer.window.dock_widgets and len(viewer.mouse_drag_callbacks) == n_callbacks
+
+
+def test_crowded_top_band_labels_never_overlap(qtbot, wl16):
+    """Five top bands side by side on a narrow dock: labels that fit nowhere are hidden, the best one shows."""
+    imp = np.where((wl16 > 600) & (wl16 < 850), 1.0, 0.1) + np.linspace(0, 1e-3, wl16.size)  # a flat plateau
+    plot = SpectralPlotWidget(SpectralCurve(imp, wavelengths_nm=wl16, top_k=5, min_separation_nm=0.0))
+    qtbot.addWidget(plot)
+    plot.resize(380, 440)
+    plot.show()
+    qtbot.waitExposed(plot)
+    plot._layout_labels()
+    shown = [lab for lab in plot.top_labels if lab.isVisible()]
+    assert plot.top_labels[0].isVisible() and len(shown) < len(plot.top_labels)
+    rects = [lab.sceneBoundingRect() for lab in shown]
+    assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])

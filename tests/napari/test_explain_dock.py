@@ -38,12 +38,14 @@ def test_explain_adds_aligned_layers_and_curve(make_napari_viewer, qtbot, envi_c
     assert sal.data.shape == cube_chw.shape and sal.metadata["napari_focus"] == "saliency"
     np.testing.assert_allclose(sal.scale, cube.scale)
     np.testing.assert_allclose(sal.translate, cube.translate)
-    assert sal.blending == "additive" and sal.contrast_limits[0] == 0.0
+    assert sal.blending == "translucent" and sal.contrast_limits[0] == 0.0
+    assert sal.colormap.map([0.0])[0][3] == 0.0 and sal.colormap.map([1.0])[0][3] == 1.0  # transparent at 0
     smap = viewer.layers["saliency map · bls"]
     assert smap.data.shape == cube_chw.shape[1:]
     np.testing.assert_allclose(smap.data, sal.data.sum(0), rtol=1e-4, atol=1e-6)
     assert "leaf mask · leaf" in viewer.layers
     assert "predicted:" in dock.probabilities.text() and "healthy" in dock.probabilities.text()
+    assert dock.progress.value() == dock.progress.maximum()  # a shown result reads 100%, not 0%
     # the spectral dock shows the explanation's B and follows the slider
     plot, link = dock.spectral
     np.testing.assert_allclose(plot.curve.importance, sal.data.max(axis=(1, 2)), rtol=1e-4, atol=1e-7)
@@ -159,3 +161,17 @@ def test_cube_moved_while_running_gets_aligned_layers(make_napari_viewer, qtbot,
     qtbot.waitUntil(lambda: not dock.running, timeout=60_000)
     sal = next(layer for layer in viewer.layers if layer.name.startswith("saliency ·"))
     np.testing.assert_allclose(sal.scale, (1, 3.0, 3.0))
+
+
+def test_a_sample_leaf_mask_is_used_not_duplicated(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint):
+    """The sample data ships `<cube> · leaf mask`: explain uses it and adds no second leaf mask layer."""
+    viewer = make_napari_viewer()
+    viewer.open(str(envi_cube), plugin="napari-focus")
+    mask = np.zeros((9, 7), np.uint8)
+    mask[2:7, 1:5] = 1
+    viewer.add_labels(mask, name="leaf · leaf mask", visible=False)
+    dock = _dock(viewer)
+    dock.set_model_folder(tiny_checkpoint)
+    _explain(qtbot, dock)
+    assert "leaf mask · leaf" not in viewer.layers
+    np.testing.assert_array_equal(dock.result.leaf_mask, mask > 0)
