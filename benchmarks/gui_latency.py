@@ -157,9 +157,12 @@ def _parse_dump(text: str) -> dict[str, list[str]]:
         frame = re.match(r'\s+File "(.+)", line (\d+) in (\S+)', line)
         if frame and current is not None:
             path, lineno, func = frame.groups()
-            threads[current].append(f"{path.split('site-packages/')[-1].split('/work/main/')[-1]}:{lineno} {func}")
+            path = re.sub(r"^.*/(site-packages|lib/python3\.\d+)/", "", path).replace(str(ROOT) + "/", "")
+            threads[current].append(f"{path}:{lineno} {func}")
     idle = ("threading.py", "queue.py", "selectors.py", "concurrent/futures")
-    return {k: v for k, v in threads.items() if v and not any(s in v[0] for s in idle)}
+    busy = {k: v for k, v in threads.items() if v and not any(s in v[0] for s in idle)}
+    return {("dock's thread" if k != "GUI thread" and any(f.startswith("napari_focus/") for f in v) else k): v
+            for k, v in busy.items()}
 
 
 def _where(frames: list[str], depth: int = 3) -> str:
@@ -175,8 +178,10 @@ def where_stalls(beat: Heartbeat, t0: float, t1: float) -> list[str]:
     for a, b, cpu, threads in beat.stalls():
         if b <= t0 or a >= t1:  # a stall overlapping the window counts (e.g. one that begins just before it)
             continue
-        where = "; ".join(f"{name}: `{_where(frames)}`" for name, frames in threads.items()) or "not sampled"
-        lines.append(f"{a - t0:+.2f} s, {(b - a) * 1000:.0f} ms (GUI-thread CPU {cpu * 1000:.0f} ms): {where}")
+        where = "; ".join(f"{name}: " + ("waiting in the event loop" if frames[0].startswith("benchmarks/")
+                                         else f"`{_where(frames)}`") for name, frames in threads.items())
+        lines.append(f"{a - t0:+.2f} s, {(b - a) * 1000:.0f} ms (GUI-thread CPU {cpu * 1000:.0f} ms): "
+                     + (where or "not sampled"))
     return lines
 
 
