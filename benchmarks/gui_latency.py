@@ -426,19 +426,6 @@ def render(res: dict, sl: dict, header: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the section (up to the next level-2 heading) or append it; the rest of the file is kept."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((k for k, ln in enumerate(lines) if ln.rstrip() == SECTION), None)
-    if start is None:
-        path.write_text(text.rstrip("\n") + "\n\n" + section)
-        return
-    end = next((k for k in range(start + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    path.write_text("".join(lines[:start]) + section + ("\n" + tail if tail else ""))
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -482,7 +469,10 @@ def main(argv: list[str] | None = None) -> int:
         print("gaps > 100 ms during the idle baseline:", *res["where_idle"], sep="\n  ")
     print("dock status:", res["runs"][-1]["status"])
     if not args.no_write:
-        write_section(DOC, section)
+        sys.path.insert(0, str(Path(__file__).parent))
+        from benchmarks_doc import write_section
+
+        write_section(DOC, SECTION, section)
         print("wrote", DOC)
     viewer.close()
     return 0
