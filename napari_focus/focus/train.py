@@ -174,6 +174,17 @@ def _prepare(model, x, y, fast, lr, weight_decay):
     return torch.optim.AdamW(list(params.values()), lr=lr, weight_decay=weight_decay)
 
 
+def _descend(opt, loss: torch.Tensor, progress: Progress | None, step: int, total: int, epoch: int) -> float:
+    """One optimiser step on `loss`; reports progress; returns the loss value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    value = float(loss.detach())
+    if progress is not None:
+        progress(step, total, {"epoch": epoch + 1, "loss": value})
+    return value
+
+
 def _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views, fast,
                 progress, should_stop, weight_decay, on_epoch=None) -> None:
     device = next(model.parameters()).device
@@ -201,13 +212,7 @@ def _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, 
             if sm is not None:
                 loss = loss - sink_weight * sm.float()
                 tot_sink += float(sm.detach()) * len(idx)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            tot += float(loss.detach()) * len(idx)
-            step += 1
-            if progress is not None:
-                progress(step, total, {"epoch": epoch + 1, "loss": float(loss.detach())})
+            tot += _descend(opt, loss, progress, step := step + 1, total, epoch) * len(idx)
         hist.loss.append(tot / n)
         hist.sink_mass.append(tot_sink / n)
         model.eval()
@@ -252,13 +257,7 @@ def _train_loop_cached(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch
                 return
             idx = order[s : s + batch_size]
             loss = task_loss(model, ft.cached_logits(model, cache, idx, view[idx]), y[idx].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            tot += float(loss.detach()) * len(idx)
-            step += 1
-            if progress is not None:
-                progress(step, total, {"epoch": epoch + 1, "loss": float(loss.detach())})
+            tot += _descend(opt, loss, progress, step := step + 1, total, epoch) * len(idx)
         hist.loss.append(tot / n)
         hist.sink_mass.append(0.0)
         if cache_v is not None:
