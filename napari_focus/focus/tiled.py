@@ -20,11 +20,14 @@ factors directly and B from one pass over the band blocks.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import dask
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -138,11 +141,30 @@ class _StripReader:
             self.strip = None  # free the old strip before reading the next one
             self.y0 = t.y0
             y1 = min(self.data.shape[1], t.y0 + max(self.rows, t.y1 - t.y0))
+            _trim_heap()
             self.strip = np.empty((self.data.shape[0], y1 - t.y0, self.data.shape[2]), np.float32)
-            for b in range(self.data.shape[0]):  # band by band: a lazy cube computes one band at a time
-                self.strip[b] = self.data[b, t.y0:y1, :]
+            with dask.config.set(scheduler="synchronous"):  # one thread: no extra malloc arenas to fragment
+                for b in range(self.data.shape[0]):  # band by band: a lazy cube computes one band at a time
+                    self.strip[b] = self.data[b, t.y0:y1, :]
             release_pages(self.data)
+            _trim_heap()
         return self.strip[:, t.y0 - self.y0:t.y1 - self.y0, t.x0:t.x1]
+
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+def _trim_heap() -> None:
+    """Hand freed heap memory back to the OS. glibc keeps the large temporary arrays of a strip read and
+    of each tile in its arenas, and under CPU contention RSS crept up by ~100 MB a minute without this."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
 
 
 def explain_tiled(
@@ -222,6 +244,8 @@ def explain_tiled(
             factors.append(_tile_factor(model, sub, mapping, U, t, mask, classes, map_rule, curve_rule))
         else:
             skipped += 1
+        if done % 16 == 0:
+            _trim_heap()
         if progress is not None:
             progress(done, len(plan), {"tile": done, "skipped": skipped})
     if not factors:
