@@ -167,7 +167,7 @@ def _prepare(model, x, y, fast, lr, weight_decay):
         model.target_mean.fill_(float(y.float().mean()))
         model.target_std.fill_(max(float(y.float().std()) if len(y) > 1 else 1.0, 1e-6))
     if not bool(model.calibrated):
-        model.calibrate(x[: min(16, len(x))].to(device))
+        model.calibrate(x[: min(8, len(x))].to(device))
     params = model.trainable_named(fast=fast)
     for n, p in model.named_parameters():
         p.requires_grad_(n in params)
@@ -241,8 +241,10 @@ def _train_loop_cached(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch
         if progress is not None:
             progress(0, total, {"stage": "caching", "done": i, "of": t})
 
-    cache = ft.build_cache(model, x, views=views, progress=cache_progress, should_stop=should_stop)
-    cache_v = ft.build_cache(model, xv, views=1, should_stop=should_stop) if xv is not None else None
+    # float32 when it fits in 2 GB: no per-batch conversion (small user sets); fp16 otherwise
+    dtype = torch.float32 if 2 * len(x) * views * ft.cache_bytes_per_view(model) <= 2e9 else torch.float16
+    cache = ft.build_cache(model, x, views=views, progress=cache_progress, should_stop=should_stop, dtype=dtype)
+    cache_v = ft.build_cache(model, xv, views=1, should_stop=should_stop, dtype=dtype) if xv is not None else None
     if cache is None or (xv is not None and cache_v is None):
         hist.cancelled = True
         return
