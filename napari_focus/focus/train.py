@@ -248,6 +248,22 @@ def _train_loop_cached(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch
     if cache is None or (xv is not None and cache_v is None):
         hist.cancelled = True
         return
+    threads = torch.get_num_threads()
+    if device.type == "cpu":  # small ops: one thread is faster on a busy machine and leaves the GUI a core
+        torch.set_num_threads(1)
+    try:
+        _cached_epochs(model, cache, cache_v, y, yv, hist, epochs, batch_size, gen, opt, progress, should_stop,
+                       on_epoch, total)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _cached_epochs(model, cache, cache_v, y, yv, hist, epochs, batch_size, gen, opt, progress, should_stop,
+                   on_epoch, total) -> None:
+    from napari_focus.focus import fast_train as ft
+
+    device = next(model.parameters()).device
+    n = cache.n
     step = 0
     for epoch in range(epochs):
         order = torch.randperm(n, generator=gen)
