@@ -20,8 +20,10 @@ factors directly and B from one pass over the band blocks.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,6 +83,10 @@ class _Stitcher:
 
     def render(self, bands: slice, rows: slice, cols: slice, summed: bool = False) -> np.ndarray:
         """T[bands, rows, cols] (or Σ_b T[b] over every band when `summed`) as float32."""
+        with _one_torch_thread():
+            return self._render(bands, rows, cols, summed)
+
+    def _render(self, bands: slice, rows: slice, cols: slice, summed: bool) -> np.ndarray:
         r0, r1, _ = rows.indices(self.shape[1])
         c0, c1, _ = cols.indices(self.shape[2])
         b0, b1, _ = bands.indices(self.shape[0])
@@ -149,6 +155,28 @@ class _StripReader:
             release_pages(self.data)
             _trim_heap()
         return self.strip[:, t.y0 - self.y0:t.y1 - self.y0, t.x0:t.x1]
+
+
+_threads_lock = threading.Lock()
+_threads_state = {"depth": 0, "saved": 1}
+
+
+@contextlib.contextmanager
+def _one_torch_thread() -> Any:
+    """Rendering is thousands of tiny ops: on a busy machine torch's thread pool made them 17× slower.
+    Re-entrant across dask's threads: the first one in saves the setting, the last one out restores it."""
+    with _threads_lock:
+        if _threads_state["depth"] == 0:
+            _threads_state["saved"] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_state["depth"] += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_state["depth"] -= 1
+            if _threads_state["depth"] == 0:
+                torch.set_num_threads(_threads_state["saved"])
 
 
 @functools.lru_cache(maxsize=1)

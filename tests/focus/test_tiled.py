@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from scipy import ndimage
 
 from napari_focus.cube import Cube
@@ -81,7 +82,10 @@ def test_lazy_T_streams_to_envi_and_progress_counts_tiles(model, tmp_path, monke
     T = np.asarray(exp.T)
     np.testing.assert_allclose(T.sum(0), exp.M, rtol=1e-4, atol=1e-6 * exp.M.max())
     np.testing.assert_allclose(T.reshape(24, -1).max(1), exp.B, rtol=1e-6)
+    torch.set_num_threads(2)  # rendering runs on one torch thread (in dask's threads) and gives the setting back
     export_explanation(exp, tmp_path / "out", list(model.classes))
+    assert torch.get_num_threads() == 2
+    torch.set_num_threads(1)
     saved = read_cube(tmp_path / "out" / "saliency.hdr")
     np.testing.assert_array_equal(np.asarray(saved.data), T)
     rows = (tmp_path / "out" / "tiles.csv").read_text().splitlines()
