@@ -47,3 +47,18 @@ def test_copy_shares_the_frozen_backbone_only(tiny_checkpoint):
     with torch.no_grad():
         c.prompts.add_(1.0)
     assert not torch.equal(c.prompts, m.prompts)
+
+
+def test_running_out_of_memory_is_one_clear_error_and_keeps_the_checkpoint(tiny_checkpoint, monkeypatch):
+    import napari_focus.focus.train as train_mod
+
+    before = {p.name: p.read_bytes() for p in tiny_checkpoint.iterdir() if p.is_file()}
+
+    def oom(*args, **kwargs):
+        raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 9 GB (out of memory)")
+
+    monkeypatch.setattr(train_mod, "train", oom)
+    with pytest.raises(FocusError, match="ran out of memory while training; the previous model is unchanged"):
+        run_finetune(_set("classification", ["healthy", "bls"] * 3), StartPoint("checkpoint", tiny_checkpoint),
+                     Settings(epochs=1))
+    assert {p.name: p.read_bytes() for p in tiny_checkpoint.iterdir() if p.is_file()} == before
