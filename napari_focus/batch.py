@@ -25,11 +25,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import OLD_MARK, replace_dir
 from .errors import FocusError
 from .export import _atomic_text, csv_text
 
 SUMMARY, JOB = "summary.csv", "job.json"
-PARTIAL, OLD = ".partial-", ".old-"
+PARTIAL, OLD = ".partial-", OLD_MARK
 Progress = Callable[[int, int, dict[str, Any]], None]
 
 
@@ -134,7 +135,7 @@ def explain_one(path: str, out_dir: str, name: str, job: BatchJob, model: Any = 
                             overlap=job.overlap)
         export_explanation(exp, tmp, list(model.classes))
         (tmp / JOB).write_text(json.dumps(job.record()))
-        _replace_dir(tmp, out / name)
+        replace_dir(tmp, out / name)
     except (FocusError, OSError, ValueError, MemoryError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
         return error_row(path, name, job, f"{type(e).__name__}: {e}")
@@ -142,17 +143,6 @@ def explain_one(path: str, out_dir: str, name: str, job: BatchJob, model: Any = 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return summary_row(path, name, out / name, job)
-
-
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Put a finished folder in place; an older one is moved aside first and then deleted."""
-    if final.exists():
-        old = final.parent / f".{final.name}{OLD}{uuid.uuid4().hex[:8]}"
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
 
 
 def summary_header(job: BatchJob) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from napari_focus.atomic import OLD_MARK, replace_dir
 from napari_focus.errors import CheckpointError
 from napari_focus.focus.backbone import BackboneSpec, build_backbone, sha256_file
 from napari_focus.focus.groups import SpectralGroups
@@ -89,13 +90,7 @@ def save_checkpoint(model: FocusModel, folder: str | Path, copy_backbone: bool =
         save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
         cfg = _config(model, spec.to_dict(), sha256_file(tmp / WEIGHTS))
         (tmp / CONFIG).write_text(json.dumps(cfg, indent=1))
-        if folder.exists():
-            old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(folder, old)
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
+        replace_dir(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -111,7 +106,7 @@ def restore_interrupted(folder: Path) -> None:
     `.NAME.old-*`: put that one back (the newer one, never confirmed, stays in its hidden `.tmp-*`)."""
     if folder.exists() or not folder.parent.is_dir():
         return
-    olds = [p for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}.old-")]
+    olds = [p for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}{OLD_MARK}")]
     olds.sort(key=lambda p: p.stat().st_mtime, reverse=True)
     for old in olds:
         if (old / CONFIG).is_file() and (old / WEIGHTS).is_file():

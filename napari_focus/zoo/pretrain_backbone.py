@@ -206,13 +206,11 @@ def spot_auroc(model, images: np.ndarray, cover: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
     x = torch.from_numpy(images.astype(np.float32))[:, None]
-    mask = torch.zeros(x.shape[0], cover.shape[1], dtype=torch.bool)
     with torch.inference_mode():
         vit = model.vit
         t = vit.norm_pre(vit._pos_embed(vit.patch_embed(x.expand(-1, 3, -1, -1))))
         t = vit.norm(vit.blocks(t))[:, vit.num_prefix_tokens:]
         score = model.spot_head(t).squeeze(-1).numpy().reshape(-1)
-    del mask
     return round(float(roc_auc_score(cover.reshape(-1) >= 0.1, score)), 4)
 
 

@@ -1,0 +1,23 @@
+"""Swapping a finished folder into place so that a reader never sees half of one (checkpoints, batch outputs)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+#: marks the previous folder while it is moved aside (`.NAME.old-XXXXXXXX`); a crash between the two
+#: renames leaves it there, and `focus.checkpoint.restore_interrupted` puts it back
+OLD_MARK = ".old-"
+
+
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Put the finished folder `tmp` at `final`; an older one is moved aside first and then deleted."""
+    if final.exists():
+        old = final.parent / f".{final.name}{OLD_MARK}{uuid.uuid4().hex[:8]}"
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
