@@ -146,10 +146,12 @@ def train(
     try:
         x, y = tensors_from(model, data)
         xv, yv = tensors_from(model, val) if val is not None else (None, None)
-        loop = _train_loop_cached if fast else _train_loop
-        loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views,
-             fast, progress, should_stop, weight_decay, on_epoch=on_epoch,
-             **({"cache_views": cache_views} if fast else {}))
+        args = (model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views, fast, progress,
+                should_stop, weight_decay)
+        if fast:
+            _train_loop_cached(*args, on_epoch=on_epoch, cache_views=cache_views)
+        else:
+            _train_loop(*args, on_epoch=on_epoch)
     except BaseException:
         _restore(model, before)
         raise
