@@ -11,6 +11,20 @@ from typing import Any
 
 import numpy as np
 
+SAMPLE_VALUES = 2_000_000
+
+
+def strided_sample(data: Any, max_values: int = SAMPLE_VALUES, every_band: bool = False) -> np.ndarray:
+    """About `max_values` values of a (C, H, W) array: every s-th band (all with `every_band`) and row, rows
+    whole. A row of one band is contiguous in every ENVI interleave, so the sample touches few pages of a
+    memory-mapped scan; every s-th pixel as well would touch every page of each row it crosses."""
+    c, h, w = (int(n) for n in data.shape)
+    n = c * h * w / max_values
+    sb, sr = (1, int(np.ceil(n))) if every_band else (int(np.ceil(n ** 0.5)),) * 2
+    sb, sr = max(1, sb), max(1, sr)
+    sw = max(1, len(range(0, c, sb)) * len(range(0, h, sr)) * w // max_values)  # rows wider than the sample
+    return np.asarray(data[::sb, ::sr, ::sw])
+
 
 def band_label(band: int, wavelengths_nm: Any = None) -> str:
     """`band 97 · 742.3 nm`, or `band 97` when wavelengths are unknown."""

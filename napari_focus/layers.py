@@ -11,21 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from .cube import Cube
+from .cube import Cube, strided_sample
 
 TRUE_COLOUR_NM = (640.0, 550.0, 460.0)
-SAMPLE_VALUES = 2_000_000
-
-
-def strided_sample(data: Any, max_values: int = SAMPLE_VALUES) -> np.ndarray:
-    """A strided subsample of a (C, H, W) array, read without loading the whole cube."""
-    step = max(1, int(np.ceil((np.prod(data.shape) / max_values) ** (1 / 3))))
-    return np.asarray(data[::step, ::step, ::step], dtype=np.float64)
 
 
 def robust_limits(data: Any, lo: float = 0.5, hi: float = 99.5) -> tuple[float, float]:
     """Contrast limits from percentiles of finite values of a strided sample."""
-    s = strided_sample(data)
+    s = strided_sample(data).astype(np.float64, copy=False)
     s = s[np.isfinite(s)]
     if s.size == 0:
         return 0.0, 1.0
@@ -53,18 +46,29 @@ def rgb_bands(wavelengths_nm: np.ndarray | None, good: np.ndarray | None = None)
     return out[0], out[1], out[2]
 
 
-def rgb_composite(cube: Cube) -> np.ndarray | None:
-    """A (H, W, 3) float32 true-colour image in [0, 1]; reads only three bands."""
+def rgb_composite(cube: Cube) -> Any:
+    """A (H, W, 3) float32 true-colour image in [0, 1] from three bands, stretched by percentiles of a
+    strided sample; lazy (dask) when the cube is, so a hidden composite of a whole scan costs no read."""
     idx = rgb_bands(cube.wavelengths_nm, cube.good_bands)
     if idx is None:
         return None
-    rgb = np.stack([np.asarray(cube.data[i], dtype=np.float32) for i in idx], axis=-1)
-    finite = rgb[np.isfinite(rgb)]
+    uniq, inv = np.unique(idx, return_inverse=True)  # increasing indices: h5py and dask read them as one
+    bands = cube.data[[int(i) for i in uniq]]
+    sample = strided_sample(bands, every_band=True)
+    finite = sample[np.isfinite(sample)]
     if finite.size == 0:
         return None
-    lo, hi = np.percentile(finite, [1, 99.5])
-    rgb = np.clip((rgb - lo) / max(hi - lo, 1e-12), 0, 1)
-    return np.nan_to_num(rgb, nan=0.0)
+    lo, hi = (np.float32(v) for v in np.percentile(finite, [1, 99.5]))
+    if hasattr(bands, "dask"):
+        import dask.array as da
+
+        return da.moveaxis(bands[inv], 0, -1).map_blocks(_stretch, lo, hi, dtype=np.float32)
+    return _stretch(np.moveaxis(np.asarray(bands)[inv], 0, -1), lo, hi)
+
+
+def _stretch(rgb: np.ndarray, lo: np.float32, hi: np.float32) -> np.ndarray:
+    out = np.clip((rgb.astype(np.float32) - lo) / max(hi - lo, np.float32(1e-12)), 0, 1)
+    return np.nan_to_num(out, nan=0.0)
 
 
 def cube_layer_data(cube: Cube, name: str | None = None, with_rgb: bool = True) -> list[tuple]:
@@ -76,7 +80,8 @@ def cube_layer_data(cube: Cube, name: str | None = None, with_rgb: bool = True) 
         {
             "name": name,
             "metadata": cube.layer_metadata(),
-            "contrast_limits": (lo, hi),
+            "contrast_limits": (lo, hi),  # given, so napari never computes them over a large cube
+            "multiscale": False,
             "colormap": "gray",
             "axis_labels": ("band", "y", "x"),
         },
@@ -85,7 +90,8 @@ def cube_layer_data(cube: Cube, name: str | None = None, with_rgb: bool = True) 
     if with_rgb:
         rgb = rgb_composite(cube)
         if rgb is not None:
-            layers.append((rgb, {"name": f"{name} · RGB", "rgb": True, "visible": False}, "image"))
+            layers.append((rgb, {"name": f"{name} · RGB", "rgb": True, "visible": False,
+                                  "contrast_limits": (0.0, 1.0)}, "image"))
     return layers
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cube import Cube
+from ..cube import Cube, strided_sample
 from ..errors import CubeReadError
 from .envi import DATA_EXTENSIONS, header_for, lazy_bands, read_envi, write_envi
 from .wavelengths import preset_for, read_sidecar
@@ -116,8 +116,7 @@ def _check_values(cube: Cube) -> None:
         raise CubeReadError(cube.source, f"the cube holds {data.dtype} values, not numbers")
     if getattr(data.dtype, "kind", "f") not in "fc":
         return
-    step = max(1, int(np.ceil((data.size / FINITE_CHECK_VALUES) ** (1 / 3))))
-    sample = np.asarray(data[::step, ::step, ::step])
+    sample = strided_sample(data, FINITE_CHECK_VALUES)
     if not np.isfinite(sample).any():
         raise CubeReadError(cube.source, "the cube holds no finite values (all NaN or infinite)")
     if np.isinf(sample).any():

@@ -28,3 +28,35 @@ def test_lazy_envi_open_does_not_copy_the_cube(tmp_path, monkeypatch):
     assert peak < c * h * w * 2, peak  # less than one copy of the cube (the open-time value check samples it)
     band = np.asarray(cube.data[5])
     assert band.shape == (h, w) and np.allclose(band, 501 / 10000)
+
+
+def test_opening_a_scaled_scan_reads_samples_not_bands(tmp_path, monkeypatch):
+    """Contrast limits come from a strided sample in reflectance units, and a lazy read fetches only the rows
+    it asks for: the scale runs inside the memory-map read, so dask slices the file, not whole bands."""
+    import spectral.io.envi as sp
+
+    from napari_focus.layers import cube_layer_data, rgb_composite
+
+    c, h, w = 16, 512, 512  # above the 2M values robust_limits samples
+    img = sp.create_image(str(tmp_path / "scan.hdr"), shape=(h, w, c), dtype=np.uint16, interleave="bil",
+                          metadata={"reflectance scale factor": 10000, "wavelength": list(np.linspace(400, 900, c))},
+                          force=True, ext=".img")
+    mm = img.open_memmap(writable=True)
+    mm[:] = np.arange(c, dtype=np.uint16)[None, None] * 100 + 1  # reflectance 0.0001 ... 0.1501
+    del mm, img
+    monkeypatch.setattr(envi, "EAGER_BYTES", 1024)
+    cube = read_cube(tmp_path / "scan.hdr")
+    read = []
+    plain = envi._Uncopied.__getitem__
+    monkeypatch.setattr(envi._Uncopied, "__getitem__", lambda self, key: read.append(plain(self, key)) or read[-1])
+
+    (data, kwargs, _), = cube_layer_data(cube, with_rgb=False)
+    assert data is cube.data and hasattr(data, "dask")  # still lazy, still reflectance
+    assert 0 < sum(r.size for r in read) <= c * h * w // 4  # every other band and row, not 8 whole bands
+    rgb = rgb_composite(cube)
+    assert hasattr(rgb, "dask") and rgb.shape == (h, w, 3)  # the hidden composite is read only when shown
+    lo, hi = kwargs["contrast_limits"]
+    assert 0 <= lo < hi <= 0.1501 and hi > 0.1, (lo, hi)  # reflectance, not raw counts
+    read.clear()
+    tile = np.asarray(data[:, 10:20, 30:40])
+    assert sum(r.size for r in read) == c * 10 * 10 and np.allclose(tile[3], 301 / 10000)
