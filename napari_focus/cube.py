@@ -16,8 +16,8 @@ SAMPLE_VALUES = 2_000_000
 
 def strided_sample(data: Any, max_values: int = SAMPLE_VALUES, every_band: bool = False) -> np.ndarray:
     """About `max_values` values of a (C, H, W) array: every s-th band (all with `every_band`) and row, rows
-    whole. A row of one band is contiguous in every ENVI interleave, so the sample touches few pages of a
-    memory-mapped scan; every s-th pixel as well would touch every page of each row it crosses."""
+    whole. A band's row is contiguous in BSQ and BIL files (in BIP, the row of every band is), so the sample
+    touches few pages of a memory-mapped scan; every s-th pixel as well would touch every page of its rows."""
     c, h, w = (int(n) for n in data.shape)
     n = c * h * w / max_values
     sb, sr = (1, int(np.ceil(n))) if every_band else (int(np.ceil(n ** 0.5)),) * 2
