@@ -16,6 +16,15 @@ import torch.nn.functional as F
 
 from napari_focus.cube import Cube
 from napari_focus.focus.device import autocast
+from napari_focus.focus.factored import (
+    Deferred,
+    LeafRows,
+    band_max,
+    leaf_rows,
+    one_torch_thread,
+    render,
+    saliency_map,
+)
 from napari_focus.focus.inputs import PreparedCube, prepare_cube
 from napari_focus.focus.model import FocusModel
 from napari_focus.focus.readout import layer_maps, parse_rule, patch_saliency
@@ -27,7 +36,7 @@ METHODS = ("focus", "gradxinput", "gradcam")
 class Explanation:
     """Saliency of one cube for one class, on the cube's own bands and pixels."""
 
-    T: np.ndarray  # (C, H, W) float32, non-negative, zero outside the leaf
+    T: np.ndarray  # (C, H, W) float32, non-negative, zero outside the leaf; may be given as a `Deferred`
     M: np.ndarray  # (H, W) = Σ_b T[b]
     B: np.ndarray  # (C,) = max over leaf pixels of T[b]
     probabilities: np.ndarray  # (K,); regression: the predicted trait value, shape (1,)
@@ -42,6 +51,26 @@ class Explanation:
     metrics: dict[str, float] = field(default_factory=dict)
     model_sha256: str | None = None
     seconds: float = 0.0
+
+    @property
+    def T_ready(self) -> bool:
+        """Whether T is already computed (False while it is still a `Deferred` rendered on first read)."""
+        return not isinstance(self.__dict__.get("_T"), Deferred)
+
+
+def _get_T(self: Explanation) -> np.ndarray:
+    t = self.__dict__["_T"]
+    if isinstance(t, Deferred):
+        t = self.__dict__["_T"] = t.render()
+    return t
+
+
+def _set_T(self: Explanation, value: Any) -> None:
+    self.__dict__["_T"] = value
+
+
+# a property over the dataclass field: __init__ stores a Deferred as it is, the first read renders it
+Explanation.T = property(_get_T, _set_T, doc="(C, H, W) saliency, rendered on first read when deferred")  # type: ignore
 
 
 def _device(model: FocusModel) -> torch.device:
@@ -93,8 +122,8 @@ def default_leaf_mask(cube: Cube) -> tuple[np.ndarray, str | None]:
     return np.ones((h, w), bool), "the vegetation mask found no leaf; every pixel counts as leaf"
 
 
-def to_cube_saliency(t_model: torch.Tensor, model: FocusModel, prep: PreparedCube, leaf: np.ndarray) -> np.ndarray:
-    """(Cu or C_model, h, w) on the model's bands → (C_cube, H, W) on the cube's bands and pixels."""
+def cube_patches(t_model: torch.Tensor, model: FocusModel, prep: PreparedCube) -> torch.Tensor:
+    """(Cu or C_model, h, w) on the model's bands → (C_cube, h, w) on the cube's bands, still at patch level."""
     t = t_model.float()
     if t.shape[0] != model.groups.n_bands:
         full = t.new_zeros(model.groups.n_bands, *t.shape[1:])
@@ -102,16 +131,20 @@ def to_cube_saliency(t_model: torch.Tensor, model: FocusModel, prep: PreparedCub
         t = full
     if prep.back is not None:
         t = torch.einsum("cm,mhw->chw", torch.as_tensor(prep.back, dtype=t.dtype, device=t.device), t)
-    t = F.interpolate(t[None], size=prep.hw, mode="bilinear", align_corners=False)[0].clamp_min(0)
-    return (t.cpu().numpy() * leaf[None]).astype(np.float32)
+    return t
+
+
+def to_cube_saliency(t_model: torch.Tensor, model: FocusModel, prep: PreparedCube, leaf: np.ndarray) -> np.ndarray:
+    """(Cu or C_model, h, w) on the model's bands → (C_cube, H, W) on the cube's bands and pixels."""
+    return render(cube_patches(t_model, model, prep), prep.hw, leaf)
 
 
 def finish(
     T: np.ndarray, leaf: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """M = Σ_b T[b]; B_b = max over leaf pixels of T[b]."""
+    """M = Σ_b T[b]; B_b = max over leaf pixels of T[b] (= over all pixels: T ≥ 0 and zero off the leaf)."""
     M = T.sum(0)
-    B = T[:, leaf].max(1) if leaf.any() else np.zeros(T.shape[0], np.float32)
+    B = T.reshape(T.shape[0], -1).max(1) if leaf.any() else np.zeros(T.shape[0], np.float32)
     return M, B
 
 
@@ -193,23 +226,49 @@ def _explain_focus(model, prep, classes, rule, leaf, want_diag: bool) -> list[Ex
     dev = _device(model)
     gh, gw = model.grid
     exps = []
+    rows = leaf_rows(leaf, (gh, gw))
     with torch.inference_mode(), autocast(dev):
         out = model(prep.x[None].to(dev), record=True, diagnostics=want_diag)
         vals = model.predict_values(out.logits)[0].cpu().numpy()
         pred = _prediction(model, vals)
-        for class_index in classes:
-            c = resolve_class(model, class_index, vals)
-            T = to_cube_saliency(patch_saliency(model, out, c, map_rule).reshape(-1, gh, gw), model, prep, leaf)
-            if curve_rule != map_rule:
-                Tc = to_cube_saliency(patch_saliency(model, out, c, curve_rule).reshape(-1, gh, gw), model, prep,
-                                      leaf)
-                T = outer(T.sum(0), finish(Tc, leaf)[1], leaf)
-            metrics = _attention_diagnostics(model, out, c, prep, leaf) if want_diag else {}
-            M, B = finish(T, leaf)
-            exps.append(Explanation(T=T, M=M, B=B, probabilities=vals, predicted=pred["predicted"], class_index=c,
-                                    class_name=model.classes[c], method="focus", rule=name, wavelengths_nm=None,
-                                    leaf_mask=leaf, metrics=metrics))
+        with one_torch_thread():  # the readout is many small ops, which a busy thread pool slows several-fold
+            for class_index in classes:
+                c = resolve_class(model, class_index, vals)
+                T, M, B = _readout(model, out, c, map_rule, curve_rule, prep, leaf, rows)
+                metrics = _attention_diagnostics(model, out, c, prep, leaf) if want_diag else {}
+                exps.append(Explanation(T=T, M=M, B=B, probabilities=vals, predicted=pred["predicted"], class_index=c,
+                                        class_name=model.classes[c], method="focus", rule=name, wavelengths_nm=None,
+                                        leaf_mask=leaf, metrics=metrics))
     return exps
+
+
+def _readout(model: FocusModel, out: Any, c: int, map_rule: str, curve_rule: str, prep: PreparedCube,
+             leaf: np.ndarray, rows: LeafRows) -> tuple[Any, np.ndarray, np.ndarray]:
+    """(T, M, B) of class c; T deferred (rendered on first read) unless a factor forbids it."""
+    gh, gw = model.grid
+    P = cube_patches(patch_saliency(model, out, c, map_rule).reshape(-1, gh, gw), model, prep)
+    if curve_rule == map_rule:
+        return _factored(P, prep.hw, leaf, rows)
+    Pc = cube_patches(patch_saliency(model, out, c, curve_rule).reshape(-1, gh, gw), model, prep)
+    M_map = _factored(P, prep.hw, leaf, rows)[1]
+    curve = _factored(Pc, prep.hw, leaf, rows)[2]
+    # outer's M and B without building it: Σ_b β_b·M and β_b·max_leaf M (T ≥ 0 and zero off the leaf)
+    beta = curve / max(float(curve.sum()), 1e-30)
+    M = (M_map * beta.sum(dtype=np.float32)).astype(np.float32)
+    B = (beta * M_map.max()).astype(np.float32) if leaf.any() else np.zeros_like(beta)
+    return Deferred(lambda: outer(M_map, curve, leaf)), M, B
+
+
+def _factored(
+    P: torch.Tensor, hw: tuple[int, int], leaf: np.ndarray, rows: LeafRows
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    """(deferred T, M, B) from the patch-level saliency P (C_cube, gh, gw) (factored.py); T is built at once
+    only if P has a negative entry (then the clamp after upsampling matters and M, B need the real T)."""
+    P = P.detach().float()
+    if bool((P < 0).any()):
+        T = render(P, hw, leaf)
+        return (T, *finish(T, leaf))
+    return Deferred(lambda: render(P, hw, leaf)), saliency_map(P, hw, leaf), band_max(P, rows)
 
 
 def _attention_diagnostics(model, out, c: int, prep: PreparedCube, leaf: np.ndarray) -> dict[str, float]:

@@ -10,6 +10,7 @@ the held-out seeds 0–9 are the acceptance test.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -89,14 +90,28 @@ def attention_map(model: FocusModel, out: FocusOutput, c: int, kind: str) -> tor
     raise ValueError(f"unknown attention kind {kind!r}")
 
 
+def _shared(out: FocusOutput, key: tuple, make: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """A class-independent part of the readout, computed once per forward pass (kept on `out`), so that
+    explaining every class repeats only what depends on the class."""
+    cache = out.__dict__.setdefault("_readout_shared", {})
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
+def _backbone_rollout_step(model: FocusModel, out: FocusOutput, layer: int) -> torch.Tensor:
+    """0.5·A + 0.5·I of a recorded backbone layer, mean over H_⋆, transposed: (G, L, L)."""
+    ab = _star_mean(model, layer, out.backbone_attn[layer][0].transpose(1, 2))
+    return 0.5 * ab + 0.5 * torch.eye(ab.shape[-1], device=ab.device)
+
+
 def _rollout(model: FocusModel, out: FocusOutput, c: int) -> torch.Tensor:
     """Prompt-row attention rollout (0.5·I + 0.5·A, mean over H_⋆) over the recorded last layers."""
     last = len(out.prompt_attn) - 1
     ap = _star_mean(model, last, out.prompt_attn[last][0, :, c])  # (G, L+1)
     u_seq, u_self = 0.5 * ap[:, :-1], 0.5 + 0.5 * ap[:, -1]
     for layer in sorted(out.backbone_attn, reverse=True):
-        ab = _star_mean(model, layer, out.backbone_attn[layer][0].transpose(1, 2))  # (G, L, L)
-        ab = 0.5 * ab + 0.5 * torch.eye(ab.shape[-1], device=ab.device)
+        ab = _shared(out, ("rollout_step", layer), lambda layer=layer: _backbone_rollout_step(model, out, layer))
         ap = _star_mean(model, layer, out.prompt_attn[layer][0, :, c])
         u_seq = torch.einsum("gi,gij->gj", u_seq, ab) + u_self[:, None] * 0.5 * ap[:, :-1]
         u_self = u_self * (0.5 + 0.5 * ap[:, -1])
@@ -114,7 +129,11 @@ def group_weight(model: FocusModel, out: FocusOutput, c: int, kind: str) -> torc
 
 
 def band_share(model: FocusModel, out: FocusOutput, scaled: bool) -> torch.Tensor:
-    """s_b(p) = ‖Φ_b ⊙ E(X_b)_p‖ / Σ_{b'∈g} ‖·‖ (× |g| when `scaled`): (Cu, N)."""
+    """s_b(p) = ‖Φ_b ⊙ E(X_b)_p‖ / Σ_{b'∈g} ‖·‖ (× |g| when `scaled`): (Cu, N), the same for every class."""
+    return _shared(out, ("band_share", scaled), lambda: _band_share(model, out, scaled))
+
+
+def _band_share(model: FocusModel, out: FocusOutput, scaled: bool) -> torch.Tensor:
     norms = out.band_tokens[0].float().norm(dim=-1)  # (Cu, N)
     gidx = model.band_group[model.used_bands]
     tot = norms.new_zeros(model.groups.n_groups, norms.shape[1]).index_add(0, gidx, norms)

@@ -20,10 +20,8 @@ factors directly and B from one pass over the band blocks.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +36,7 @@ from napari_focus.cube import Cube
 from napari_focus.errors import FocusError
 from napari_focus.focus.device import autocast
 from napari_focus.focus.explain import Explanation, _prediction, default_leaf_mask, explain, resolve_class
+from napari_focus.focus.factored import one_torch_thread as _one_torch_thread
 from napari_focus.focus.inputs import band_mapping, prepare_cube
 from napari_focus.focus.model import FocusModel
 from napari_focus.focus.readout import parse_rule, patch_saliency
@@ -155,28 +154,6 @@ class _StripReader:
             release_pages(self.data)
             _trim_heap()
         return self.strip[:, t.y0 - self.y0:t.y1 - self.y0, t.x0:t.x1]
-
-
-_threads_lock = threading.Lock()
-_threads_state = {"depth": 0, "saved": 1}
-
-
-@contextlib.contextmanager
-def _one_torch_thread() -> Any:
-    """Rendering is thousands of tiny ops: on a busy machine torch's thread pool made them 17× slower.
-    Re-entrant across dask's threads: the first one in saves the setting, the last one out restores it."""
-    with _threads_lock:
-        if _threads_state["depth"] == 0:
-            _threads_state["saved"] = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _threads_state["depth"] += 1
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            _threads_state["depth"] -= 1
-            if _threads_state["depth"] == 0:
-                torch.set_num_threads(_threads_state["saved"])
 
 
 @functools.lru_cache(maxsize=1)
