@@ -12,6 +12,11 @@ backbone also learns a generic visual primitive on synthetic images only: the sh
 patch covered by small spots (disks of random size, contrast and sign on smooth fields with large
 regions and edges). No leaf, lesion mask or class label is used by this objective.
 
+Stage 3 (`--attn-weight > 0`, with stage 2): the frozen backbone's attention must be able to find small
+spots, or FOCUS's prompts (extra queries that reuse its query/key maps) pool every patch alike and the
+classes tie (session-2 diagnosis). DINOv2's CLS attention finds salient objects; here the CLS row of the
+last `--attn-layers` blocks is taught to put its mass on the spot patches of the same synthetic images.
+
     python -m napari_focus.zoo.pretrain_backbone --out model/backbone --minutes 30
 
 Resumable: state is saved every `--save-every` seconds to `<out>/.resume/` and picked up on restart.
@@ -30,8 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from napari_focus.zoo.spot_objective import (  # noqa: F401  (spot_image: re-exported)
+    AttentionTap,
     cls_cover_r,
     make_spot_images,
+    spot_attention_auroc,
+    spot_attention_loss,
     spot_auroc,
     spot_image,
     standardise,
@@ -187,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spot-images", type=int, default=3000)
     ap.add_argument("--cls-weight", type=float, default=0.0,
                     help="weight of the image-level objective: CLS estimates the image's total spot cover")
+    ap.add_argument("--attn-weight", type=float, default=0.0,
+                    help="weight of the stage-3 objective: CLS attention of the last layers on small spots")
+    ap.add_argument("--attn-layers", type=int, default=3)
     args = ap.parse_args(argv)
 
     import torch
@@ -258,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(total=int(budget), initial=int(elapsed), unit="s", desc="pretrain", file=sys.stderr)
     last_save = time.time()
     model.train()
+    tap = AttentionTap(model.vit, args.attn_layers) if spots is not None and args.attn_weight > 0 else None
     while elapsed < budget:
         t0 = time.time()
         idx = gen.integers(0, train.shape[0], args.batch)
@@ -290,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
                 target = cov[:half].mean(1).sqrt() * 10
                 cls_loss = (model.cls_head(model.last_cls[:half]).squeeze(-1) - target).pow(2).mean()
                 loss = loss + args.cls_weight * cls_loss
+            if tap is not None:
+                att = spot_attention_loss([r[:half] for r in tap.rows()], cg.reshape(args.batch, -1)[:half],
+                                          ~mask[:half])
+                loss = loss + args.attn_weight * att
         else:
             loss = model(x, mask)
         opt.zero_grad(set_to_none=True)
@@ -303,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         if step % 20 == 0:
             history.append({"step": step, "minutes": round(elapsed / 60, 2), "loss": round(loss.item(), 4),
                             "lr": lr, **({"spot_bce": round(spot.item(), 4)} if spots is not None else {}),
-                            **({"cls_mse": round(cls_loss.item(), 4)} if args.cls_weight > 0 else {})})
+                            **({"cls_mse": round(cls_loss.item(), 4)} if args.cls_weight > 0 else {}),
+                            **({"attn_nll": round(att.item(), 4)} if tap is not None else {})})
             bar.set_postfix(loss=f"{loss.item():.3f}", step=step)
         if time.time() - last_save > args.save_every:
             _atomic_save_torch({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
@@ -312,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
             log(f"step {step}: loss {loss.item():.4f}, {elapsed / 60:.1f} min")
             last_save = time.time()
     bar.close()
+    if tap is not None:
+        for h in tap.handles:
+            h.remove()
 
     model.eval()
     with torch.inference_mode():
@@ -321,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     ent = attention_entropies(model.vit, val[:64])
     spot_eval = spot_auroc(model, spots[-n_val:], cover[-n_val:]) if spots is not None else None
     cls_eval = cls_cover_r(model, spots[-n_val:], cover[-n_val:]) if args.cls_weight > 0 else None
+    attn_eval = (spot_attention_auroc(model, spots[-n_val:], cover[-n_val:], args.attn_layers)
+                 if tap is not None else None)
     vit_state = {k: v.contiguous() for k, v in model.vit.state_dict().items() if not k.startswith("head.")}
     weights = out / "weights.safetensors"
     save_file(vit_state, str(out / "weights.tmp.safetensors"))
@@ -346,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         "spot_objective": None if spots is None else {
             "weight": args.spot_weight, "images": int(spots.shape[0] - n_val),
             "held_out_patch_auroc": spot_eval, "cls_weight": args.cls_weight,
-            "held_out_cls_cover_r": cls_eval,
+            "held_out_cls_cover_r": cls_eval, "attn_weight": args.attn_weight, "attn_layers": args.attn_layers,
+            "held_out_cls_attention_auroc": attn_eval,
             "what": "per-patch share of small synthetic disks on smooth fields (no leaves, no labels)"},
         "attention_entropy": {
             "normalised_per_layer_head": np.round(ent, 4).tolist(),

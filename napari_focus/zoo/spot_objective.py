@@ -3,7 +3,12 @@ held-out checks of the two spot objectives. Synthetic only: no leaf, lesion mask
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
 def standardise(img: np.ndarray) -> np.ndarray:
@@ -77,3 +82,58 @@ def cls_cover_r(model, images: np.ndarray, cover: np.ndarray) -> float:
         model(x, mask)
         est = model.cls_head(model.last_cls).squeeze(-1).numpy()
     return round(float(np.corrcoef(est, np.sqrt(cover.astype(np.float64).mean(1)))[0, 1]), 4)
+
+
+def cls_attention(vit, normed: torch.Tensor, attn) -> torch.Tensor:
+    """CLS's attention row (B, H, patches) in one block, recomputed from the block's normed input."""
+    b, n, _ = normed.shape
+    qkv = attn.qkv(normed).reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+    q, k = attn.q_norm(qkv[0][:, :, :1]), attn.k_norm(qkv[1])
+    a = ((q * attn.scale) @ k.transpose(-2, -1)).softmax(-1)[:, :, 0]
+    return a[..., vit.num_prefix_tokens:]
+
+
+class AttentionTap:
+    """Keeps the normed inputs of the last `layers` attention modules during a forward (for stage 3)."""
+
+    def __init__(self, vit, layers: int) -> None:
+        self.vit, self.inputs = vit, []
+        self.blocks = list(vit.blocks)[-layers:]
+        self.handles = [b.attn.register_forward_pre_hook(self._keep) for b in self.blocks]
+
+    def _keep(self, _module, args) -> None:
+        self.inputs.append(args[0])
+
+    def rows(self) -> list:
+        rows = [cls_attention(self.vit, x, b.attn) for x, b in zip(self.inputs, self.blocks, strict=True)]
+        self.inputs = []
+        return rows
+
+
+def spot_attention_loss(rows: list, cover: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """Stage 3: −log of the CLS attention mass on visible spot patches (cover ≥ 0.1), mean over the tapped
+    layers, heads and the images that show a spot. Teaches CLS to look at small spots, as DINOv2's CLS
+    looks at salient objects; synthetic images only."""
+    pos = (cover >= 0.1) & visible
+    has = pos.any(1)
+    if not bool(has.any()):
+        return rows[0].new_zeros(())
+    w = pos[has].float()[:, None, :]
+    return sum(-(r[has] * w).sum(-1).clamp_min(1e-6).log().mean() for r in rows) / len(rows)
+
+
+def spot_attention_auroc(model, images: np.ndarray, cover: np.ndarray, layers: int) -> float:
+    """Held-out AUROC of CLS attention (last layer, mean over heads) for spot patches vs the rest."""
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    x = torch.from_numpy(images.astype(np.float32))[:, None]
+    tap = AttentionTap(model.vit, layers)
+    try:
+        with torch.inference_mode():
+            model(x, torch.zeros(x.shape[0], cover.shape[1], dtype=torch.bool))
+            score = tap.rows()[-1].mean(1).numpy().reshape(-1)
+    finally:
+        for h in tap.handles:
+            h.remove()
+    return round(float(roc_auc_score(cover.reshape(-1) >= 0.1, score)), 4)
