@@ -46,15 +46,22 @@ SECTION = "## GUI responsiveness (issue 6)"
 FRAME_MS = 1000.0 / 60.0
 STALL_MS = 100.0
 WHAT_THE_DOCK_DOES = """
-What the dock does for this (each found with this script): torch, timm, scipy.stats and what napari's first
-Labels layer imports (pandas, skimage.color.colorconv) are imported in a background thread when the dock opens
-(`napari_focus/_qt/explain_worker.py`), never on the GUI thread; contrast limits and the curve are prepared in
-the worker; the result is added one layer per event-loop turn; a re-run for the same class refills its layers
-and the spectral dock in place (napari's layer removal runs `gc.collect()`, 0.3–1.4 s here). What is left:
-torch's import, C code that holds the GIL for 0.1–0.6 s at a time (CUDA libraries' dlopen, torch._C's init,
-unmarshalling), now while the dock opens; pyqtgraph's import on the GUI thread when the dock opens; and napari's
-own work to create a layer (visual, controls, first draw). A stall's *GUI-thread CPU* says how much of it the
-GUI thread computed; the rest it waited, for the GIL or for its share of a loaded CPU.
+What the dock does for this (each found with this script): torch, timm, scipy.stats, pyqtgraph (the spectral dock)
+and what napari's first Labels layer needs (pandas, skimage.color.colorconv, vispy's dash patterns) are imported or
+built in a background thread when the dock opens (`napari_focus/_qt/explain_worker.py`), never on the GUI thread;
+the cyclic GC is paused during that import and runs once at its end (a full collection walks the ~450,000 objects
+torch & co. leave, 0.2–0.7 s with the GIL held: four used to land while the dock opened and more during the first
+runs); contrast limits and the curve are prepared in the worker; the result is added one layer per event-loop turn,
+without making each new layer the active one (napari's layer-controls swap); a re-run for the same class refills its
+layers and the spectral dock in place (napari's layer removal runs `gc.collect()`); the band link's handlers are plain
+functions (a bound method made napari compare it with the viewer's handlers: a model_dump of the viewer, 60 ms per
+re-run) and follow `dims.point`, which napari emits before `current_step`. What is left: torch's import, C code that
+holds the GIL for 0.1–0.6 s at a time (CUDA libraries' dlopen, torch._C's init) and the one full collection after
+it, all while the dock opens, before any click; napari's own work to create a layer (visual, overlays, controls:
+0.12–0.25 s of GUI-thread CPU each, one per turn) and its first draw (software OpenGL here). napari keeps its own
+dims handlers ahead of any plugin's (`connect(position='first')` only puts ours first among plugins'), so the line
+moves after napari has sliced the layers. A stall's *GUI-thread CPU* says how much of it the GUI thread computed;
+the rest it waited, for the GIL or for its share of a loaded CPU.
 """
 
 warnings.filterwarnings("ignore", message="napari support for the PyQt5")  # not this benchmark's subject

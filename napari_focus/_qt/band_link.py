@@ -51,8 +51,12 @@ class BandLink:
         self.connected = True
         plot.band_link = self  # Qt and napari hold bound methods weakly: the plot keeps its link alive
         plot.band_requested.connect(self._on_band_requested)
-        viewer.dims.events.current_step.connect(self._on_current_step)
-        viewer.layers.events.removed.connect(self._on_layer_removed)
+        self._on_point, self._on_removed = _weak_handlers(self)
+        # `point` (the field the slider sets; current_step is derived from it and emitted after it, behind the
+        # slider widget and the band label), first among non-napari handlers: napari keeps its own handlers first
+        # whatever `position` says, so its slicing of the layers still runs before this
+        viewer.dims.events.point.connect(self._on_point, position="first")
+        viewer.layers.events.removed.connect(self._on_removed)
         self._on_current_step()
 
     @property
@@ -99,8 +103,30 @@ class BandLink:
             self._plot.band_requested.disconnect(self._on_band_requested)
         viewer = self._viewer()
         if viewer is not None:
-            viewer.dims.events.current_step.disconnect(self._on_current_step)
-            viewer.layers.events.removed.disconnect(self._on_layer_removed)
+            viewer.dims.events.point.disconnect(self._on_point)
+            viewer.layers.events.removed.disconnect(self._on_removed)
+
+
+def _weak_handlers(link: BandLink) -> tuple[Any, Any]:
+    """Plain functions holding `link` weakly, for napari's emitters.
+
+    A bound method is stored as (weakref, name) and compared with every connected (weakref, name) on connect and
+    disconnect: against the viewer's that runs ViewerModel.__eq__, a model_dump of the whole viewer (60 ms of
+    GUI-thread CPU per re-run in benchmarks/gui_latency.py). A function compares by identity.
+    """
+    ref = weakref.ref(link)
+
+    def on_point(*_: Any) -> None:
+        alive = ref()
+        if alive is not None:
+            alive._on_current_step()
+
+    def on_removed(event: Any) -> None:
+        alive = ref()
+        if alive is not None:
+            alive._on_layer_removed(event)
+
+    return on_point, on_removed
 
 
 def _band_data(source: Any) -> Any:

@@ -29,8 +29,8 @@ from qtpy.QtWidgets import (
 
 from ..cube import Cube
 from ..errors import FocusError
-from .band_link import add_spectral_dock  # pyqtgraph: imported when the dock opens, not on the GUI thread mid-run
 from .explain_worker import geometry, job, prefetch
+from .result_layers import add_result_layers, leaf_mask_names
 
 METHODS = (("FOCUS (one forward pass)", "focus"), ("gradient × input", "gradxinput"), ("Grad-CAM", "gradcam"))
 AUTO_CLASS = "predicted class"
@@ -41,38 +41,6 @@ def cube_layers(viewer: Any) -> list[Any]:
     """Image layers with a band axis: (C, H, W), not RGB, not our own saliency."""
     return [lyr for lyr in viewer.layers if lyr._type_string == "image" and lyr.ndim == 3 and not lyr.rgb
             and lyr.metadata.get("napari_focus") != "saliency"]
-
-
-def leaf_mask_name(cube_name: str) -> str:
-    return f"leaf mask · {cube_name}"
-
-
-def leaf_mask_names(cube_name: str) -> tuple[str, str]:
-    """The dock's name for a cube's leaf mask, and the one the sample data ships it under."""
-    from .._sample_data import MASK_NAMES
-
-    return leaf_mask_name(cube_name), f"{cube_name} · {MASK_NAMES['leaf']}"
-
-
-def _refill(layer: Any, data: Any, kwargs: dict) -> bool:
-    """Put a new result into an existing saliency layer of the same dimensionality (False: replace it instead).
-
-    A re-run for the same class then costs no layer removal (napari runs gc.collect() there: 0.3–1.4 s of GUI
-    time in benchmarks/gui_latency.py) and no new visual or controls; the user's display settings stay.
-    """
-    from napari.layers import Image
-
-    if not isinstance(layer, Image) or layer.rgb or layer.ndim != np.ndim(data):
-        return False
-    if "scale" in kwargs:
-        layer.scale = kwargs["scale"]
-    if "translate" in kwargs:
-        layer.translate = kwargs["translate"]
-    layer.metadata = kwargs["metadata"]
-    layer.data = data
-    layer.contrast_limits_range = kwargs["contrast_limits"]
-    layer.contrast_limits = kwargs["contrast_limits"]
-    return True
 
 
 class ExplainDock(QWidget):
@@ -389,19 +357,10 @@ class ExplainDock(QWidget):
             prepared = (saliency_layer_data(exp, layer.scale, layer.translate),
                         curve_from_explanation(exp, model, layer.metadata.get("bbl")))
         layer_data, curve = prepared
-        for data, kwargs, _ in layer_data:
-            name = kwargs["name"]
-            old = self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401 (no .get)
-            if old is None or not _refill(old, data, kwargs):
-                if old is not None:
-                    self.viewer.layers.remove(old)
-                self.viewer.add_image(data, **kwargs)
-            yield name
-        mask_name = leaf_mask_name(layer.name)
-        if not any(name in self.viewer.layers for name in leaf_mask_names(layer.name)):
-            self.viewer.add_labels(exp.leaf_mask.astype(np.uint8), name=mask_name, opacity=0.25, visible=False,
-                                   scale=tuple(layer.scale)[-2:], translate=tuple(layer.translate)[-2:])
-            yield mask_name
+        yield from add_result_layers(self.viewer, layer, exp.leaf_mask, layer_data)
+        # pyqtgraph: imported by the prefetch thread when the dock opened (the worker waited for it), never here
+        from .band_link import add_spectral_dock
+
         classes = list(getattr(model, "classes", []))
         self._classes = classes
         self.result = exp

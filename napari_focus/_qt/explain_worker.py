@@ -1,28 +1,35 @@
 """The Explain dock's worker side: what runs off the GUI thread, and what it imports ahead of time.
 
-No Qt and no napari here. Everything that would hold the GUI thread (torch's import, scipy.stats,
-the modules napari imports for a first Labels layer, the contrast-limit scan of T) happens in a
-thread; `benchmarks/gui_latency.py` measures what is left on the GUI thread.
+No Qt and no napari here (only module names to import). Everything that would hold the GUI thread
+(torch's import, scipy.stats, pyqtgraph, the modules and dash patterns napari needs for a first Labels
+layer, the contrast-limit scan of T) happens in a thread; `benchmarks/gui_latency.py` measures what
+is left on the GUI thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from ..cube import Cube
 
 # imported by the prefetch thread and the worker: the FOCUS core (torch, timm: loading a model imports ~1,400
-# modules), metrics and explain_layers (scipy.stats), and what napari's first Labels layer (the leaf mask)
-# imports on the GUI thread: pandas, skimage.color.colorconv (lazily loaded: importing skimage.color is not enough)
+# modules), metrics and explain_layers (scipy.stats), what napari's first Labels layer (the leaf mask)
+# imports on the GUI thread: pandas, skimage.color.colorconv (lazily loaded: importing skimage.color is not enough),
+# and the spectral dock (pyqtgraph: 0.3-0.4 s of GUI-thread CPU, 1.7-1.8 s of wall time on the GUI thread when the
+# dock opened; its import creates no QObject, only pens, brushes and a QTransform, which any thread may create)
 PREFETCH_MODULES = ("torch", "timm", "timm.models.vision_transformer", "safetensors.torch",
                     "napari_focus.focus.checkpoint", "napari_focus.focus.explain", "napari_focus.vegetation",
-                    "napari_focus.metrics", "napari_focus.explain_layers", "pandas", "skimage.color.colorconv")
+                    "napari_focus.metrics", "napari_focus.explain_layers", "pandas", "skimage.color.colorconv",
+                    "napari_focus._qt.band_link")
 _prefetch: list[threading.Thread] = []
+_warmed: list[bool] = []
 
 
 def _avoid_triton_without_gpu() -> None:
@@ -32,11 +39,48 @@ def _avoid_triton_without_gpu() -> None:
         sys.modules["triton"] = None  # type: ignore[assignment]
 
 
+@contextlib.contextmanager
+def _one_full_collection() -> Iterator[None]:
+    """Pause the cyclic GC while importing, then run one full collection.
+
+    Importing torch & co. makes ~450,000 long-lived objects, and every full collection walks them all with the GIL
+    held: 0.2-0.4 s each, the GUI thread waiting (benchmarks/gui_latency.py caught four in this thread while the
+    dock opened, then more on the GUI thread while the result's layers were added). One collection at the end
+    instead; it also sets CPython's threshold for the next full one (a quarter more long-lived objects) from the
+    whole heap, so that adding a result's layers does not set one off. (`gc.freeze` would make them cheap for
+    good, but it would also freeze the viewer's layers alive at that moment: their data never freed once removed.)
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+            gc.collect()
+
+
+def _warm_line_dashes() -> None:
+    """Build vispy's dash patterns, which napari's first Labels layer (its polygon overlay's line) builds on the GUI
+    thread: 13 patterns by a Python loop, ~60 ms. `_make_pattern` is lru-cached module-wide, so once built here,
+    the GUI thread's DashAtlas costs nothing. Numpy only: no GL, no Qt."""
+    from vispy.visuals.line.dash_atlas import DashAtlas
+
+    DashAtlas()
+
+
 def _import_all() -> None:
+    if _warmed and all(name in sys.modules for name in PREFETCH_MODULES):
+        return  # the worker's call after a prefetch
     _avoid_triton_without_gpu()
-    for name in PREFETCH_MODULES:
-        with contextlib.suppress(Exception):  # a broken install is reported by the run that needs it
-            importlib.import_module(name)
+    with _one_full_collection():
+        for name in PREFETCH_MODULES:
+            with contextlib.suppress(Exception):  # a broken install is reported by the run that needs it
+                importlib.import_module(name)
+    if not _warmed:
+        with contextlib.suppress(Exception):  # only a warm-up: napari builds the patterns itself if this fails
+            _warm_line_dashes()
+        _warmed.append(True)
 
 
 def prefetch() -> None:
@@ -46,7 +90,7 @@ def prefetch() -> None:
     unmarshalling): from a worker it still stalls the GUI, so it happens while the user sets up the run,
     not while the viewer should stay interactive during it. `wait_for_prefetch` joins it.
     """
-    if _prefetch or all(name in sys.modules for name in PREFETCH_MODULES):
+    if _prefetch or (_warmed and all(name in sys.modules for name in PREFETCH_MODULES)):
         return
     thread = threading.Thread(target=_import_all, name="napari-focus import", daemon=True)
     _prefetch.append(thread)

@@ -109,6 +109,25 @@ def test_slider_moves_line_without_emitting(qtbot, curve16, viewer_cube, wl16):
     assert plot.band == 0  # disconnected: the line stays
 
 
+def test_line_moves_first_and_link_never_compares_the_viewer(shown_plot, viewer_cube, monkeypatch):
+    """The line follows dims.point, emitted before current_step (the slider widget's and the band label's event);
+    connecting and disconnecting never run ViewerModel.__eq__ (a model_dump of the whole viewer)."""
+    from napari.components import ViewerModel
+
+    viewer, layer = viewer_cube
+    compared: list[str] = []
+    eq = ViewerModel.__eq__
+    monkeypatch.setattr(ViewerModel, "__eq__", lambda self, other: compared.append(type(other).__name__)
+                        or eq(self, other))
+    seen: list[int] = []
+    viewer.dims.events.current_step.connect(lambda e: seen.append(shown_plot.band))  # connected before the link
+    link = link_plot_to_viewer(shown_plot, viewer, layer)
+    viewer.dims.set_current_step(0, 9)
+    assert seen == [9]
+    link.disconnect()
+    assert compared == []
+
+
 def test_bad_bands_are_gaps_and_top_markers_match(qtbot, curve16, good16):
     plot = SpectralPlotWidget(curve16)
     qtbot.addWidget(plot)

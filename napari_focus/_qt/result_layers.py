@@ -1,0 +1,83 @@
+"""The Explain dock's result as napari layers: the saliency layers (added, or refilled in place) and the leaf mask.
+
+Each step adds one layer and yields its name, so that the dock can spread them over event-loop turns
+(`ExplainDock._show_in_turns`): a napari layer add and its first draw cost 0.1-0.4 s of GUI time each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+
+def leaf_mask_name(cube_name: str) -> str:
+    return f"leaf mask · {cube_name}"
+
+
+def leaf_mask_names(cube_name: str) -> tuple[str, str]:
+    """The dock's name for a cube's leaf mask, and the one the sample data ships it under."""
+    from .._sample_data import MASK_NAMES
+
+    return leaf_mask_name(cube_name), f"{cube_name} · {MASK_NAMES['leaf']}"
+
+
+def refill(layer: Any, data: Any, kwargs: dict) -> bool:
+    """Put a new result into an existing saliency layer of the same dimensionality (False: replace it instead).
+
+    A re-run for the same class then costs no layer removal (napari runs gc.collect() there: 0.3–1.4 s of GUI
+    time in benchmarks/gui_latency.py) and no new visual or controls; the user's display settings stay.
+    """
+    from napari.layers import Image
+
+    if not isinstance(layer, Image) or layer.rgb or layer.ndim != np.ndim(data):
+        return False
+    if "scale" in kwargs:
+        layer.scale = kwargs["scale"]
+    if "translate" in kwargs:
+        layer.translate = kwargs["translate"]
+    layer.metadata = kwargs["metadata"]
+    layer.data = data
+    layer.contrast_limits_range = kwargs["contrast_limits"]
+    layer.contrast_limits = kwargs["contrast_limits"]
+    return True
+
+
+@contextlib.contextmanager
+def _keep_selection(viewer: Any) -> Iterator[None]:
+    """Add layers without making each the active one (the cube stays selected, as the dock leaves it anyway).
+
+    napari activates an inserted layer, which swaps the layer-controls panel twice per layer (to it, and back to
+    the cube at the end): 30-60 ms of GUI time per layer here. The switch is napari's private `_activate_on_insert`;
+    without it (another napari), layers are added as before.
+    """
+    layers = viewer.layers
+    before = getattr(layers, "_activate_on_insert", None)
+    if isinstance(before, bool):
+        layers._activate_on_insert = False
+    try:
+        yield
+    finally:
+        if isinstance(before, bool):
+            layers._activate_on_insert = before
+
+
+def add_result_layers(viewer: Any, cube: Any, leaf_mask: np.ndarray, layer_data: list[tuple]) -> Iterator[str]:
+    """Add (or refill) the saliency layers, then the cube's leaf mask unless it has one; yield each layer's name."""
+    for data, kwargs, _ in layer_data:
+        name = kwargs["name"]
+        old = viewer.layers[name] if name in viewer.layers else None  # noqa: SIM401 (LayerList has no .get)
+        if old is None or not refill(old, data, kwargs):
+            if old is not None:
+                viewer.layers.remove(old)
+            with _keep_selection(viewer):
+                viewer.add_image(data, **kwargs)
+        yield name
+    mask_name = leaf_mask_name(cube.name)
+    if not any(name in viewer.layers for name in leaf_mask_names(cube.name)):
+        with _keep_selection(viewer):
+            viewer.add_labels(leaf_mask.astype(np.uint8), name=mask_name, opacity=0.25, visible=False,
+                              scale=tuple(cube.scale)[-2:], translate=tuple(cube.translate)[-2:])
+        yield mask_name

@@ -1,0 +1,33 @@
+"""The Explain result's layers: added without taking the selection from the cube, refilled in place on a re-run."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_focus._qt.result_layers import add_result_layers, leaf_mask_name
+
+
+def _layer_data(t: np.ndarray, m: np.ndarray) -> list[tuple]:
+    common = {"contrast_limits": (0.0, 1.0), "metadata": {"napari_focus": "saliency"}}
+    return [(t, dict(common, name="saliency · healthy"), "image"), (m, dict(common, name="saliency map · healthy"),
+                                                                        "image")]
+
+
+def test_layers_added_cube_stays_selected_and_rerun_refills(viewer_cube, cube16):
+    viewer, cube = viewer_cube
+    viewer.layers.selection.active = cube
+    rng = np.random.default_rng(1)
+    t, m = rng.random(cube16.shape, dtype=np.float32), rng.random(cube16.shape[1:], dtype=np.float32)
+    mask = np.zeros(cube16.shape[1:], bool)
+    mask[2:6, 3:9] = True
+    names = list(add_result_layers(viewer, cube, mask, _layer_data(t, m)))
+    assert names == ["saliency · healthy", "saliency map · healthy", leaf_mask_name(cube.name)]
+    assert viewer.layers.selection.active is cube
+    assert viewer.layers._activate_on_insert is True  # restored for everyone else's layers
+    assert viewer.layers[names[0]].data.shape == cube16.shape
+    np.testing.assert_array_equal(viewer.layers[names[2]].data, mask.astype(np.uint8))
+    first = viewer.layers[names[0]]
+    again = list(add_result_layers(viewer, cube, mask, _layer_data(t * 2, m)))
+    assert again == names[:2]  # the leaf mask is there already
+    assert viewer.layers[names[0]] is first and np.allclose(first.data, t * 2)
+    assert len(viewer.layers) == 4
