@@ -4,7 +4,7 @@
 
 Opens the sample leaf (Plugins > napari-focus sample), runs Explain through the dock with the embedded
 default model (or `--model PATH`) for the disease class, waits for the result, moves the band slider to
-the curve's top band and saves the whole window to docs/img/explain.png. While no embedded FOCUS
+the curve's red-edge peak (680–750 nm) and saves the whole window to docs/img/explain.png. While no embedded FOCUS
 checkpoint is installed it uses an untrained model on the embedded backbone (scripts/fallback_model.py)
 and says so: such a screenshot shows the layout, not an explanation.
 """
@@ -19,10 +19,24 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 warnings.filterwarnings("ignore", message="napari support for the PyQt5")  # not this screenshot's subject
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "img" / "explain.png"
+
+
+def red_edge_peak(curve, wavelengths_nm) -> int:
+    """The most important band in the red edge (680–750 nm), where a scientist clicks first; the top band
+    of the whole curve when the cube has no wavelengths there."""
+    b = np.asarray(curve, dtype=float)
+    if wavelengths_nm is not None:
+        wl = np.asarray(wavelengths_nm, dtype=float)
+        inside = np.flatnonzero((wl >= 680) & (wl <= 750))
+        if inside.size:
+            return int(inside[np.argmax(b[inside])])
+    return int(np.argmax(b))
 
 
 def pick_model(arg: str | None) -> tuple[Path, bool]:
@@ -58,7 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     model, trained = pick_model(args.model)
 
     import napari
-    import numpy as np
     from qtpy.QtWidgets import QApplication
 
     from napari_focus._qt.band_link import band_axis
@@ -90,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     m = dock.result.M  # the lower plot: the spectra of the most salient pixel (what a Shift-click shows)
     y, x = (int(v) for v in np.unravel_index(int(np.argmax(m)), m.shape))
     link.pixels.show(y, x)
-    top = int(plot.top_bands[0])
+    top = red_edge_peak(dock.result.B, cube.wavelengths_nm)
     viewer.dims.set_current_step(band_axis(viewer, cube), top)
-    print(f"slider on the top band {top}: {plot.status.text()}")
+    print(f"slider on the red-edge peak, band {top}: {plot.status.text()}")
     from napari._qt.dialogs.qt_notification import NapariQtNotification
 
     for toast in viewer.window._qt_window.findChildren(NapariQtNotification):

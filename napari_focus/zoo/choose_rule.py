@@ -1,0 +1,55 @@
+"""Choose a checkpoint's saliency rule on tuning leaves (SPEC §3.8), never on the held-out ones.
+
+Every single rule is evaluated on the tuning folder; the map rule with the best in-leaf AUPRC and the
+curve rule with the best tolerant BIO@5 (ties: the earlier rule in `RULES`) are combined as
+"map+curve", written into the checkpoint's config (atomically, with the tuning table beside it).
+
+    python -m napari_focus.zoo.choose_rule --model model/focus_bls_vnir204 --tune runs/bls_vnir204_tune
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--tune", type=Path, required=True, help="tuning leaves (a seed used for nothing else)")
+    ap.add_argument("--max-items", type=int, default=40)
+    args = ap.parse_args(argv)
+
+    import torch
+    from tqdm import tqdm
+
+    from napari_focus.dataset import load_dataset
+    from napari_focus.focus.checkpoint import load_checkpoint, save_checkpoint
+    from napari_focus.focus.evaluate import evaluate
+    from napari_focus.focus.readout import RULES
+
+    torch.set_num_threads(1)  # the readout is many small ops
+    model = load_checkpoint(args.model)
+    tune = load_dataset(args.tune)
+    table = {}
+    for rule in tqdm(list(RULES), desc="rules", file=sys.stderr):
+        res = evaluate(model, tune, split="all", rule=rule, deletion_random=0, max_items=args.max_items)
+        table[rule] = {k: res.get(k) for k in ("accuracy", "auprc", "iou", "bio5_tolerant", "bio5_strict",
+                                               "auprc_floor_random", "n")}
+    best_map = max(RULES, key=lambda r: (table[r]["auprc"] or 0.0))
+    best_curve = max(RULES, key=lambda r: (table[r]["bio5_tolerant"] or 0.0))
+    chosen = best_map if best_map == best_curve else f"{best_map}+{best_curve}"
+    model.saliency_rule = chosen
+    save_checkpoint(model, args.model)
+    (args.model / "rule_tuning.json").write_text(json.dumps(
+        {"tuning_folder": str(args.tune), "max_items": args.max_items, "chosen": chosen,
+         "criterion": "map: best in-leaf AUPRC; curve: best tolerant BIO@5", "rules": table}, indent=1, default=float))
+    print(json.dumps({"chosen": chosen, "map_auprc": table[best_map]["auprc"],
+                      "curve_bio5_tolerant": table[best_curve]["bio5_tolerant"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
