@@ -14,6 +14,8 @@ import os
 import sys
 from pathlib import Path
 
+from napari_focus.focus.backbone import sha256_file
+
 
 def relink(checkpoint: Path, backbone: Path = Path("model/backbone/weights.safetensors")) -> str:
     cfg_path = checkpoint / "config.json"
@@ -23,6 +25,9 @@ def relink(checkpoint: Path, backbone: Path = Path("model/backbone/weights.safet
     tmp = cfg_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(cfg, indent=1))
     os.replace(tmp, cfg_path)
+    copy = checkpoint / "backbone.safetensors"  # written by a re-save of a loaded checkpoint: a duplicate
+    if copy.is_file() and sha256_file(copy) == cfg["backbone"]["sha256"]:
+        copy.unlink()
     return rel
 
 
