@@ -29,12 +29,12 @@ OUT = ROOT / "docs" / "img" / "explain.png"
 
 def red_edge_peak(curve, wavelengths_nm) -> int:
     """The most important band in the red edge (680–750 nm), where a scientist clicks first; the top band
-    of the whole curve when the cube has no wavelengths there."""
+    of the whole curve when the cube has no wavelengths there or the model gives the red edge no weight."""
     b = np.asarray(curve, dtype=float)
     if wavelengths_nm is not None:
         wl = np.asarray(wavelengths_nm, dtype=float)
         inside = np.flatnonzero((wl >= 680) & (wl <= 750))
-        if inside.size:
+        if inside.size and b[inside].max() > 0:
             return int(inside[np.argmax(b[inside])])
     return int(np.argmax(b))
 
@@ -103,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     m = dock.result.M  # the lower plot: the spectra of the most salient pixel (what a Shift-click shows)
     y, x = (int(v) for v in np.unravel_index(int(np.argmax(m)), m.shape))
     link.pixels.show(y, x)
-    top = red_edge_peak(dock.result.B, cube.wavelengths_nm)
+    top = red_edge_peak(dock.result.B, dock.result.wavelengths_nm)
     viewer.dims.set_current_step(band_axis(viewer, cube), top)
-    print(f"slider on the red-edge peak, band {top}: {plot.status.text()}")
+    print(f"slider on band {top} (the red-edge peak, else the top band): {plot.status.text()}")
     from napari._qt.dialogs.qt_notification import NapariQtNotification
 
     for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
