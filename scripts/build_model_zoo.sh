@@ -28,4 +28,4 @@ $N train --data "runs/bls_${S}_train960" --out "runs/focus_bls_${S}_random" --ba
 $PY -m napari_focus.zoo.choose_rule --model "runs/focus_bls_${S}_random" --tune "runs/bls_${S}_tune"
 $PY -m napari_focus.zoo.model_card --model "model/focus_bls_${S}" --train "runs/bls_${S}_train960" \
   --heldout "runs/bls_${S}_heldout" --commands scripts/build_model_zoo.sh \
-  --random-backbone "runs/focus_bls_${S}_random" --recipe "${RECIPE[*]}"
+  --random-backbone "runs/focus_bls_${S}_random" --recipe "${RECIPE[*]}" --doc docs/benchmarks.md

@@ -209,13 +209,13 @@ def render(cfg: BenchConfig, res: dict[str, Any], header: list[str]) -> str:
     return "\n".join(out)
 
 
-def write_block(path: str | Path, block: str) -> Path:
+def write_block(path: str | Path, block: str, start: str = START, end: str = END) -> Path:
     """Replace the text between the markers (appended when absent); the rest of the file is untouched."""
     p = Path(path)
     text = p.read_text() if p.is_file() else ""
-    new = f"{START}\n{block.rstrip()}\n{END}"
-    if START in text and END in text and text.index(START) < text.index(END):
-        text = text[: text.index(START)] + new + text[text.index(END) + len(END):]
+    new = f"{start}\n{block.rstrip()}\n{end}"
+    if start in text and end in text and text.index(start) < text.index(end):
+        text = text[: text.index(start)] + new + text[text.index(end) + len(end):]
     else:
         text = text.rstrip() + ("\n\n" if text.strip() else "") + new + "\n"
     p.parent.mkdir(parents=True, exist_ok=True)

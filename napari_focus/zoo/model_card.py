@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--random-backbone", type=Path, default=None,
                     help="checkpoint of the same recipe on a randomly initialised backbone (evaluated the same way)")
     ap.add_argument("--recipe", default="", help="one line describing the training recipe (epochs, lr, path)")
+    ap.add_argument("--doc", type=Path, default=None,
+                    help="also rewrite the zoo table (every model/*/metrics.json) between the zoo markers of this file")
     args = ap.parse_args(argv)
 
     from napari_focus.chemometrics import logistic_baseline
@@ -91,7 +93,37 @@ def main(argv: list[str] | None = None) -> int:
     (args.model / "metrics.json").write_text(json.dumps(out, indent=1, default=float))
     args.model.joinpath("MODEL_CARD.md").write_text(card(args, cfg, out))
     print(args.model / "MODEL_CARD.md")
+    if args.doc is not None:
+        from napari_focus.bench.tables import write_block
+
+        write_block(args.doc, zoo_table(args.model.parent), "<!-- zoo:start -->", "<!-- zoo:end -->")
     return 0
+
+
+def zoo_table(root: Path) -> str:
+    """One block of rows per shipped checkpoint, from the metrics.json its model card wrote."""
+    head = ("| checkpoint · method | accuracy | AUPRC | IoU | BIO@5 tolerant | BIO@5 strict |\n"
+            "| --- | --- | --- | --- | --- | --- |")
+    rows = [head]
+    for f in sorted(root.glob("*/metrics.json")):
+        m = json.loads(f.read_text())
+        name = f.parent.name
+        for label, r in m["results"].items():
+            rows.append(f"| {name} · {label} | {_fmt(r.get('accuracy'))} | {_fmt(r.get('auprc'))} | "
+                        f"{_fmt(r.get('iou'))} | {_fmt(r.get('bio5_tolerant'))} | {_fmt(r.get('bio5_strict'))} |")
+        first = next(iter(m["results"].values()))
+        fl = m.get("bio5_tolerant_floors") or {}
+        rows.append(f"| {name} · floors: random map / whole leaf; random curve / leaf brightness | – | "
+                    f"{_fmt(first.get('auprc_floor_random'))} / {_fmt(first.get('auprc_floor_leaf'))} | – | "
+                    f"{_fmt(fl.get('random_curve'))} / {_fmt(fl.get('leaf_mean_reflectance'))} | – |")
+        rows.append(f"| {name} · logistic regression on leaf-mean spectra | "
+                    f"{_fmt(m['logistic_regression_accuracy'])} | – | – | – | – |")
+        rb = m.get("random_backbone")
+        if rb:
+            rows.append(f"| {name} · same recipe, random frozen backbone | {_fmt(rb.get('accuracy'))} | "
+                        f"{_fmt(rb.get('auprc'))} | {_fmt(rb.get('iou'))} | {_fmt(rb.get('bio5_tolerant'))} | "
+                        f"{_fmt(rb.get('bio5_strict'))} |")
+    return "\n".join(rows)
 
 
 def _fmt(v) -> str:
