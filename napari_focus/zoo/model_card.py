@@ -126,6 +126,16 @@ def zoo_table(root: Path) -> str:
     return "\n".join(rows)
 
 
+def readout_origin(model: Path) -> str:
+    """Where the checkpoint's saliency rule came from, for the card."""
+    tuned = model / "rule_tuning.json"
+    if not tuned.is_file():
+        return "the default readout was chosen on planted-signal tuning seeds, see `tests/focus`"
+    t = json.loads(tuned.read_text())
+    return (f"the readout `{t['chosen']}` was chosen by `napari_focus.zoo.choose_rule` on the first {t['max_items']} "
+            f"leaves of `{t['tuning_folder']}` (seed 3): {t['criterion']}; the table is in `rule_tuning.json`")
+
+
 def _fmt(v) -> str:
     return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.3f}"
 
@@ -183,7 +193,7 @@ python -m napari_focus.zoo.model_card --model {args.model} --train {args.train} 
 Training leaves: `{args.train}` ({out['n_train_folder']} leaves, seed 1; its own 80/20 split).
 Recipe: {out.get('recipe') or '(see the commands)'}. Held-out:
 `{args.heldout}` ({out['n_heldout']} leaves, seed 2): never used for training or for choosing the readout
-(the default readout was chosen on planted-signal tuning seeds, see `tests/focus`).
+({readout_origin(args.model)}).
 
 ## Held-out metrics ({out['n_heldout']} leaves, true class, inside the leaf mask; {out['date']})
 | method | accuracy | AUPRC | spatial IoU | BIO@5 tolerant | BIO@5 strict | deletion ratio | s / leaf |
