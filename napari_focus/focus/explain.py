@@ -250,8 +250,8 @@ def _readout(model: FocusModel, out: Any, c: int, map_rule: str, curve_rule: str
     if curve_rule == map_rule:
         return _factored(P, prep.hw, leaf, rows)
     Pc = cube_patches(patch_saliency(model, out, c, curve_rule).reshape(-1, gh, gw), model, prep)
-    M_map = _factored(P, prep.hw, leaf, rows)[1]
-    curve = _factored(Pc, prep.hw, leaf, rows)[2]
+    M_map = _factored(P, prep.hw, leaf, rows, want="M")[1]
+    curve = _factored(Pc, prep.hw, leaf, rows, want="B")[2]
     # outer's M and B without building it: Σ_b β_b·M and β_b·max_leaf M (T ≥ 0 and zero off the leaf)
     beta = curve / max(float(curve.sum()), 1e-30)
     M = (M_map * beta.sum(dtype=np.float32)).astype(np.float32)
@@ -260,15 +260,17 @@ def _readout(model: FocusModel, out: Any, c: int, map_rule: str, curve_rule: str
 
 
 def _factored(
-    P: torch.Tensor, hw: tuple[int, int], leaf: np.ndarray, rows: LeafRows
-) -> tuple[Any, np.ndarray, np.ndarray]:
+    P: torch.Tensor, hw: tuple[int, int], leaf: np.ndarray, rows: LeafRows, want: str = "MB"
+) -> tuple[Any, np.ndarray | None, np.ndarray | None]:
     """(deferred T, M, B) from the patch-level saliency P (C_cube, gh, gw) (factored.py); T is built at once
-    only if P has a negative entry (then the clamp after upsampling matters and M, B need the real T)."""
+    only if P has a negative entry (then the clamp after upsampling matters and M, B need the real T).
+    `want` names the factors to compute ("M", "B" or both); the other comes back as None."""
     P = P.detach().float()
     if bool((P < 0).any()):
         T = render(P, hw, leaf)
         return (T, *finish(T, leaf))
-    return Deferred(lambda: render(P, hw, leaf)), saliency_map(P, hw, leaf), band_max(P, rows)
+    return (Deferred(lambda: render(P, hw, leaf)), saliency_map(P, hw, leaf) if "M" in want else None,
+            band_max(P, rows) if "B" in want else None)
 
 
 def _attention_diagnostics(model, out, c: int, prep: PreparedCube, leaf: np.ndarray) -> dict[str, float]:

@@ -36,6 +36,7 @@ import numpy as np
 
 from napari_focus.zoo.spot_objective import (  # noqa: F401  (spot_image: re-exported)
     AttentionTap,
+    attention_weights,
     cls_cover_r,
     make_spot_images,
     spot_attention_auroc,
@@ -158,12 +159,8 @@ def attention_entropies(vit, images) -> np.ndarray:
     with torch.inference_mode():
         t = vit.norm_pre(vit._pos_embed(vit.patch_embed(images.expand(-1, 3, -1, -1))))
         for blk in vit.blocks:
-            x = blk.norm1(t)
-            b, n, d = x.shape
-            qkv = blk.attn.qkv(x).reshape(b, n, 3, blk.attn.num_heads, -1).permute(2, 0, 3, 1, 4)
-            q, k = blk.attn.q_norm(qkv[0]), blk.attn.k_norm(qkv[1])
-            a = ((q * blk.attn.scale) @ k.transpose(-2, -1)).softmax(-1)[:, :, vit.num_prefix_tokens:]
-            h = -(a * a.clamp_min(1e-12).log()).sum(-1) / math.log(n)
+            a = attention_weights(blk.attn, blk.norm1(t), slice(vit.num_prefix_tokens, None))  # patch queries
+            h = -(a * a.clamp_min(1e-12).log()).sum(-1) / math.log(t.shape[1])
             ents.append(h.mean(dim=(0, 2)).numpy())
             t = blk(t)
     return np.stack(ents)

@@ -84,13 +84,18 @@ def cls_cover_r(model, images: np.ndarray, cover: np.ndarray) -> float:
     return round(float(np.corrcoef(est, np.sqrt(cover.astype(np.float64).mean(1)))[0, 1]), 4)
 
 
-def cls_attention(vit, normed: torch.Tensor, attn) -> torch.Tensor:
-    """CLS's attention row (B, H, patches) in one block, recomputed from the block's normed input."""
+def attention_weights(attn, normed: torch.Tensor, queries: slice = slice(None)) -> torch.Tensor:
+    """Softmax attention (B, H, Q, L) of the query rows `queries` in one timm `Attention`, recomputed from the
+    block's normed input: timm never returns its attention weights."""
     b, n, _ = normed.shape
     qkv = attn.qkv(normed).reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
-    q, k = attn.q_norm(qkv[0][:, :, :1]), attn.k_norm(qkv[1])
-    a = ((q * attn.scale) @ k.transpose(-2, -1)).softmax(-1)[:, :, 0]
-    return a[..., vit.num_prefix_tokens:]
+    q, k = attn.q_norm(qkv[0][:, :, queries]), attn.k_norm(qkv[1])
+    return ((q * attn.scale) @ k.transpose(-2, -1)).softmax(-1)
+
+
+def cls_attention(vit, normed: torch.Tensor, attn) -> torch.Tensor:
+    """CLS's attention row (B, H, patches) in one block."""
+    return attention_weights(attn, normed, slice(0, 1))[:, :, 0, vit.num_prefix_tokens:]
 
 
 class AttentionTap:
