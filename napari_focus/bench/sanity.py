@@ -27,9 +27,7 @@ FLAG_RHO = 0.9
 
 def reinit_trainables(model, seed: int):
     """A copy of `model` whose trainable tensors are those of a freshly built model (other seed)."""
-    from napari_focus.focus.model import FocusModel
-
-    fresh = FocusModel(model.backbone, model.backbone_spec, model.groups, model.classes, task=model.task,
+    fresh = type(model)(model.backbone, model.backbone_spec, model.groups, model.classes, task=model.task,
                        wavelengths_nm=model.wavelengths_nm, use_sink=model.use_sink, seed=seed,
                        rollout_depth=model.rollout_depth)
     out = copy.deepcopy(model)

@@ -38,12 +38,12 @@ class _Logits(nn.Module):
 
 def _cam_reshape(model: FocusModel):
     gh, gw = model.grid
-    G, p0 = model.groups.n_groups, model.patch_start
+    G, p0, n = model.groups.n_groups, model.patch_start, model.seq_patches
 
-    def reshape(t: torch.Tensor) -> torch.Tensor:
-        bg, _, d = t.shape
-        patches = t[:, p0 : p0 + gh * gw].reshape(bg // G, G, gh, gw, d)
-        return patches.permute(0, 1, 4, 2, 3).reshape(bg // G, G * d, gh, gw)
+    def reshape(t: torch.Tensor) -> torch.Tensor:  # (B·G, L+K, d), or (B, L+G·K, d) for one joint sequence
+        d = t.shape[-1]
+        patches = t[:, p0 : p0 + n].reshape(-1, G, gh, gw, d)
+        return patches.permute(0, 1, 4, 2, 3).reshape(-1, G * d, gh, gw)
 
     return reshape
 

@@ -53,7 +53,7 @@ def _config(model: FocusModel, spec: dict[str, Any], weights_sha: str) -> dict[s
         "calibrated": bool(model.calibrated),
         "saliency_rule": model.saliency_rule or DEFAULT_RULE,  # fixed at save: a later default changes nothing
         "weights_sha256": weights_sha,
-    }
+    } | ({"sequence": "joint"} if model.joint else {})  # the benchmark's joint-sequence ablation (joint.py)
 
 
 def save_checkpoint(model: FocusModel, folder: str | Path, copy_backbone: bool = False) -> Path:
@@ -171,6 +171,7 @@ _FIELDS: dict[str, tuple[bool, Any]] = {
     "calibrated": (False, _is(bool)),
     "saliency_rule": (False, _opt(_is(str))),
     "weights_sha256": (False, _opt(_is(str))),
+    "sequence": (False, lambda v: v in ("per_group", "joint")),
 }
 
 
@@ -185,6 +186,14 @@ def _check_types(cfg: dict[str, Any], path: Path) -> None:
     wf = cfg["backbone"].get("weights_file")
     if wf and not str(wf).lower().endswith(".safetensors"):
         raise CheckpointError(f"{path}: backbone weights {wf!r} are not a .safetensors file (pickles are never loaded)")
+
+
+def _model_class(cfg: dict[str, Any]) -> type[FocusModel]:
+    if cfg.get("sequence") == "joint":
+        from napari_focus.focus.joint import JointFocusModel
+
+        return JointFocusModel
+    return FocusModel
 
 
 def load_checkpoint(folder: str | Path, device: str | torch.device | None = None,
@@ -206,7 +215,7 @@ def load_checkpoint(folder: str | Path, device: str | torch.device | None = None
             spec.weights_file = str(Path(backbone_file).resolve())
         vit = build_backbone(spec, base_dir=folder)
         groups = SpectralGroups.from_dict(cfg["groups"])
-        model = FocusModel(vit, spec, groups, cfg["classes"], task=cfg["task"],
+        model = _model_class(cfg)(vit, spec, groups, cfg["classes"], task=cfg["task"],
                            wavelengths_nm=cfg.get("wavelengths_nm"), use_sink=bool(cfg["use_sink"]),
                            rollout_depth=int(cfg.get("rollout_depth", 3)))
         norm = cfg["normalisation"]

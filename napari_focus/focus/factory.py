@@ -68,12 +68,21 @@ def new_model(
     use_sink: bool = True,
     seed: int = 0,
     prompt_std: float = 0.02,
+    joint: bool = False,
 ) -> FocusModel:
-    """A fresh (untrained, uncalibrated) FOCUS model on the spec's frozen backbone."""
+    """A fresh (untrained, uncalibrated) FOCUS model on the spec's frozen backbone.
+
+    `joint`: one backbone sequence of all N·G tokens (the benchmark's ablation, joint.py) instead of
+    the SPEC's one sequence per group."""
     import torch
 
     torch.manual_seed(seed)
     vit = build_backbone(spec)
     groups = make_groups(n_bands, wavelengths_nm, n_groups, good_bands=good_bands)
-    return FocusModel(vit, spec, groups, list(classes), task=task, wavelengths_nm=wavelengths_nm,
+    cls: type[FocusModel] = FocusModel
+    if joint:
+        from napari_focus.focus.joint import JointFocusModel
+
+        cls = JointFocusModel
+    return cls(vit, spec, groups, list(classes), task=task, wavelengths_nm=wavelengths_nm,
                       use_sink=use_sink, seed=seed, prompt_std=prompt_std)

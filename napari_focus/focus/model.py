@@ -29,7 +29,7 @@ class FocusOutput:
     logits: torch.Tensor  # (B, K); regression: standardised prediction
     group_logits: torch.Tensor  # (B, K, G)
     prompt_attn: list[torch.Tensor] | None = None  # per layer (B, G, K, H, L+1); last column = self
-    backbone_attn: dict[int, torch.Tensor] = field(default_factory=dict)  # layer -> (B, G, H, L, L)
+    backbone_attn: dict[int, torch.Tensor] = field(default_factory=dict)  # layer -> (B, G, H, L, L); joint: G=1
     band_tokens: torch.Tensor | None = None  # (B, Cu, N, d): Φ_b ⊙ E(X_b)_p for the grouped bands
     last_sigma: torch.Tensor | None = None  # (B, G, L): norm1 scale of backbone tokens, last block
     prompt_final: torch.Tensor | None = None  # (B, G, K, d)
@@ -42,6 +42,7 @@ class FocusModel(nn.Module):
 
     TRAINABLE = ("prompts", "sink", "phi", "group_embed", "head_norm.weight", "head_norm.bias",
                  "head.weight", "head.bias")
+    joint = False  # one sequence per group (SPEC §3.4); joint.py's benchmark ablation overrides the layout hooks
 
     def __init__(
         self,
@@ -130,6 +131,18 @@ class FocusModel(nn.Module):
     def n_classes(self) -> int:
         return len(self.classes)
 
+    @property
+    def seq_patches(self) -> int:
+        """Patch tokens in one backbone sequence: N here (G·N in the joint ablation)."""
+        return self.grid[0] * self.grid[1]
+
+    def own_patches(self, t: torch.Tensor, group_axis: int = 0) -> torch.Tensor:
+        """A group's own patch columns from a tensor whose last axis holds one sequence's patch keys.
+
+        Here each sequence is one group, so this is the identity; the joint ablation picks group g's
+        block of its G·N patches (readouts call this wherever they slice the patches)."""
+        return t
+
     def _token_base(self) -> torch.Tensor:
         """CLS (+ its position) so that new prompts and SINK start inside the backbone's distribution."""
         vit = self.backbone
@@ -207,8 +220,9 @@ class FocusModel(nn.Module):
         G, K = self.groups.n_groups, self.n_classes
         band_tokens = self.embed_bands(x)
         band_tokens = band_tokens * self.phi[self.used_bands][None, :, None, :].to(band_tokens.dtype)
-        seq = self._sequences(band_tokens)
-        p = self.prompts.transpose(0, 1).to(seq.dtype).unsqueeze(0).expand(B, G, K, -1).reshape(B * G, K, -1)
+        seq = self._sequences(band_tokens)  # (B·G, L, d); (B, L, d) in the joint ablation
+        p = self.prompts.transpose(0, 1).to(seq.dtype).unsqueeze(0).expand(B, G, K, -1).reshape(seq.shape[0], -1,
+                                                                                               seq.shape[-1])
         depth = len(self.backbone.blocks)
         first_rollout = max(0, depth - self.rollout_depth)
         prompt_attn, backbone_attn, stats = [], {}, []
@@ -216,13 +230,13 @@ class FocusModel(nn.Module):
         last_sigma = None
         for li, blk in enumerate(self.backbone.blocks):
             if record and li == depth - 1:
-                last_sigma = _ln_sigma(blk.norm1, seq).reshape(B, G, -1)
+                last_sigma = _ln_sigma(blk.norm1, seq).reshape(B, -1, seq.shape[1]).expand(B, G, -1)
             want_full = record and first_rollout <= li < depth - 1
             seq, p, a, qk, full = _block_step(blk, seq, p, want_full)
             if record:
-                prompt_attn.append(a.reshape(B, G, *a.shape[1:]).transpose(2, 3))
+                prompt_attn.append(a.transpose(1, 2).reshape(B, G, K, *a.shape[1:2], a.shape[-1]))
                 if full is not None:
-                    backbone_attn[li] = full.reshape(B, G, *full.shape[1:])
+                    backbone_attn[li] = full.reshape(B, -1, *full.shape[1:])  # (B, G or 1, H, L, L)
             if sink_mass is not None:
                 heads = torch.nonzero(self.head_aux[li]).flatten()
                 sink_mass = sink_mass + _sink_column_mass(qk[0][:, heads], qk[1][:, heads],
@@ -230,7 +244,7 @@ class FocusModel(nn.Module):
             if diagnostics:
                 with torch.no_grad():
                     stats.append(_patch_row_stats(qk[0], qk[1], self.n_sink, self.patch_start, self.sink_chunk))
-        z = self.head(self.head_norm(p)).squeeze(-1).float()  # (B·G, K)
+        z = self.head(self.head_norm(p)).squeeze(-1).float()  # (B·G, K); joint: (B, G·K)
         group_logits = z.reshape(B, G, K).transpose(1, 2)
         out = FocusOutput(logits=group_logits.mean(-1), group_logits=group_logits, sink_mass=sink_mass)
         if record:

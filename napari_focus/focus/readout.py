@@ -71,21 +71,22 @@ def _star_mean(model: FocusModel, layer: int, a: torch.Tensor) -> torch.Tensor:
 
 
 def attention_map(model: FocusModel, out: FocusOutput, c: int, kind: str) -> torch.Tensor:
-    """a_{c,g}(p) for item 0: (G, N) patch weights."""
+    """a_{c,g}(p) for item 0: (G, N) patch weights (of group g's own patches, `FocusModel.own_patches`)."""
     p0 = model.patch_start
     last = len(out.prompt_attn) - 1
+    own = model.own_patches
     if kind == "last":
-        return _star_mean(model, last, out.prompt_attn[last][0, :, c])[:, p0:-1]
+        return own(_star_mean(model, last, out.prompt_attn[last][0, :, c])[:, p0:-1])
     if kind == "contrast":
-        a = _star_mean(model, last, out.prompt_attn[last][0])[..., p0:-1]  # (G, K, N)
+        a = own(_star_mean(model, last, out.prompt_attn[last][0])[..., p0:-1])  # (G, K, N)
         return (a[:, c] - a.mean(1)).clamp_min(0) if a.shape[1] > 1 else a[:, c]
     if kind == "rollout":
-        return _rollout(model, out, c)[:, p0:]
+        return own(_rollout(model, out, c)[:, p0:])
     if kind == "rollout_spectral":
-        r = _rollout(model, out, c)[:, p0:]  # (G, N)
+        r = own(_rollout(model, out, c)[:, p0:])  # (G, N)
         return (r - r.mean(0, keepdim=True)).clamp_min(0) if r.shape[0] > 1 else r
     if kind == "rollout_contrast":
-        r = torch.stack([_rollout(model, out, k)[:, p0:] for k in range(model.n_classes)], 1)  # (G, K, N)
+        r = torch.stack([own(_rollout(model, out, k)[:, p0:]) for k in range(model.n_classes)], 1)  # (G, K, N)
         return (r[:, c] - r.mean(1)).clamp_min(0) if r.shape[1] > 1 else r[:, c]
     raise ValueError(f"unknown attention kind {kind!r}")
 
@@ -100,7 +101,7 @@ def _shared(out: FocusOutput, key: tuple, make: Callable[[], torch.Tensor]) -> t
 
 
 def _backbone_rollout_step(model: FocusModel, out: FocusOutput, layer: int) -> torch.Tensor:
-    """0.5·A + 0.5·I of a recorded backbone layer, mean over H_⋆, transposed: (G, L, L)."""
+    """0.5·A + 0.5·I of a recorded backbone layer, mean over H_⋆, transposed: (G, L, L) ((1, L, L) joint)."""
     ab = _star_mean(model, layer, out.backbone_attn[layer][0].transpose(1, 2))
     return 0.5 * ab + 0.5 * torch.eye(ab.shape[-1], device=ab.device)
 
@@ -113,7 +114,7 @@ def _rollout(model: FocusModel, out: FocusOutput, c: int) -> torch.Tensor:
     for layer in sorted(out.backbone_attn, reverse=True):
         ab = _shared(out, ("rollout_step", layer), lambda layer=layer: _backbone_rollout_step(model, out, layer))
         ap = _star_mean(model, layer, out.prompt_attn[layer][0, :, c])
-        u_seq = torch.einsum("gi,gij->gj", u_seq, ab) + u_self[:, None] * 0.5 * ap[:, :-1]
+        u_seq = torch.einsum("gi,gij->gj", u_seq, ab) + u_self[:, None] * 0.5 * ap[:, :-1]  # joint: ab broadcast
         u_self = u_self * (0.5 + 0.5 * ap[:, -1])
     return u_seq
 
@@ -168,8 +169,8 @@ def direct_path(model: FocusModel, out: FocusOutput) -> torch.Tensor:
     q = torch.einsum("hed,gkhe->gkhd", wv, u) * g1
     q = q - q.mean(-1, keepdim=True)  # norm1 centres its input
     p0 = model.patch_start
-    a = out.prompt_attn[-1][0].float()[..., p0:-1]  # (G, K, H, N)
-    sig = out.last_sigma[0].float()[:, p0:]  # (G, N)
+    a = model.own_patches(out.prompt_attn[-1][0].float()[..., p0:-1])  # (G, K, H, N)
+    sig = model.own_patches(out.last_sigma[0].float()[:, p0:])  # (G, N)
     gidx = model.band_group[model.used_bands]
     bt = out.band_tokens[0].float()  # (Cu, N, d)
     proj = torch.einsum("bkhd,bnd->bkhn", q[gidx], bt)
@@ -198,4 +199,6 @@ def patch_saliency(model: FocusModel, out: FocusOutput, c: int, rule: str) -> to
 def layer_maps(model: FocusModel, out: FocusOutput, c: int) -> torch.Tensor:
     """Per-layer prompt-to-patch maps (H_⋆ mean, summed over groups) for the consistency metric: (L, N)."""
     p0 = model.patch_start
-    return torch.stack([_star_mean(model, li, a[0, :, c])[:, p0:-1].sum(0) for li, a in enumerate(out.prompt_attn)])
+    own = model.own_patches
+    return torch.stack([own(_star_mean(model, li, a[0, :, c])[:, p0:-1]).sum(0)
+                        for li, a in enumerate(out.prompt_attn)])
