@@ -1,10 +1,12 @@
-"""Swapping a finished folder into place so that a reader never sees half of one (checkpoints, batch outputs)."""
+"""Swapping a finished folder or file into place so that a reader never sees half of one (checkpoints, batch
+outputs, training state)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 #: marks the previous folder while it is moved aside (`.NAME.old-XXXXXXXX`); a crash between the two
@@ -21,3 +23,15 @@ def replace_dir(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, final)
+
+
+def replace_file(path: Path, write: Callable[[Path], None]) -> None:
+    """`write(tmp)` a sibling temp file, then rename it over `path`: a reader sees the old file or the new one."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

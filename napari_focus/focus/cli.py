@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from typing import Any
 
 from napari_focus.errors import FocusError
@@ -29,6 +31,9 @@ def register(subparsers: Any) -> None:
     t.add_argument("--views", type=int, default=None, help="fast path: dihedral views cached per leaf (1-8)")
     t.add_argument("--prompt-std", type=float, default=0.02, help="spread of the initial prompts around CLS")
     t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
+    t.add_argument("--restart", action="store_true",
+                   help="discard the state an interrupted run left in OUT.partial/ and train from epoch 0 (by default "
+                        "the same command resumes after its last finished epoch; other settings or data are refused)")
     t.set_defaults(func=_train)
 
     e = subparsers.add_parser("explain", help="explain one cube (saliency cube, curve.csv, PNGs, prediction.json), "
@@ -65,17 +70,24 @@ def _bar(desc: str):
     from tqdm import tqdm
 
     state: dict[str, Any] = {}
+    # in a log file (nohup ... > log 2>&1) a bar redrawn ten times a second is noise: redraw twice a minute
+    interval = 0.1 if sys.stderr.isatty() else 30.0
 
     def progress(step: int, total: int, info: dict[str, Any]) -> None:
+        if info.get("stage") == "resumed":
+            _say(f"{desc}: resuming after epoch {info['epoch']}/{info['of']} (state saved by an interrupted run)")
+            return
         if info.get("stage") == "caching":  # the fast path's one-off pass over the frozen backbone
             if "cache" not in state:
-                state["cache"] = tqdm(total=info["of"], desc="cache backbone", unit="batch", leave=False)
+                state["cache"] = tqdm(total=info["of"], desc="cache backbone", unit="batch", leave=False,
+                                      mininterval=interval)
             state["cache"].update(info["done"] - state["cache"].n)
             if info["done"] >= info["of"]:
                 state["cache"].close()
             return
         if "bar" not in state:
-            state["bar"] = tqdm(total=total, desc=desc, unit="step", leave=False)
+            state["bar"] = tqdm(total=total, desc=desc, unit="step", leave=False, mininterval=interval,
+                                initial=step - 1)
         bar = state["bar"]
         bar.update(step - bar.n)
         if "loss" in info:
@@ -86,6 +98,28 @@ def _bar(desc: str):
     return progress
 
 
+def _say(msg: str) -> None:
+    """One timestamped line on stderr, between tqdm bars (what a background run's log shows)."""
+    from tqdm import tqdm
+
+    tqdm.write(f"{time.strftime('%H:%M:%S')} {msg}", file=sys.stderr)
+
+
+def _epoch_log(epochs: int):
+    """An `on_epoch` callback that logs each epoch's loss, held-out score, its duration and the time left."""
+    times = [time.perf_counter()]  # the first epoch's time includes reading the leaves (and the fast path's cache)
+
+    def on_epoch(epoch: int, loss: float, val: float | None) -> None:
+        times.append(time.perf_counter())
+        laps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        per = sum(laps[1:]) / len(laps[1:]) if len(laps) > 1 else laps[0]
+        held = f", held-out {val:.3f}" if val is not None else ""
+        left = f", ~{per * (epochs - epoch) / 60:.1f} min left" if epoch < epochs else ""
+        _say(f"train: epoch {epoch}/{epochs} loss {loss:.4f}{held} ({laps[-1]:.1f} s{left})")
+
+    return on_epoch
+
+
 def _train(args: argparse.Namespace) -> int:
     import torch
 
@@ -93,6 +127,7 @@ def _train(args: argparse.Namespace) -> int:
     from napari_focus.focus.checkpoint import save_checkpoint
     from napari_focus.focus.device import select_device
     from napari_focus.focus.factory import backbone_spec, new_model
+    from napari_focus.focus.resume import clear_state, state_dir_for
     from napari_focus.focus.train import train
 
     ds = load_dataset(args.data)
@@ -109,10 +144,16 @@ def _train(args: argparse.Namespace) -> int:
                       prompt_std=args.prompt_std)
     model.to(select_device(args.device))
     test_items = ds.split("test")
+    partial = state_dir_for(args.out)
+    _say(f"train: {len(train_items)} leaves, {args.epochs} epochs{' (fast path)' if args.fast else ''}; "
+         f"state after each epoch in {partial}")
     hist = train(model, train_items, epochs=args.epochs, lr=args.lr, sink_weight=args.sink_weight,
                  batch_size=args.batch_size, seed=args.seed, val=test_items or None, progress=_bar("train"),
-                 fast=args.fast, cache_views=args.views)
+                 fast=args.fast, cache_views=args.views, on_epoch=_epoch_log(args.epochs), resume_dir=partial,
+                 restart=args.restart)
     folder = save_checkpoint(model.cpu(), args.out)
+    clear_state(partial)
+    _say(f"train: saved {folder} ({hist.seconds / 60:.1f} min of training)")
     print(json.dumps({"checkpoint": str(folder), "model_sha256": model.checkpoint_sha256, "classes": model.classes,
                       "groups": list(model.groups.names), "loss": hist.loss, "held_out_score": hist.val_score,
                       "seconds": round(hist.seconds, 2)}))

@@ -1,12 +1,14 @@
 """Training FOCUS (SPEC §3.6–3.7): only the trainable tensors get gradients; progress and cancel are
 arguments, so the CLI (tqdm) and the GUI (a worker) share this one loop. A cancelled or failed run
-leaves the model exactly as it was before."""
+leaves the model exactly as it was before; with `resume_dir` it saves its state after every epoch and a
+rerun continues from there (`focus.resume`)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,19 +18,22 @@ import torch.nn.functional as F
 from napari_focus.errors import FocusError
 from napari_focus.focus.device import autocast
 from napari_focus.focus.inputs import prepare_cube
+from napari_focus.focus.resume import Resumer, fingerprint
 
 Progress = Callable[[int, int, dict[str, Any]], None]
 
 
 @dataclass
 class TrainHistory:
-    """Per-epoch training loss (task + sink), sink mass and held-out score; whether it was cancelled."""
+    """Per-epoch training loss (task + sink), sink mass and held-out score; whether it was cancelled;
+    `resumed_from`: epochs an earlier, interrupted run had finished (their seconds are included)."""
 
     loss: list[float] = field(default_factory=list)
     sink_mass: list[float] = field(default_factory=list)
     val_score: list[float] = field(default_factory=list)
     cancelled: bool = False
     seconds: float = 0.0
+    resumed_from: int = 0
 
 
 def tensors_from(model, data: Any, progress: Progress | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,12 +138,19 @@ def train(
     weight_decay: float = 1e-4,
     on_epoch: Callable[[int, float, float | None], None] | None = None,
     cache_views: int | None = None,
+    resume_dir: str | Path | None = None,
+    restart: bool = False,
 ) -> TrainHistory:
     """Train the SPEC's trainable tensors (`fast`: prompts + head only); returns the history.
 
     `progress(step, total, info)` is called after every batch; `should_stop()` is polled before
     every batch and, when true, restores the model's previous state and returns `cancelled=True`.
     `on_epoch(epoch, loss, val_score or None)` is called after every epoch (the GUI's live plot).
+    `resume_dir`: a folder for the run's state after every epoch; a rerun with the same model, data and
+    settings continues after its last finished epoch (reported as `progress(step, total, {"stage":
+    "resumed", "epoch": k, "of": epochs})`) and ends with the same weights; anything else raises FocusError
+    unless `restart` (which discards it). The state stays after success: the caller removes it
+    (`resume.clear_state`) once the result is saved, so a crash while saving loses no training.
     """
     t0 = time.perf_counter()
     before = _snapshot(model)
@@ -146,20 +158,41 @@ def train(
     try:
         x, y = tensors_from(model, data)
         xv, yv = tensors_from(model, val) if val is not None else (None, None)
+        resumer = Resumer(None)
+        if resume_dir is not None:
+            settings = dict(epochs=epochs, lr=lr, sink_weight=sink_weight, batch_size=batch_size, seed=seed,
+                            augment_views=augment_views, fast=fast, weight_decay=weight_decay, cache_views=cache_views)
+            fp = fingerprint(model, settings, {"x": x, "y": y, "xv": xv, "yv": yv})
+            resumer = Resumer(resume_dir, fp, restart=restart)
+            resumer.restore_model(model)
+            hist.resumed_from = resumer.epoch
         args = (model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views, fast, progress,
                 should_stop, weight_decay)
+        clock = (t0, resumer.seconds)
         if fast:
-            _train_loop_cached(*args, on_epoch=on_epoch, cache_views=cache_views)
+            _train_loop_cached(*args, on_epoch=on_epoch, cache_views=cache_views, resumer=resumer, clock=clock)
         else:
-            _train_loop(*args, on_epoch=on_epoch)
+            _train_loop(*args, on_epoch=on_epoch, resumer=resumer, clock=clock)
     except BaseException:
         _restore(model, before)
         raise
     if hist.cancelled:
         _restore(model, before)
     model.eval()
-    hist.seconds = time.perf_counter() - t0
+    hist.seconds = time.perf_counter() - t0 + resumer.seconds
     return hist
+
+
+def _start(resumer: Resumer, opt, gen, hist, progress: Progress | None, epochs: int, steps_per_epoch: int) -> int:
+    """The first epoch to run: 0, or after the last one an interrupted run finished (then said on progress)."""
+    start = resumer.restore_run(opt, gen, hist)
+    if start and progress is not None:
+        progress(start * steps_per_epoch, epochs * steps_per_epoch, {"stage": "resumed", "epoch": start, "of": epochs})
+    return start
+
+
+def _end_epoch(resumer: Resumer, epoch: int, model, opt, gen, hist, clock: tuple[float, float]) -> None:
+    resumer.save(epoch + 1, model, opt, gen, hist, time.perf_counter() - clock[0] + clock[1])
 
 
 def _prepare(model, x, y, fast, lr, weight_decay):
@@ -188,7 +221,7 @@ def _descend(opt, loss: torch.Tensor, progress: Progress | None, step: int, tota
 
 
 def _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views, fast,
-                progress, should_stop, weight_decay, on_epoch=None) -> None:
+                progress, should_stop, weight_decay, on_epoch=None, resumer=None, clock=(0.0, 0.0)) -> None:
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(int(seed))
     opt = _prepare(model, x, y, fast, lr, weight_decay)
@@ -196,8 +229,10 @@ def _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, 
     steps_per_epoch = (n + batch_size - 1) // batch_size
     total = epochs * steps_per_epoch
     use_sink = model.use_sink and sink_weight > 0
-    step = 0
-    for epoch in range(epochs):
+    resumer = resumer or Resumer(None)
+    start = _start(resumer, opt, gen, hist, progress, epochs, steps_per_epoch)
+    step = start * steps_per_epoch
+    for epoch in range(start, epochs):
         model.train()
         order = torch.randperm(n, generator=gen)
         tot, tot_sink = 0.0, 0.0
@@ -220,6 +255,7 @@ def _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, 
         model.eval()
         if xv is not None:
             hist.val_score.append(score(model, xv, yv))
+        _end_epoch(resumer, epoch, model, opt, gen, hist, clock)
         if on_epoch is not None:
             on_epoch(epoch + 1, hist.loss[-1], hist.val_score[-1] if xv is not None else None)
     for p in model.parameters():
@@ -227,7 +263,8 @@ def _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, 
 
 
 def _train_loop_cached(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views, fast,
-                       progress, should_stop, weight_decay, on_epoch=None, cache_views=None) -> None:
+                       progress, should_stop, weight_decay, on_epoch=None, cache_views=None, resumer=None,
+                       clock=(0.0, 0.0)) -> None:
     """Prompts + head against cached backbone keys/values (fast_train); SINK is frozen, so no sink loss."""
     from napari_focus.focus import fast_train as ft
 
@@ -255,19 +292,21 @@ def _train_loop_cached(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch
         torch.set_num_threads(1)
     try:
         _cached_epochs(model, cache, cache_v, y, yv, hist, epochs, batch_size, gen, opt, progress, should_stop,
-                       on_epoch, total)
+                       on_epoch, total, resumer or Resumer(None), clock)
     finally:
         torch.set_num_threads(threads)
 
 
 def _cached_epochs(model, cache, cache_v, y, yv, hist, epochs, batch_size, gen, opt, progress, should_stop,
-                   on_epoch, total) -> None:
+                   on_epoch, total, resumer, clock) -> None:
     from napari_focus.focus import fast_train as ft
 
     device = next(model.parameters()).device
     n = cache.n
-    step = 0
-    for epoch in range(epochs):
+    steps_per_epoch = (n + batch_size - 1) // batch_size
+    start = _start(resumer, opt, gen, hist, progress, epochs, steps_per_epoch)
+    step = start * steps_per_epoch
+    for epoch in range(start, epochs):
         order = torch.randperm(n, generator=gen)
         view = torch.randint(0, cache.views, (n,), generator=gen)
         tot = 0.0
@@ -282,6 +321,7 @@ def _cached_epochs(model, cache, cache_v, y, yv, hist, epochs, batch_size, gen, 
         hist.sink_mass.append(0.0)
         if cache_v is not None:
             hist.val_score.append(_score_values(model, ft.cached_predict(model, cache_v), yv))
+        _end_epoch(resumer, epoch, model, opt, gen, hist, clock)
         if on_epoch is not None:
             on_epoch(epoch + 1, hist.loss[-1], hist.val_score[-1] if cache_v is not None else None)
     for p in model.parameters():

@@ -1,0 +1,162 @@
+"""Resuming an interrupted FOCUS training run (issue 5: every artefact run resumes after an interruption).
+
+After each epoch `train(..., resume_dir=...)` writes the run's state to that folder (`<out>.partial/`
+on the CLI): the model's own tensors (trainables and calibration), the optimiser's moments, the shuffling
+generator and torch's RNG as safetensors, and the epoch, history and a fingerprint of the run (settings,
+initial model, data) as JSON. The tensors go to a new file first and `state.json`, which names that file,
+is renamed into place last, so a run killed at any moment leaves the previous epoch's state intact.
+Rerunning the same training continues after the last finished epoch and ends with the same weights as an
+uninterrupted run; another configuration or other data is refused (the folder must go, `--restart`).
+The fast path's key/value cache is a deterministic function of the restored model, so it is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from napari_focus.atomic import replace_file
+from napari_focus.errors import FocusError
+
+FORMAT = "napari-focus-train-state"
+VERSION = 1
+STATE = "state.json"
+SUFFIX = ".partial"
+
+
+def state_dir_for(out: str | Path) -> Path:
+    """Where the CLI keeps the training state of checkpoint folder `out`: the sibling `<out>.partial/`."""
+    out = Path(out).resolve()
+    return out.with_name(out.name + SUFFIX)
+
+
+def clear_state(folder: str | Path | None) -> None:
+    """Remove a training state (after its checkpoint has been saved, or to start over)."""
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _hash_tensor(h: Any, name: str, t: torch.Tensor | None) -> None:
+    if t is None:
+        h.update(f"{name}:none;".encode())
+        return
+    t = t.detach().cpu().contiguous()
+    h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+    h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+
+
+def fingerprint(model, settings: dict[str, Any], data: dict[str, torch.Tensor | None]) -> str:
+    """SHA-256 of the training settings, the model as it enters training (backbone included) and the data."""
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    h.update(json.dumps({"task": model.task, "classes": list(model.classes), "groups": model.groups.to_dict()},
+                        sort_keys=True, default=str).encode())
+    for name, t in sorted(model.state_dict().items()):
+        _hash_tensor(h, "model." + name, t)
+    for name, t in data.items():
+        _hash_tensor(h, "data." + name, t)
+    return h.hexdigest()
+
+
+class Resumer:
+    """Saves the state after each epoch and restores it at the start; inert when `folder` is None."""
+
+    def __init__(self, folder: str | Path | None, fp: str = "", restart: bool = False) -> None:
+        self.folder = None if folder is None else Path(folder)
+        self.fp = fp
+        self.meta: dict[str, Any] | None = None
+        self.tensors: dict[str, torch.Tensor] = {}
+        if self.folder is None:
+            return
+        if restart:
+            clear_state(self.folder)
+        self._load()
+
+    @property
+    def epoch(self) -> int:
+        """Epochs finished by earlier runs (0 for a fresh run)."""
+        return int(self.meta["epoch"]) if self.meta else 0
+
+    @property
+    def seconds(self) -> float:
+        """Training time spent by earlier runs."""
+        return float(self.meta.get("seconds", 0.0)) if self.meta else 0.0
+
+    def _load(self) -> None:
+        path = self.folder / STATE
+        if not path.is_file():
+            return
+        try:
+            meta = json.loads(path.read_text())
+            ok = isinstance(meta, dict) and meta.get("format") == FORMAT and meta.get("version") == VERSION
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            ok = False
+        if not ok:
+            raise FocusError(f"{self.folder}: not a readable training state; delete it or pass --restart")
+        if meta.get("fingerprint") != self.fp:
+            raise FocusError(f"{self.folder}: an interrupted run with other settings, model or data is saved here; "
+                             f"rerun that command to resume it, or pass --restart (or delete the folder) to start over")
+        from safetensors.torch import load_file
+
+        try:
+            self.tensors = load_file(str(self.folder / meta["tensors"]))
+        except (OSError, KeyError, TypeError, ValueError) as e:
+            raise FocusError(f"{self.folder}: the training state's tensors cannot be read ({e}); "
+                             f"pass --restart to start over") from None
+        self.meta = meta
+
+    def restore_model(self, model) -> None:
+        """Put the saved model tensors (trainables, normalisation, calibration) back; before the optimiser exists."""
+        if not self.meta:
+            return
+        from napari_focus.focus.train import _restore
+
+        _restore(model, {k[6:]: v for k, v in self.tensors.items() if k.startswith("model.")})
+
+    def restore_run(self, opt: torch.optim.Optimizer, gen: torch.Generator, hist) -> int:
+        """The optimiser's moments, the generators and the history; returns the first epoch still to run."""
+        if not self.meta:
+            return 0
+        sd = opt.state_dict()
+        state: dict[int, dict[str, Any]] = {}
+        for k, v in self.tensors.items():
+            if k.startswith("opt."):
+                _, idx, key = k.split(".", 2)
+                state.setdefault(int(idx), {})[key] = v
+        sd["state"] = state
+        opt.load_state_dict(sd)
+        gen.set_state(self.tensors["rng.gen"])
+        torch.set_rng_state(self.tensors["rng.torch"])
+        for key in ("loss", "sink_mass", "val_score"):
+            setattr(hist, key, [float(v) for v in self.meta["history"][key]])
+        return self.epoch
+
+    def save(self, epoch: int, model, opt: torch.optim.Optimizer, gen: torch.Generator, hist, seconds: float) -> None:
+        """The state after `epoch` finished epochs (tensors first, then the JSON that names them)."""
+        if self.folder is None:
+            return
+        from safetensors.torch import save_file
+
+        from napari_focus.focus.train import _snapshot
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tensors = {"model." + n: t.cpu().contiguous() for n, t in _snapshot(model).items()}
+        for idx, st in opt.state_dict()["state"].items():
+            for key, v in st.items():
+                tensors[f"opt.{idx}.{key}"] = (v if torch.is_tensor(v) else torch.tensor(v)).cpu().contiguous()
+        tensors["rng.gen"] = gen.get_state()
+        tensors["rng.torch"] = torch.get_rng_state()
+        name = f"state-epoch{epoch:04d}.safetensors"
+        replace_file(self.folder / name, lambda p: save_file(tensors, str(p), metadata={"format": FORMAT}))
+        meta = {"format": FORMAT, "version": VERSION, "fingerprint": self.fp, "epoch": epoch, "tensors": name,
+                "seconds": seconds, "history": {"loss": hist.loss, "sink_mass": hist.sink_mass,
+                                                "val_score": hist.val_score}}
+        replace_file(self.folder / STATE, lambda p: p.write_text(json.dumps(meta)))
+        for old in self.folder.glob("state-epoch*.safetensors"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+        self.meta, self.tensors = meta, {}
