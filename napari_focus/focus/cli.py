@@ -65,13 +65,14 @@ def register(subparsers: Any) -> None:
     v.set_defaults(func=_evaluate)
 
 
-def _bar(desc: str):
-    """A tqdm bar as a `progress(step, total, info)` callback."""
+def _bar(desc: str, lines_in_logs: bool = False):
+    """A tqdm bar as a `progress(step, total, info)` callback; `lines_in_logs`: the caller logs a line per
+    epoch, so when stderr is a file (nohup ... > log 2>&1) the step bar stays off and the lines show progress."""
     from tqdm import tqdm
 
     state: dict[str, Any] = {}
-    # in a log file (nohup ... > log 2>&1) a bar redrawn ten times a second is noise: redraw twice a minute
-    interval = 0.1 if sys.stderr.isatty() else 30.0
+    tty = sys.stderr.isatty()
+    interval = 0.1 if tty else 30.0  # in a log file, a bar redrawn ten times a second is noise
 
     def progress(step: int, total: int, info: dict[str, Any]) -> None:
         if info.get("stage") == "resumed":
@@ -87,11 +88,11 @@ def _bar(desc: str):
             return
         if "bar" not in state:
             state["bar"] = tqdm(total=total, desc=desc, unit="step", leave=False, mininterval=interval,
-                                initial=step - 1)
+                                initial=step - 1, disable=lines_in_logs and not tty)
         bar = state["bar"]
         bar.update(step - bar.n)
         if "loss" in info:
-            bar.set_postfix(epoch=info.get("epoch"), loss=f"{info['loss']:.3f}")
+            bar.set_postfix(epoch=info.get("epoch"), loss=f"{info['loss']:.3f}", refresh=False)
         if step >= total:
             bar.close()
 
@@ -148,9 +149,9 @@ def _train(args: argparse.Namespace) -> int:
     _say(f"train: {len(train_items)} leaves, {args.epochs} epochs{' (fast path)' if args.fast else ''}; "
          f"state after each epoch in {partial}")
     hist = train(model, train_items, epochs=args.epochs, lr=args.lr, sink_weight=args.sink_weight,
-                 batch_size=args.batch_size, seed=args.seed, val=test_items or None, progress=_bar("train"),
-                 fast=args.fast, cache_views=args.views, on_epoch=_epoch_log(args.epochs), resume_dir=partial,
-                 restart=args.restart)
+                 batch_size=args.batch_size, seed=args.seed, val=test_items or None,
+                 progress=_bar("train", lines_in_logs=True), fast=args.fast, cache_views=args.views,
+                 on_epoch=_epoch_log(args.epochs), resume_dir=partial, restart=args.restart)
     folder = save_checkpoint(model.cpu(), args.out)
     clear_state(partial)
     _say(f"train: saved {folder} ({hist.seconds / 60:.1f} min of training)")
