@@ -28,7 +28,7 @@ def replace_dir(tmp: Path, final: Path) -> None:
 def replace_file(path: Path, write: Callable[[Path], None]) -> None:
     """`write(tmp)` a sibling temp file, then rename it over `path`: a reader sees the old file or the new one."""
     path = Path(path)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = path.parent / f".{path.name}.new-{uuid.uuid4().hex[:8]}"  # not `.tmp-`: that marks a checkpoint's
     try:
         write(tmp)
         os.replace(tmp, path)
