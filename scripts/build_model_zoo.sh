@@ -2,6 +2,9 @@
 # Rebuild the embedded model (issue 5) from scratch, offline. Usage: scripts/build_model_zoo.sh [backbone] vnir204|vswir200
 #   scripts/build_model_zoo.sh backbone   # once: stage 1 (35 min) then stages 2+3 (30 min), each resumable
 #   scripts/build_model_zoo.sh vnir204    # simulate, train (fast path), card: ~15 min and ~15 GB RAM at 960 leaves
+# In the background: nohup scripts/build_model_zoo.sh vnir204 > runs/zoo_vnir204.log 2>&1 &  (a line per epoch).
+# After an interruption rerun the same command: complete simulated folders are skipped, and `napari-focus train`
+# continues after its last finished epoch from OUT.partial/ (the same weights as an unbroken run).
 # Seeds: backbone leaves 7,000,000+ (pretrain_backbone.SEED_BASE); FOCUS training leaves seed 1, recipe tuning
 # leaves seed 3, held-out leaves seed 2 (never used to train or to choose anything).
 set -euo pipefail

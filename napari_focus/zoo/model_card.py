@@ -191,7 +191,8 @@ on real plants.
 python -m napari_focus.zoo.model_card --model {args.model} --train {args.train} --heldout {args.heldout}
 ```
 Training leaves: `{args.train}` ({out['n_train_folder']} leaves, seed 1; its own 80/20 split).
-Recipe: {out.get('recipe') or '(see the commands)'}. Held-out:
+Recipe: {out.get('recipe') or '(see the commands)'} (`napari-focus train` logs every epoch and, if interrupted,
+resumes after its last finished epoch with the same final weights). Held-out:
 `{args.heldout}` ({out['n_heldout']} leaves, seed 2): never used for training or for choosing the readout
 ({readout_origin(args.model)}).
 
