@@ -109,13 +109,9 @@ class Resumer:
                              f"pass --restart to start over") from None
         self.meta = meta
 
-    def restore_model(self, model) -> None:
-        """Put the saved model tensors (trainables, normalisation, calibration) back; before the optimiser exists."""
-        if not self.meta:
-            return
-        from napari_focus.focus.train import _restore
-
-        _restore(model, {k[6:]: v for k, v in self.tensors.items() if k.startswith("model.")})
+    def model_state(self) -> dict[str, torch.Tensor]:
+        """The saved model tensors (trainables, normalisation, calibration); empty for a fresh run."""
+        return {k[6:]: v for k, v in self.tensors.items() if k.startswith("model.")} if self.meta else {}
 
     def restore_run(self, opt: torch.optim.Optimizer, gen: torch.Generator, hist) -> int:
         """The optimiser's moments, the generators and the history; returns the first epoch still to run."""
@@ -135,16 +131,15 @@ class Resumer:
             setattr(hist, key, [float(v) for v in self.meta["history"][key]])
         return self.epoch
 
-    def save(self, epoch: int, model, opt: torch.optim.Optimizer, gen: torch.Generator, hist, seconds: float) -> None:
+    def save(self, epoch: int, model_state: dict[str, torch.Tensor], opt: torch.optim.Optimizer,
+             gen: torch.Generator, hist, seconds: float) -> None:
         """The state after `epoch` finished epochs (tensors first, then the JSON that names them)."""
         if self.folder is None:
             return
         from safetensors.torch import save_file
 
-        from napari_focus.focus.train import _snapshot
-
         self.folder.mkdir(parents=True, exist_ok=True)
-        tensors = {"model." + n: t.cpu().contiguous() for n, t in _snapshot(model).items()}
+        tensors = {"model." + n: t.cpu().contiguous() for n, t in model_state.items()}
         for idx, st in opt.state_dict()["state"].items():
             for key, v in st.items():
                 tensors[f"opt.{idx}.{key}"] = (v if torch.is_tensor(v) else torch.tensor(v)).cpu().contiguous()

@@ -164,7 +164,7 @@ def train(
                             augment_views=augment_views, fast=fast, weight_decay=weight_decay, cache_views=cache_views)
             fp = fingerprint(model, settings, {"x": x, "y": y, "xv": xv, "yv": yv})
             resumer = Resumer(resume_dir, fp, restart=restart)
-            resumer.restore_model(model)
+            _restore(model, resumer.model_state())
             hist.resumed_from = resumer.epoch
         args = (model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views, fast, progress,
                 should_stop, weight_decay)
@@ -192,7 +192,9 @@ def _start(resumer: Resumer, opt, gen, hist, progress: Progress | None, epochs: 
 
 
 def _end_epoch(resumer: Resumer, epoch: int, model, opt, gen, hist, clock: tuple[float, float]) -> None:
-    resumer.save(epoch + 1, model, opt, gen, hist, time.perf_counter() - clock[0] + clock[1])
+    """Save the state after `epoch` (0-based) if resuming; `clock`: (this call's start, earlier runs' seconds)."""
+    if resumer.folder is not None:
+        resumer.save(epoch + 1, _snapshot(model), opt, gen, hist, time.perf_counter() - clock[0] + clock[1])
 
 
 def _prepare(model, x, y, fast, lr, weight_decay):
