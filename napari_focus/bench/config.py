@@ -53,6 +53,7 @@ class CostConfig:
     n_classes: int = 3
     n_groups: int = 10
     repeats: int = 3
+    focus_repeats: int | None = None  # repeats of the (cheap) FOCUS rows; None: `repeats`
     naive_bands: tuple[int, ...] = (8, 16, 32, 64)  # the naive ViT is measured at these band counts …
     naive_max_seconds: float = 120.0  # … and at the real count only when the fit predicts ≤ this per pass
     isolate: bool = True  # one subprocess per measurement, so peak memory is not shared between methods
@@ -95,8 +96,10 @@ class BenchConfig:
     sink_rows: tuple[int, ...] = tuple(range(len(SINK_ROWS)))  # indices into SINK_ROWS
     groups: tuple[int, ...] = (2, 5, 10, 20)
     default_groups: int = 10
+    joint_row: bool = True  # Table IV: G = default_groups in one joint sequence of N·G tokens (focus/joint.py)
     default_sink_weight: float = 1e-3
     deletion_random: int = 5  # random windows per leaf in spectral deletion (Table I only)
+    deletion_items: int | None = None  # held-out leaves in spectral deletion (None: all; the first ones)
     sanity_items: int = 20  # held-out leaves per sanity check
     sanity_top_layers: int | None = None  # backbone blocks re-initialised (None: the top half)
     train_data_seed: int = 1000  # training leaves of run seed s: simulator seed train_data_seed + s
@@ -126,12 +129,17 @@ def preset(name: str) -> BenchConfig:
     if name == "full":
         return full
     if name == "quick":
+        # ≤ 10 min on 2 shared cores: 8 training leaves, 2 epochs, 9 trainings (the joint one costs ~2.5 G = 10
+        # ones), spectral deletion on 4 leaves with 1 random draw, and a smaller cost backbone (160 px: N = 100
+        # patches instead of 196; same width and depth) with every model built once
         return full.with_(
-            name="quick", seeds=(0,), n_train=12, n_heldout=8, size=64, datasets=(DataSpec("bls", VNIR),),
-            fit_overrides={"epochs": 2}, sink_rows=(0, 1, 2, 4), groups=(2, 10), deletion_random=2,
+            name="quick", seeds=(0,), n_train=8, n_heldout=8, size=64, datasets=(DataSpec("bls", VNIR),),
+            fit_overrides={"epochs": 2}, sink_rows=(0, 2, 4), groups=(2, 10), deletion_random=1, deletion_items=4,
             sanity_items=2,
-            cost=CostConfig(cubes=((204, 128),), repeats=1, naive_bands=(8, 16, 32), naive_max_seconds=0.0,
-                            isolate=False),
+            cost=CostConfig(backbone=dict(img_size=160, patch_size=16, embed_dim=192, depth=12, num_heads=3,
+                                          num_classes=0),
+                            cubes=((204, 128),), repeats=1, focus_repeats=3, naive_bands=(8, 16),
+                            naive_max_seconds=0.0, isolate=False),
         )
     if name == "smoke":
         vnir = tuple(float(400 + 40 * i) for i in range(16))

@@ -11,6 +11,7 @@ measured at fewer bands and extrapolated (quadratic in the token count), and the
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -26,11 +27,15 @@ import numpy as np
 ROWS = {
     "focus_one": "FOCUS, 1 class",
     "focus_all": "FOCUS, all classes (one pass)",
+    "joint_one": "FOCUS in one joint sequence of N·G tokens (Table IV ablation), 1 class",
+    "joint_all": "FOCUS in one joint sequence, all classes (one pass)",
     "gradxinput_one": "gradient × input, 1 class",
     "gradcam_one": "Grad-CAM, 1 class",
     "gradcam_all": "Grad-CAM, all classes (one backward pass each)",
     "naive": "naive ViT, one token per (patch, band): forward pass only",
 }
+#: the rows `cost_cell` measures by explaining a cube (the naive ViT is measured apart)
+MEASURED = ("focus_one", "focus_all", "joint_one", "joint_all", "gradxinput_one", "gradcam_one", "gradcam_all")
 
 
 def timed(fn: Callable[[], Any], repeats: int) -> float:
@@ -109,19 +114,23 @@ class PeakRSS:
         self.peak_mb = max(self._peak, rss_mb()) - self._base
 
 
-def cost_model(n_bands: int, backbone: dict[str, Any], n_groups: int = 10, n_classes: int = 3, seed: int = 0):
-    """A calibrated FOCUS model on a random frozen ViT, on the bands of `wavelengths(n_bands)`."""
+def cost_model(n_bands: int, backbone: dict[str, Any], n_groups: int = 10, n_classes: int = 3, seed: int = 0,
+               joint: bool = False):
+    """A calibrated FOCUS model on a random frozen ViT, on the bands of `wavelengths(n_bands)`
+    (`joint`: the one-joint-sequence ablation, focus/joint.py)."""
     import torch
     from timm.models.vision_transformer import VisionTransformer
 
     from napari_focus.focus.backbone import BackboneSpec, freeze
     from napari_focus.focus.groups import make_groups
+    from napari_focus.focus.joint import JointFocusModel
     from napari_focus.focus.model import FocusModel
 
     torch.manual_seed(seed)
     wl = wavelengths(n_bands)
-    model = FocusModel(freeze(VisionTransformer(**backbone)), BackboneSpec(kwargs=dict(backbone)),
-                       make_groups(n_bands, wl, n_groups), [f"class{i}" for i in range(n_classes)], wavelengths_nm=wl)
+    cls = JointFocusModel if joint else FocusModel
+    model = cls(freeze(VisionTransformer(**backbone)), BackboneSpec(kwargs=dict(backbone)),
+                make_groups(n_bands, wl, n_groups), [f"class{i}" for i in range(n_classes)], wavelengths_nm=wl)
     s = int(backbone["img_size"])
     model.calibrate(torch.rand(2, n_bands, s, s))
     return model.eval()
@@ -207,13 +216,24 @@ def measure(job: dict[str, Any]) -> dict[str, float]:
         fn = naive_fn(job["backbone"], job["n_bands"], job["n_classes"])
         tokens = job["n_bands"] * (int(job["backbone"]["img_size"]) // int(job["backbone"]["patch_size"])) ** 2
     else:
-        model = cost_model(job["n_bands"], job["backbone"], job["n_groups"], job["n_classes"])
+        joint = job["method"].startswith("joint_")  # the same explanation, of the joint-sequence model
+        model = _shared_cost_model(job["n_bands"], json.dumps(job["backbone"], sort_keys=True), job["n_groups"],
+                                   job["n_classes"], joint)
         cube, leaf = random_cube(job["n_bands"], job["size"])
-        fn = explain_fns(model, cube, leaf)[job["method"]]
+        fn = explain_fns(model, cube, leaf)[job["method"].replace("joint_", "focus_")]
         tokens = 0
+    focus = job["method"].startswith(("focus_", "joint_"))
+    repeats = job.get("focus_repeats") or job["repeats"] if focus else job["repeats"]
     with PeakRSS() as peak:
-        seconds = timed(fn, job["repeats"])
+        seconds = timed(fn, repeats)
     return {"seconds": seconds, "peak_mb": peak.peak_mb, "tokens": tokens}
+
+
+@functools.lru_cache(maxsize=2)
+def _shared_cost_model(n_bands: int, backbone_json: str, n_groups: int, n_classes: int, joint: bool):
+    """`cost_model`, built once per process for all its measurements (built before each PeakRSS starts, so
+    outside what is measured); an isolated measurement's process builds its own."""
+    return cost_model(n_bands, json.loads(backbone_json), n_groups, n_classes, joint=joint)
 
 
 def measure_isolated(job: dict[str, Any]) -> dict[str, float]:
@@ -247,7 +267,7 @@ def cost_cell(job_base: dict[str, Any], naive_bands: tuple[int, ...], naive_max_
     """Every row of the cost table for one cube size: measured, and the naive ViT measured or extrapolated."""
     run = measure_isolated if isolate else measure
     out: dict[str, Any] = {"rows": {}}
-    for method in ("focus_one", "focus_all", "gradxinput_one", "gradcam_one", "gradcam_all"):
+    for method in MEASURED:
         out["rows"][method] = run({**job_base, "method": method})
     small = [run({**job_base, "method": "naive", "n_bands": b}) | {"n_bands": b}
              for b in naive_bands if b < job_base["n_bands"]]
@@ -261,7 +281,8 @@ def cost_cell(job_base: dict[str, Any], naive_bands: tuple[int, ...], naive_max_
         out["rows"]["naive"] = {"seconds": pred_s, "tokens": tokens, "extrapolated": True,
                                 "peak_mb": fit_predict([r["tokens"] for r in small], [r["peak_mb"] for r in small],
                                                        tokens)}
-    model = cost_model(job_base["n_bands"], job_base["backbone"], job_base["n_groups"], job_base["n_classes"])
+    model = _shared_cost_model(job_base["n_bands"], json.dumps(job_base["backbone"], sort_keys=True),
+                               job_base["n_groups"], job_base["n_classes"], False)
     trainable = sum(p.numel() for p in model.trainable_named().values())
     backbone = sum(p.numel() for p in model.backbone.parameters())
     out.update({"trainable_params": trainable, "backbone_params": backbone,

@@ -65,11 +65,15 @@ def table3(cache: CellCache, cfg: BenchConfig) -> list[tuple[str, Seeds]]:
     return rows
 
 
-def table4(cache: CellCache, cfg: BenchConfig) -> list[tuple[int, Seeds, Seeds]]:
-    rows = []
+def table4(cache: CellCache, cfg: BenchConfig) -> list[tuple[int | str, Seeds, Seeds]]:
+    """One row per G (per-group sequences), then G = default in one joint sequence (key "joint")."""
+    rows: list[tuple[int | str, Seeds, Seeds]] = []
     for g in cfg.groups:
         vals = _focus_eval(cache, cfg, cfg.main, groups=g)
         rows.append((g, vals, _training(cache, cfg, cfg.main, groups=g)))
+    if cfg.joint_row:
+        rows.append(("joint", _focus_eval(cache, cfg, cfg.main, joint=True),
+                     _training(cache, cfg, cfg.main, joint=True)))
     return rows
 
 
@@ -83,13 +87,14 @@ def table_sanity(cache: CellCache, cfg: BenchConfig) -> Seeds:
 
 def cost_config(cfg: BenchConfig, n_bands: int, size: int) -> dict[str, Any]:
     from napari_focus.bench.config import BENCH_VERSION
-    from napari_focus.bench.cost import machine
+    from napari_focus.bench.cost import MEASURED, machine
 
     c = cfg.cost
     job = {"n_bands": n_bands, "size": size, "backbone": dict(c.backbone), "n_groups": c.n_groups,
            "n_classes": c.n_classes, "repeats": c.repeats, "threads": cfg.threads}
-    return {"kind": "cost", "v": BENCH_VERSION, "machine": machine(), "job": job, "naive_bands": list(c.naive_bands),
-            "naive_max_seconds": c.naive_max_seconds, "isolate": c.isolate}
+    job |= {"focus_repeats": c.focus_repeats} if c.focus_repeats else {}
+    return {"kind": "cost", "v": BENCH_VERSION, "machine": machine(), "job": job, "methods": list(MEASURED),
+            "naive_bands": list(c.naive_bands), "naive_max_seconds": c.naive_max_seconds, "isolate": c.isolate}
 
 
 def table_cost(cache: CellCache, cfg: BenchConfig) -> list[tuple[int, int, dict[str, Any] | None]]:

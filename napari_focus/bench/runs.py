@@ -95,21 +95,23 @@ def backbone_for(cache: CellCache, cfg: BenchConfig, init: str, seed: int):
 
 # ------------------------------------------------------------------------------------- training
 def train_config(cfg: BenchConfig, spec: DataSpec, seed: int, groups: int | None = None, use_sink: bool = True,
-                 sink_weight: float | None = None, init: str = "pretrained") -> dict[str, Any]:
+                 sink_weight: float | None = None, init: str = "pretrained", joint: bool = False) -> dict[str, Any]:
+    """`joint`: one backbone sequence of all N·G tokens (focus/joint.py), Table IV's ablation."""
     from napari_focus.focus.recipe import RECIPE
 
     lam = cfg.default_sink_weight if sink_weight is None else float(sink_weight)
     return {"kind": "train", "v": BENCH_VERSION, "data": train_data(cfg, spec, seed),
             "backbone": backbone_config(cfg, init), "groups": int(groups or cfg.default_groups),
             "use_sink": bool(use_sink), "sink_weight": lam if use_sink else 0.0, "seed": int(seed),
-            "recipe": {**RECIPE, **cfg.fit_overrides}}
+            "recipe": {**RECIPE, **cfg.fit_overrides}} | ({"sequence": "joint"} if joint else {})
 
 
 def _label(tcfg: dict[str, Any]) -> str:
     d = tcfg["data"]
     sink = f"λ={tcfg['sink_weight']:g}" if tcfg["use_sink"] else "no SINK"
     return (f"train {d['task']} {len(d['sensor']) if isinstance(d['sensor'], list) else d['sensor']} "
-            f"G={tcfg['groups']} {sink} {tcfg['backbone']['init']} seed {tcfg['seed']}")
+            f"G={tcfg['groups']}{' joint' if tcfg.get('sequence') == 'joint' else ''} {sink} "
+            f"{tcfg['backbone']['init']} seed {tcfg['seed']}")
 
 
 def trained_model(cache: CellCache, cfg: BenchConfig, tcfg: dict[str, Any]):
@@ -140,7 +142,8 @@ def _train(cache: CellCache, cfg: BenchConfig, tcfg: dict[str, Any]) -> dict[str
     torch.manual_seed(tcfg["seed"])
     spec = backbone_for(cache, cfg, tcfg["backbone"]["init"], tcfg["seed"])
     model = new_model(spec, first.n_bands, first.wavelengths_nm, classes, task=task, n_groups=tcfg["groups"],
-                      good_bands=first.good_bands, use_sink=tcfg["use_sink"], seed=tcfg["seed"])
+                      good_bands=first.good_bands, use_sink=tcfg["use_sink"], seed=tcfg["seed"],
+                      joint=tcfg.get("sequence") == "joint")
     hist = recipe.fit(model, items, val=val or None, sink_weight=tcfg["sink_weight"], seed=tcfg["seed"],
                       progress=_progress(_label(tcfg)), **cfg.fit_overrides)
     save_checkpoint(model, cache.model_dir(tcfg))  # atomic: replaces a stale folder in one rename
@@ -203,13 +206,15 @@ def eval_config(cfg: BenchConfig, spec: DataSpec, tcfg: dict[str, Any], method: 
             "method": method, "rule": (rule or DEFAULT_RULE) if method == "focus" else None}
 
 
-def _evaluate(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any], deletion: int, on_item=None) -> dict:
+def _evaluate(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any], deletion: int, on_item=None,
+              max_items: int | None = None) -> dict:
     from napari_focus.focus.evaluate import evaluate
 
     model, _ = trained_model(cache, cfg, ecfg["model"])
     held = dataset(cache, ecfg["heldout"])
     return evaluate(model, held, split="all", method=ecfg["method"], rule=ecfg["rule"], deletion_random=deletion,
-                    on_item=None if on_item is None else lambda it, exp, truth: on_item(model, held, it, exp))
+                    on_item=None if on_item is None else lambda it, exp, truth: on_item(model, held, it, exp),
+                    max_items=max_items)
 
 
 def evaluation(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any]) -> dict[str, Any] | None:
@@ -235,13 +240,17 @@ def evaluation(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any]) -> dict
 
 def deletion(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any]) -> dict[str, Any] | None:
     """Spectral deletion (SPEC §4) of one method's curves over the held-out leaves: its own cell, because it
-    costs several forward passes per leaf and only Table I reports it."""
+    costs several forward passes per leaf and only Table I reports it. Grad-CAM's band curve is gradient ×
+    input's (focus/baselines.py), so its deletion is gradient × input's cell, not a second identical one."""
+    if ecfg["method"] == "gradcam":
+        ecfg = {**ecfg, "method": "gradxinput"}
     dcfg = {"kind": "deletion", "v": BENCH_VERSION, "eval": ecfg, "n_random": cfg.deletion_random}
+    dcfg |= {"items": cfg.deletion_items} if cfg.deletion_items else {}
     if cache.compute and cache.get(dcfg) is None:
         trained_model(cache, cfg, ecfg["model"])
 
     def compute() -> dict[str, Any]:
-        res = _evaluate(cache, cfg, ecfg, cfg.deletion_random)
+        res = _evaluate(cache, cfg, ecfg, cfg.deletion_random, max_items=cfg.deletion_items)
         agg = res.get("spectral_deletion") or {}
         return {"deletion_ratio": agg.get("ratio", float("nan")), "drop_top": agg.get("drop_top"),
                 "drop_random": agg.get("drop_random"), "n": res["n"]}

@@ -85,12 +85,32 @@ def table3(rows) -> list[str]:
                    "over-filtering", "sink mass", "consistency"], body) + [""]
 
 
-def table4(rows) -> list[str]:
-    body = [[str(g), fmt(vals, "accuracy"), fmt(vals, "bio5_tolerant"), fmt(vals, "rho_gt"),
-             fmt(train, "params_percent", 2)] for g, vals, train in rows]
-    body.append(["one joint sequence of N·G tokens", "not implemented in the core (per-group sequences only)",
-                 "–", "–", "–"])
-    return _table(["G", "Acc", "BIO@5 tolerant", "ρ(B, truth)", "trainable params, % of backbone"], body) + [""]
+def table4(rows, cost_rows, cfg: BenchConfig) -> list[str]:
+    """G rows (per-group sequences), then the joint-sequence row and its cost from the cost cells of this run."""
+    body = [[f"{cfg.default_groups}, one joint sequence" if g == "joint" else str(g), fmt(vals, "accuracy"),
+             fmt(vals, "bio5_tolerant"), fmt(vals, "rho_gt"), fmt(train, "params_percent", 2)]
+            for g, vals, train in rows]
+    out = _table(["G", "Acc", "BIO@5 tolerant", "ρ(B, truth)", "trainable params, % of backbone"], body) + [""]
+    if not any(g == "joint" for g, _, _ in rows):
+        return out
+    out += [f"*{cfg.default_groups}, one joint sequence*: one backbone sequence [SINK][CLS] x_(1,1) … x_(N,G) of all "
+            "N·G patch tokens (each with its position and group embedding; `napari_focus/focus/joint.py`) instead of "
+            "G sequences of N; every prompt p_(c,g) attends to the whole joint sequence, so it sees every group. Its "
+            "saliency a_(c,g)(p) is p_(c,g)'s attention to group g's own patch tokens (for the rollout: after the "
+            "rollout over the joint sequence's attention). Trained by the same recipe; scored with the default "
+            "readout only (the other readouts run on it but are not tabulated).", ""]
+    for n_bands, size, r in cost_rows:
+        rows_ = (r or {}).get("rows", {})
+        if "joint_one" not in rows_:
+            continue
+        f1, fa, j1, ja = (rows_[k] for k in ("focus_one", "focus_all", "joint_one", "joint_all"))
+        mem = (f", peak memory {j1['peak_mb']:.0f} vs {f1['peak_mb']:.0f} MB above idle"
+               + (f" (×{j1['peak_mb'] / f1['peak_mb']:.1f})" if f1["peak_mb"] >= 1 else ""))
+        out += [f"Cost of the joint sequence vs per-group sequences, measured in this run (cost table, {n_bands} "
+                f"bands, {size} px, its backbone): 1 class {j1['seconds']:.3f} vs {f1['seconds']:.3f} s "
+                f"(×{j1['seconds'] / f1['seconds']:.2f}), all classes {ja['seconds']:.3f} vs {fa['seconds']:.3f} s "
+                f"(×{ja['seconds'] / fa['seconds']:.2f}){mem}.", ""]
+    return out
 
 
 def table_backbone(rows) -> list[str]:
@@ -122,7 +142,7 @@ def table_sanity(seeds: list[dict[str, Any] | None], labels: dict[str, str]) -> 
                    "ρ curve: prompts/adapter", "ρ curve: + top blocks", f"flag (ρ > {FLAG_RHO})"], body) + [""]
 
 
-def table_cost(rows, limit: float, isolate: bool) -> list[str]:
+def table_cost(rows, limit: float, isolate: bool, repeats: str = "the repeats") -> list[str]:
     from napari_focus.bench.cost import ROWS
 
     body, notes = [], []
@@ -132,6 +152,8 @@ def table_cost(rows, limit: float, isolate: bool) -> list[str]:
             continue
         base = res["rows"]["focus_one"]
         for k, lab in ROWS.items():
+            if k not in res["rows"]:
+                continue
             r = res["rows"][k]
             what = lab
             if k == "naive":
@@ -148,7 +170,7 @@ def table_cost(rows, limit: float, isolate: bool) -> list[str]:
                      f"backbone's {res['backbone_params']:,} parameters")
     how = ("each measurement in its own process" if isolate else
            "all measurements in one process (freed memory is handed back to the OS before each)")
-    out = [f"Median of the repeats after a warm-up; peak RSS above the RSS before the measurement; {how}.", ""]
+    out = [f"Median of {repeats} after a warm-up; peak RSS above the RSS before the measurement; {how}.", ""]
     out += _table(["cube", "what", "seconds", "× FOCUS 1 class", "peak MB above idle", "× FOCUS 1 class"], body)
     return out + [""] + ([" · ".join(notes), ""] if notes else [])
 
@@ -199,12 +221,20 @@ def render(cfg: BenchConfig, res: dict[str, Any], header: list[str]) -> str:
     for i, (label, rows) in enumerate(res["table1"].items()):
         out += table1(cfg, label, rows, fl if i == 0 else {})
     out += [f"#### Table III analogue: SINK and its loss ({cfg.main.label})", ""] + table3(res["table3"])
-    out += [f"#### Table IV analogue: number of spectral groups G ({cfg.main.label})", ""] + table4(res["table4"])
+    out += [f"#### Table IV analogue: number of spectral groups G ({cfg.main.label})", ""]
+    out += table4(res["table4"], res["cost"], cfg)
     out += [f"#### Backbone: pretrained vs randomly initialised ({cfg.main.label})", ""]
     out += table_backbone(res["backbone"])
     out += [f"#### Sanity checks: model randomisation ({cfg.main.label}, cascading)", ""]
     out += table_sanity(res["sanity"], labels)
-    out += ["#### Cost per explained cube", ""] + table_cost(res["cost"], cfg.cost.naive_max_seconds, cfg.cost.isolate)
+    c = cfg.cost
+    reps = f"{c.repeats} run(s)" + (f" ({c.focus_repeats} for the FOCUS rows)" if c.focus_repeats else "")
+    bb = c.backbone
+    out += ["#### Cost per explained cube", "",
+            f"Frozen ViT with random weights (cost does not depend on them): {bb['img_size']} px input, patch "
+            f"{bb['patch_size']}, width {bb['embed_dim']}, depth {bb['depth']}; {c.n_groups} groups, {c.n_classes} "
+            "classes.", ""]
+    out += table_cost(res["cost"], c.naive_max_seconds, c.isolate, reps)
     out += ["#### What holds (generated from the means above)", ""] + holds(res, cfg) + [""]
     return "\n".join(out)
 
