@@ -229,19 +229,40 @@ def add_spectral_dock(viewer: Any, curve: SpectralCurve, cube_layer: Any,
     time in benchmarks/gui_latency.py) is skipped; a pixel it showed is re-plotted from the new saliency.
     Raises `FocusError` (nothing added) when the layer is not a (C, H, W) cube with the curve's band count.
     """
+    steps = spectral_dock_steps(viewer, curve, cube_layer, saliency)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def spectral_dock_steps(viewer: Any, curve: SpectralCurve, cube_layer: Any, saliency: Any = None,
+                        spare: SpectralPlotWidget | None = None) -> Any:
+    """`add_spectral_dock` as a generator returning (widget, link), for a caller that spreads it over event-loop turns.
+
+    `spare`: an empty widget made ahead of time, parented (a hidden child of the caller's widget); a new dock uses it
+    and yields after each part of drawing its curve (60-120 ms of GUI time in all). Without one, the widget is made
+    and docked in one go; a re-run (the dock is there) updates the plot's items in place, also in one go."""
     check_layer(cube_layer, curve)
     existing = _find_dock(viewer, DOCK_NAME)
     if existing is not None:
         old_link = getattr(existing, "link", None)
         if old_link is not None:
             old_link.disconnect()
-    if isinstance(existing, SpectralPlotWidget):
+    if isinstance(existing, SpectralPlotWidget):  # a re-run: the curve updates the plot's items in place
         widget, pixel = existing, existing.pixel
         widget.set_curve(curve)
     else:
         if existing is not None:
             viewer.window.remove_dock_widget(existing)
-        widget, pixel = SpectralPlotWidget(curve), None
+        pixel = None
+        if spare is not None and spare.curve is None:
+            widget = spare
+            for _ in widget.curve_steps(curve):
+                yield  # nothing is connected to the viewer yet: a run abandoned here leaves nothing behind
+        else:  # made and docked in one turn: a parentless widget given a turn lays itself out as a window, and the
+            widget = SpectralPlotWidget(curve)  # dock then took that size (squeezing the Explain dock above it)
     link = SpectralDockLink(link_plot_to_viewer(widget, viewer, cube_layer),
                             install_pixel_picker(widget, viewer, cube_layer, saliency))
     widget.link = link
@@ -270,5 +291,5 @@ def _show_dock_of(widget: Any) -> None:
 
 __all__ = [
     "DOCK_NAME", "PIXEL_MODIFIER", "BandLink", "PixelPicker", "SpectralDockLink", "add_spectral_dock", "band_axis",
-    "check_layer", "install_pixel_picker", "link_plot_to_viewer",
+    "check_layer", "install_pixel_picker", "link_plot_to_viewer", "spectral_dock_steps",
 ]

@@ -29,7 +29,7 @@ from qtpy.QtWidgets import (
 
 from ..cube import Cube
 from ..errors import FocusError
-from .explain_worker import geometry, job, prefetch
+from .explain_worker import geometry, job, prefetch, prefetch_done
 from .result_layers import add_result_layers, leaf_mask_names
 
 METHODS = (("FOCUS (one forward pass)", "focus"), ("gradient × input", "gradxinput"), ("Grad-CAM", "gradcam"))
@@ -101,8 +101,10 @@ class ExplainDock(QWidget):
         layout.addWidget(self.probabilities)
         layout.addWidget(hint)
         layout.addStretch(1)
-        # no taller than its contents: the Spectral importance dock below it gets the rest of the column
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        # as tall as its contents, no taller (the Spectral importance dock below it gets the rest of the column) and
+        # no shorter: napari docks a new widget with resizeDocks favouring the lower one, which could squeeze the
+        # form rows below their height when the plot widget had been made ahead of time
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
         self.run_button.clicked.connect(self._on_run_clicked)
         self.export_button.clicked.connect(self._on_export_clicked)
@@ -116,6 +118,27 @@ class ExplainDock(QWidget):
         install_band_label(self.viewer)
         self._refresh_cubes()
         prefetch()  # torch & co. import in the background now, not while the viewer should stay interactive
+        self._spare_plot: Any = None
+        self._spare_timer = QTimer(self)
+        self._spare_timer.setInterval(200)
+        self._spare_timer.timeout.connect(self._make_spare_plot)
+        self._spare_timer.start()
+
+    def _make_spare_plot(self) -> None:
+        """Once the prefetch has imported pyqtgraph, make the Spectral importance widget (empty, not docked) ahead of
+        the first result: 60-150 ms of GUI time, paid while the user sets up the run rather than while the result is
+        added (benchmarks/gui_latency.py). Not when a Spectral importance dock is there already.
+
+        A hidden child of this dock until napari docks it: a parentless widget lays itself out as a window, and the
+        dock then takes that size."""
+        if not prefetch_done():
+            return
+        self._spare_timer.stop()
+        from .band_link import DOCK_NAME, SpectralPlotWidget, _find_dock
+
+        if self._spare_plot is None and _find_dock(self.viewer, DOCK_NAME) is None:
+            self._spare_plot = SpectralPlotWidget(parent=self)
+            self._spare_plot.hide()
 
     # ------------------------------------------------------------------ choices
     def _refresh_cubes(self, *_: Any) -> None:
@@ -291,14 +314,15 @@ class ExplainDock(QWidget):
             show_warning("napari-focus: the cube layer was removed while explaining; the result was discarded")
             self.status.setText("cube removed; nothing was added")
             return
-        exp, model, (prepared_for, layer_data, curve) = result
+        exp, model, (prepared_for, layer_data, curve, built) = result
         same = prepared_for == geometry(layer)  # moved or rescaled while explaining: recompute
-        self._show_in_turns(layer, self._show_steps(layer, exp, model, (layer_data, curve) if same else None))
+        self._show_in_turns(layer, self._show_steps(layer, exp, model, (layer_data, curve, built) if same else None))
 
     def show_result(self, layer: Any, exp: Any, model: Any, prepared: tuple[Any, Any] | None = None) -> None:
         """Add (or replace) the saliency layers, the leaf mask and the spectral dock, all at once.
 
-        `prepared`: (saliency layer data, curve) computed off the GUI thread for this layer's geometry.
+        `prepared`: (saliency layer data, curve[, layers built from them]) computed off the GUI thread for this
+        layer's geometry.
         """
         for _ in self._show_steps(layer, exp, model, prepared):
             pass
@@ -311,7 +335,10 @@ class ExplainDock(QWidget):
 
         added: list[str] = []
         timer = QTimer(self)
-        timer.setInterval(0)
+        # single-shot, restarted after each step, 1 ms: a repeating 0 ms timer ran the next step before the paint
+        # and the timers that were due (two steps and a draw in one 0.4-0.6 s stall, benchmarks/gui_latency.py)
+        timer.setSingleShot(True)
+        timer.setInterval(1)
         self._showing = timer
         self.run_button.setEnabled(False)
         self.status.setText("adding the result…")
@@ -340,6 +367,7 @@ class ExplainDock(QWidget):
             else:
                 if name:
                     added.append(name)
+                timer.start()
 
         timer.timeout.connect(turn)
         timer.start()
@@ -356,15 +384,19 @@ class ExplainDock(QWidget):
         if prepared is None:
             prepared = (saliency_layer_data(exp, layer.scale, layer.translate),
                         curve_from_explanation(exp, model, layer.metadata.get("bbl")))
-        layer_data, curve = prepared
-        yield from add_result_layers(self.viewer, layer, exp.leaf_mask, layer_data)
+        layer_data, curve, *built = prepared
+        yield from add_result_layers(self.viewer, layer, exp.leaf_mask, layer_data, built[0] if built else None)
         # pyqtgraph: imported by the prefetch thread when the dock opened (the worker waited for it), never here
-        from .band_link import add_spectral_dock
+        from .band_link import DOCK_NAME, _find_dock, spectral_dock_steps
 
+        if self._spare_plot is None and _find_dock(self.viewer, DOCK_NAME) is None:
+            self._make_spare_plot()  # the first result came before the timer made it: one turn of its own
+            yield ""
+        spare, self._spare_plot = self._spare_plot, None
+        self.spectral = yield from spectral_dock_steps(self.viewer, curve, layer, saliency=exp.T, spare=spare)
         classes = list(getattr(model, "classes", []))
         self._classes = classes
         self.result = exp
-        self.spectral = add_spectral_dock(self.viewer, curve, layer, saliency=exp.T)
         self.viewer.layers.selection.active = layer
         self.probabilities.setText(f"predicted: {exp.predicted}  ({probability_text(exp, classes)})")
         notes = "; ".join(exp.notes)

@@ -1,9 +1,9 @@
 """The Explain dock's worker side: what runs off the GUI thread, and what it imports ahead of time.
 
-No Qt and no napari here (only module names to import). Everything that would hold the GUI thread
-(torch's import, scipy.stats, pyqtgraph, the modules and dash patterns napari needs for a first Labels
-layer, the contrast-limit scan of T) happens in a thread; `benchmarks/gui_latency.py` measures what
-is left on the GUI thread.
+No Qt here, and napari only for its layer objects (`result_layers.build_layers`). Everything that would hold the
+GUI thread (torch's import, scipy.stats, pyqtgraph, the modules and dash patterns napari needs for a first Labels
+layer, the contrast-limit scan of T, constructing the result's layers) happens in a thread;
+`benchmarks/gui_latency.py` measures what is left on the GUI thread.
 """
 
 from __future__ import annotations
@@ -60,13 +60,20 @@ def _one_full_collection() -> Iterator[None]:
             gc.collect()
 
 
-def _warm_line_dashes() -> None:
-    """Build vispy's dash patterns, which napari's first Labels layer (its polygon overlay's line) builds on the GUI
-    thread: 13 patterns by a Python loop, ~60 ms. `_make_pattern` is lru-cached module-wide, so once built here,
-    the GUI thread's DashAtlas costs nothing. Numpy only: no GL, no Qt."""
+def _warm_vispy() -> None:
+    """First-use costs of vispy visuals that napari's first result layers pay on the GUI thread. Numpy only: no GL,
+    no Qt.
+
+    - the dash patterns napari's first Labels layer (its polygon overlay's line) builds: 13 patterns by a Python
+      loop, ~60 ms; `_make_pattern` is lru-cached module-wide, so the GUI thread's DashAtlas then costs nothing;
+    - the interpolation kernels every Image visual loads from a file (`load_spatial_filters`): ~50 ms the first
+      time under load (the file read and numpy's .npy machinery), ~1 ms once warm.
+    """
+    from vispy.io import load_spatial_filters
     from vispy.visuals.line.dash_atlas import DashAtlas
 
     DashAtlas()
+    load_spatial_filters()
 
 
 def _import_all() -> None:
@@ -78,8 +85,8 @@ def _import_all() -> None:
             with contextlib.suppress(Exception):  # a broken install is reported by the run that needs it
                 importlib.import_module(name)
     if not _warmed:
-        with contextlib.suppress(Exception):  # only a warm-up: napari builds the patterns itself if this fails
-            _warm_line_dashes()
+        with contextlib.suppress(Exception):  # only a warm-up: napari does it itself if this fails
+            _warm_vispy()
         _warmed.append(True)
 
 
@@ -95,6 +102,11 @@ def prefetch() -> None:
     thread = threading.Thread(target=_import_all, name="napari-focus import", daemon=True)
     _prefetch.append(thread)
     thread.start()
+
+
+def prefetch_done() -> bool:
+    """True once no prefetch thread is running (or none was needed)."""
+    return not any(thread.is_alive() for thread in _prefetch)
 
 
 def wait_for_prefetch() -> None:
@@ -114,7 +126,8 @@ def job(cube: Cube, model: Any, class_name: Any, method: str, leaf: Any, layer_g
     """Worker body: leave the GUI a core on small machines, then run the core's steps.
 
     Returns what the GUI thread needs besides the explanation, prepared here: the model (its classes and
-    groups), and the layer data (contrast limits) and curve for the layer's geometry at the click.
+    groups), and the layer data (contrast limits), the curve and the napari layer objects for the layer's geometry
+    at the click.
     Importing `explain_layers` (scipy.stats) and scanning T on the GUI thread stalled it ~1 s.
     """
     wait_for_prefetch()
@@ -123,11 +136,14 @@ def job(cube: Cube, model: Any, class_name: Any, method: str, leaf: Any, layer_g
 
     from ..explain_job import default_checkpoint, explain_steps, load_model
     from ..explain_layers import curve_from_explanation, saliency_layer_data
+    from .result_layers import build_layers
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     yield 0, 3, "loading model"
     model = load_model(model if model is not None else default_checkpoint(cube))
     exp = yield from explain_steps(cube, model, class_name=class_name, method=method, leaf_mask=leaf)
     scale, translate, bbl = layer_geometry
-    prepared = (layer_geometry, saliency_layer_data(exp, scale, translate), curve_from_explanation(exp, model, bbl))
+    layer_data = saliency_layer_data(exp, scale, translate)
+    built = build_layers(layer_data, exp.leaf_mask, scale, translate)
+    prepared = (layer_geometry, layer_data, curve_from_explanation(exp, model, bbl), built)
     return exp, model, prepared  # the GUI needs the model's classes and groups: never load it on the GUI thread

@@ -7,6 +7,7 @@ link to napari's slider lives in `band_link.py`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,7 @@ class SpectralPlotWidget(QWidget):
         super().__init__(parent)
         self.curve: SpectralCurve | None = None
         self._band = 0
-        self._curve_items: list[Any] = []
+        self._group_regions: list[pg.LinearRegionItem] = []
         self._group_labels: list[pg.TextItem] = []
         self.pixel: tuple[int, int] | None = None  # the pixel whose spectra the lower plot shows
         self.curve_item: pg.PlotDataItem | None = None
@@ -152,23 +153,36 @@ class SpectralPlotWidget(QWidget):
         return self._band
 
     def set_curve(self, curve: SpectralCurve) -> None:
-        """Show a new curve (keeps the current band when it still exists)."""
+        """Show a new curve (keeps the current band when it still exists).
+
+        The plot's items are made once and updated in place (setData, setRegion, setText): removing and re-adding
+        ~25 pyqtgraph items cost 40-125 ms of GUI time per re-run in benchmarks/gui_latency.py.
+        """
+        for _ in self.curve_steps(curve):
+            pass
+
+    def curve_steps(self, curve: SpectralCurve) -> Iterator[None]:
+        """`set_curve` in three parts (the groups; the curve and top bands; ranges, labels and line), for a caller
+        that spreads them over event-loop turns: making the items the first time is 60-120 ms of GUI time."""
         n_before = None if self.curve is None else self.curve.n_bands
         self.curve = curve
         p = self.plot_item
-        for item in self._curve_items:
-            p.removeItem(item)
-        self._curve_items, self._group_labels = [], []
         p.setTitle(curve.title or None, color="#e8e8e8", size="10pt")
         for axis in (p, self.pixel_item):
             axis.setLabel("bottom", curve.x_label)
-        self._add_groups(curve)
+        self._show_groups(curve)
+        yield
         x, y = _sorted_xy(curve.x, curve.plotted())
-        self.curve_item = pg.PlotDataItem(x, y, pen=CURVE_PEN, connect="finite",
-                                          symbol="o" if curve.n_bands <= 80 else None, symbolSize=4,
-                                          symbolPen=None, symbolBrush="#e8e8e8")
-        self._add(self.curve_item)
-        self._add_top_bands(curve)
+        symbol = "o" if curve.n_bands <= 80 else None
+        if self.curve_item is None:
+            self.curve_item = pg.PlotDataItem(x, y, pen=CURVE_PEN, connect="finite", symbol=symbol, symbolSize=4,
+                                              symbolPen=None, symbolBrush="#e8e8e8")
+            p.addItem(self.curve_item)
+        else:
+            self.curve_item.setSymbol(symbol)
+            self.curve_item.setData(x, y)
+        self._show_top_bands(curve)
+        yield
         self._set_ranges(curve)
         self._layout_labels()
         if n_before != curve.n_bands:
@@ -230,37 +244,53 @@ class SpectralPlotWidget(QWidget):
         return vb.mapViewToScene(QPointF(float(x), float(y)))
 
     # ------------------------------------------------------------------ drawing
-    def _add(self, item: Any, ignore_bounds: bool = False) -> None:
-        self.plot_item.addItem(item, ignoreBounds=ignore_bounds)
-        self._curve_items.append(item)
+    def _resize(self, items: list[Any], n: int, make: Any) -> list[Any]:
+        """`items` grown with `make(i)` or shrunk (removed from the plot) to n; the kept ones are reused."""
+        for item in items[n:]:
+            self.plot_item.removeItem(item)
+        items = items[:n]
+        for i in range(len(items), n):
+            item = make(i)
+            self.plot_item.addItem(item, ignoreBounds=True)
+            items.append(item)
+        return items
 
-    def _add_groups(self, curve: SpectralCurve) -> None:
-        for i, group in enumerate(curve.groups):
-            region = pg.LinearRegionItem(curve.group_span(group), movable=False, brush=GROUP_BRUSHES[i % 2],
-                                         pen=pg.mkPen(None))
-            region.setZValue(-10)
-            self._add(region, ignore_bounds=True)
-            # stagger names on two rows so that narrow neighbours do not overwrite each other
-            label = pg.TextItem(group.name, color=GROUP_TEXT, anchor=(0.5, 0.0 if i % 2 == 0 else -1.0))
-            label.setPos(float(np.mean(curve.group_span(group))), 0.0)
-            self._add(label, ignore_bounds=True)
-            self._group_labels.append(label)
+    def _show_groups(self, curve: SpectralCurve) -> None:
+        def region(i: int) -> pg.LinearRegionItem:
+            item = pg.LinearRegionItem((0.0, 1.0), movable=False, brush=GROUP_BRUSHES[i % 2], pen=pg.mkPen(None))
+            item.setZValue(-10)
+            return item
 
-    def _add_top_bands(self, curve: SpectralCurve) -> None:
+        def label(i: int) -> pg.TextItem:  # names staggered on two rows so that narrow neighbours do not overlap
+            return pg.TextItem("", color=GROUP_TEXT, anchor=(0.5, 0.0 if i % 2 == 0 else -1.0))
+
+        n = len(curve.groups)
+        self._group_regions = self._resize(self._group_regions, n, region)
+        self._group_labels = self._resize(self._group_labels, n, label)
+        for item, text, group in zip(self._group_regions, self._group_labels, curve.groups, strict=True):
+            span = curve.group_span(group)
+            item.setRegion(span)
+            text.setText(group.name)
+            text.setPos(float(np.mean(span)), 0.0)
+
+    def _show_top_bands(self, curve: SpectralCurve) -> None:
         top = curve.top_bands()
         self.top_bands = top
-        self.top_item = pg.ScatterPlotItem(curve.x[top], curve.importance[top], size=10, brush=TOP_BRUSH,
-                                           pen=pg.mkPen("#1b1e24", width=1), symbol="o")
-        self.top_item.setZValue(10)
-        self._add(self.top_item)
-        self.top_labels = []
-        for b in top:
-            label = pg.TextItem(curve.band_text(int(b)), color="#ffb08f", anchor=(0.5, 1.2),
-                                fill=pg.mkBrush(38, 41, 48, 190))
-            label.setPos(float(curve.x[b]), float(curve.importance[b]))
-            label.setZValue(11)
-            self._add(label, ignore_bounds=True)
-            self.top_labels.append(label)
+        if self.top_item is None:
+            self.top_item = pg.ScatterPlotItem(size=10, brush=TOP_BRUSH, pen=pg.mkPen("#1b1e24", width=1), symbol="o")
+            self.top_item.setZValue(10)
+            self.plot_item.addItem(self.top_item)
+        self.top_item.setData(curve.x[top], curve.importance[top])
+
+        def label(_: int) -> pg.TextItem:
+            item = pg.TextItem("", color="#ffb08f", anchor=(0.5, 1.2), fill=pg.mkBrush(38, 41, 48, 190))
+            item.setZValue(11)
+            return item
+
+        self.top_labels = self._resize(self.top_labels, len(top), label)
+        for item, b in zip(self.top_labels, top, strict=True):
+            item.setText(curve.band_text(int(b)))
+            item.setPos(float(curve.x[b]), float(curve.importance[b]))
 
     def _set_ranges(self, curve: SpectralCurve) -> None:
         edges = curve.band_edges()

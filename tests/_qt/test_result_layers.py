@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_focus._qt.result_layers import add_result_layers, leaf_mask_name
+from napari_focus._qt.result_layers import add_result_layers, build_layers, leaf_mask_name
 
 
 def _layer_data(t: np.ndarray, m: np.ndarray) -> list[tuple]:
@@ -31,3 +31,23 @@ def test_layers_added_cube_stays_selected_and_rerun_refills(viewer_cube, cube16)
     assert again == names[:2]  # the leaf mask is there already
     assert viewer.layers[names[0]] is first and np.allclose(first.data, t * 2)
     assert len(viewer.layers) == 4
+
+
+def test_layers_built_off_the_gui_thread_are_the_ones_added(viewer_cube, cube16):
+    """build_layers (the worker's) makes the napari layers; add_result_layers inserts those very objects."""
+    import threading
+
+    viewer, cube = viewer_cube
+    t, m = np.ones(cube16.shape, np.float32), np.ones(cube16.shape[1:], np.float32)
+    mask = np.zeros(cube16.shape[1:], bool)
+    mask[1:4, 2:5] = True
+    built: dict = {}
+    worker = threading.Thread(target=lambda: built.update(build_layers(_layer_data(t, m), mask, cube.scale,
+                                                                       cube.translate)))
+    worker.start()
+    worker.join()
+    names = list(add_result_layers(viewer, cube, mask, _layer_data(t, m), built))
+    assert viewer.layers[names[0]] is built["saliency · healthy"]
+    assert viewer.layers[names[2]] is built[""] and built[""].name == leaf_mask_name(cube.name)
+    np.testing.assert_array_equal(viewer.layers[names[2]].data, mask.astype(np.uint8))
+    assert viewer.layers.selection.active is cube

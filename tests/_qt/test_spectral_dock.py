@@ -13,7 +13,7 @@ from qtpy.QtWidgets import QApplication
 from napari_focus._qt.band_link import DOCK_NAME, add_spectral_dock, link_plot_to_viewer
 from napari_focus._qt.spectral_plot import SpectralPlotWidget
 from napari_focus.metrics import top_k_bands
-from napari_focus.spectral_curve import SpectralCurve
+from napari_focus.spectral_curve import SpectralCurve, SpectralGroup
 
 
 def _click(qtbot, plot: SpectralPlotWidget, x: float) -> None:
@@ -165,6 +165,23 @@ def test_set_curve_keeps_band_and_clears_stale_pixel(qtbot, curve16, wl16):
     assert plot.plot_item.titleLabel.text == "saliency · healthy"
     plot.set_curve(SpectralCurve(np.ones(5)))
     assert plot.band == 0 and plot.pixel is None and plot.line.value() == 0.0
+
+
+def test_set_curve_updates_items_in_place(qtbot, curve16, wl16):
+    """A re-run's curve reuses the plot's items (no remove/re-add); fewer groups drop the extra ones from the plot."""
+    plot = SpectralPlotWidget(curve16)
+    qtbot.addWidget(plot)
+    curve_item, top_item, region = plot.curve_item, plot.top_item, plot._group_regions[0]
+    fewer = [SpectralGroup("visible", 0, 9), SpectralGroup("NIR", 10, 15)]
+    new = SpectralCurve(curve16.importance[::-1].copy(), wavelengths_nm=wl16, groups=fewer, good_bands=curve16.good)
+    plot.set_curve(new)
+    assert plot.curve_item is curve_item and plot.top_item is top_item and plot._group_regions[0] is region
+    x, y = curve_item.getData()
+    np.testing.assert_allclose(y[np.isfinite(y)], new.plotted()[np.isfinite(new.plotted())])
+    assert [lab.toPlainText() for lab in plot._group_labels] == ["visible", "NIR"]
+    shown = [item for item in plot.plot_item.items if item in plot._group_regions or item in plot._group_labels]
+    assert len(shown) == 4  # the two dropped groups' region and name left the plot
+    assert [lab.toPlainText() for lab in plot.top_labels] == [new.band_text(int(b)) for b in new.top_bands()]
 
 
 def test_hover_shows_wavelength_and_importance(shown_plot, curve16, wl16):
