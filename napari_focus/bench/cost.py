@@ -207,26 +207,47 @@ def naive_fn(backbone: dict[str, Any], n_bands: int, n_classes: int = 3, seed: i
     return run
 
 
-def measure(job: dict[str, Any]) -> dict[str, float]:
-    """Run one measurement described by a JSON-able job (method, n_bands, size, backbone, …)."""
+def _job_fn(job: dict[str, Any]) -> tuple[Callable[[], Any], int]:
+    """(the call a JSON-able job measures, its token count for the naive ViT or 0)."""
     import torch
 
     torch.set_num_threads(int(job.get("threads", 2)))
     if job["method"] == "naive":
-        fn = naive_fn(job["backbone"], job["n_bands"], job["n_classes"])
         tokens = job["n_bands"] * (int(job["backbone"]["img_size"]) // int(job["backbone"]["patch_size"])) ** 2
-    else:
-        joint = job["method"].startswith("joint_")  # the same explanation, of the joint-sequence model
-        model = _shared_cost_model(job["n_bands"], json.dumps(job["backbone"], sort_keys=True), job["n_groups"],
-                                   job["n_classes"], joint)
-        cube, leaf = random_cube(job["n_bands"], job["size"])
-        fn = explain_fns(model, cube, leaf)[job["method"].replace("joint_", "focus_")]
-        tokens = 0
-    focus = job["method"].startswith(("focus_", "joint_"))
-    repeats = job.get("focus_repeats") or job["repeats"] if focus else job["repeats"]
+        return naive_fn(job["backbone"], job["n_bands"], job["n_classes"]), tokens
+    joint = job["method"].startswith("joint_")  # the same explanation, of the joint-sequence model
+    model = _shared_cost_model(job["n_bands"], json.dumps(job["backbone"], sort_keys=True), job["n_groups"],
+                               job["n_classes"], joint)
+    cube, leaf = random_cube(job["n_bands"], job["size"])
+    return explain_fns(model, cube, leaf)[job["method"].replace("joint_", "focus_")], 0
+
+
+def _is_focus(method: str) -> bool:
+    return method.startswith(("focus_", "joint_"))
+
+
+def measure(job: dict[str, Any]) -> dict[str, float]:
+    """Run one measurement described by a JSON-able job (method, n_bands, size, backbone, …)."""
+    fn, tokens = _job_fn(job)
+    repeats = job.get("focus_repeats") or job["repeats"] if _is_focus(job["method"]) else job["repeats"]
     with PeakRSS() as peak:
         seconds = timed(fn, repeats)
     return {"seconds": seconds, "peak_mb": peak.peak_mb, "tokens": tokens}
+
+
+def measure_together(jobs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Several FOCUS rows in one process: peak memory of one call each, then their times in turns
+    (`timed_interleaved`), so that a change of load on a shared machine does not skew their ratios."""
+    fns, out = {}, {}
+    for job in jobs:
+        fns[job["method"]], tokens = _job_fn(job)
+        with PeakRSS() as peak:
+            fns[job["method"]]()
+        out[job["method"]] = {"peak_mb": peak.peak_mb, "tokens": tokens}
+    base = jobs[0]
+    for method, seconds in timed_interleaved(fns, base.get("focus_repeats") or base["repeats"]).items():
+        out[method]["seconds"] = seconds
+    return out
 
 
 @functools.lru_cache(maxsize=2)
@@ -267,8 +288,12 @@ def cost_cell(job_base: dict[str, Any], naive_bands: tuple[int, ...], naive_max_
     """Every row of the cost table for one cube size: measured, and the naive ViT measured or extrapolated."""
     run = measure_isolated if isolate else measure
     out: dict[str, Any] = {"rows": {}}
+    if not isolate:  # one process: the FOCUS rows (per-group and joint) are timed in turns
+        out["rows"] |= measure_together([{**job_base, "method": m} for m in MEASURED if _is_focus(m)])
     for method in MEASURED:
-        out["rows"][method] = run({**job_base, "method": method})
+        if method not in out["rows"]:
+            out["rows"][method] = run({**job_base, "method": method})
+    out["rows"] = {m: out["rows"][m] for m in MEASURED}
     small = [run({**job_base, "method": "naive", "n_bands": b}) | {"n_bands": b}
              for b in naive_bands if b < job_base["n_bands"]]
     out["naive_small"] = small

@@ -169,7 +169,8 @@ def table_cost(rows, limit: float, isolate: bool, repeats: str = "the repeats") 
         notes.append(f"{n_bands} bands: trainable {res['trainable_params']:,} = {res['params_percent']:.2f}% of the "
                      f"backbone's {res['backbone_params']:,} parameters")
     how = ("each measurement in its own process" if isolate else
-           "all measurements in one process (freed memory is handed back to the OS before each)")
+           "all measurements in one process (freed memory is handed back to the OS before each; the FOCUS rows, "
+           "per-group and joint, timed in turns)")
     out = [f"Median of {repeats} after a warm-up; peak RSS above the RSS before the measurement; {how}.", ""]
     out += _table(["cube", "what", "seconds", "× FOCUS 1 class", "peak MB above idle", "× FOCUS 1 class"], body)
     return out + [""] + ([" · ".join(notes), ""] if notes else [])
