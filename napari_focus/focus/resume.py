@@ -62,6 +62,85 @@ def fingerprint(model, settings: dict[str, Any], data: dict[str, torch.Tensor | 
     return h.hexdigest()
 
 
+def optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """The optimiser's per-parameter state (Adam's step and moments) as flat `opt.<index>.<key>` tensors, so
+    that it can go to safetensors; the hyperparameters are not saved (the resuming code sets them again)."""
+    out = {}
+    for idx, st in opt.state_dict()["state"].items():
+        for key, v in st.items():
+            out[f"opt.{idx}.{key}"] = (v if torch.is_tensor(v) else torch.tensor(v)).cpu().contiguous()
+    return out
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    """Put the state of `optimizer_tensors` back into `opt` (built over the same parameters, in the same order)."""
+    sd = opt.state_dict()
+    state: dict[int, dict[str, Any]] = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, idx, key = k.split(".", 2)
+            state.setdefault(int(idx), {})[key] = v
+    sd["state"] = state
+    opt.load_state_dict(sd)
+
+
+def rng_tensors(gen: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """torch's global RNG state and, if given, that of the run's own generator."""
+    out = {"rng.torch": torch.get_rng_state()}
+    if gen is not None:
+        out["rng.gen"] = gen.get_state()
+    return out
+
+
+def restore_rng(tensors: dict[str, torch.Tensor], gen: torch.Generator | None = None) -> None:
+    """Put back the states saved by `rng_tensors`."""
+    torch.set_rng_state(tensors["rng.torch"])
+    if gen is not None:
+        gen.set_state(tensors["rng.gen"])
+
+
+def write_state(folder: Path, stem: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    """Save a resume point: the tensors to `<stem>.safetensors`, then `state.json` (`meta` plus the tensors'
+    file name) renamed into place last, then older tensor files removed; a kill at any moment leaves the
+    previous point or the new one. Returns the meta as written."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = stem + ".safetensors"
+    tensors = {k: t.detach().cpu().contiguous() for k, t in tensors.items()}
+    replace_file(folder / name, lambda p: save_file(tensors, str(p), metadata={"format": meta["format"]}))
+    meta = {**meta, "tensors": name}
+    replace_file(folder / STATE, lambda p: p.write_text(json.dumps(meta)))
+    for old in folder.glob("state-*.safetensors"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+    return meta
+
+
+def read_state(folder: Path, fmt: str, version: int,
+               hint: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+    """The resume point `write_state` left in `folder` (meta, tensors), or None if there is none; a state of
+    another format or version, or an unreadable one, raises FocusError ending with `hint` (how to start over)."""
+    path = Path(folder) / STATE
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text())
+        ok = isinstance(meta, dict) and meta.get("format") == fmt and meta.get("version") == version
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        ok = False
+    if not ok:
+        raise FocusError(f"{folder}: not a readable training state; delete it or {hint}")
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(Path(folder) / meta["tensors"]))
+    except (OSError, KeyError, TypeError, ValueError) as e:
+        raise FocusError(f"{folder}: the training state's tensors cannot be read ({e}); {hint} to start over") from None
+    return meta, tensors
+
+
 class Resumer:
     """Saves the state after each epoch and restores it at the start; inert when `folder` is None."""
 
@@ -87,27 +166,14 @@ class Resumer:
         return float(self.meta.get("seconds", 0.0)) if self.meta else 0.0
 
     def _load(self) -> None:
-        path = self.folder / STATE
-        if not path.is_file():
+        found = read_state(self.folder, FORMAT, VERSION, "pass --restart")
+        if found is None:
             return
-        try:
-            meta = json.loads(path.read_text())
-            ok = isinstance(meta, dict) and meta.get("format") == FORMAT and meta.get("version") == VERSION
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-            ok = False
-        if not ok:
-            raise FocusError(f"{self.folder}: not a readable training state; delete it or pass --restart")
+        meta, tensors = found
         if meta.get("fingerprint") != self.fp:
             raise FocusError(f"{self.folder}: an interrupted run with other settings, model or data is saved here; "
                              f"rerun that command to resume it, or pass --restart (or delete the folder) to start over")
-        from safetensors.torch import load_file
-
-        try:
-            self.tensors = load_file(str(self.folder / meta["tensors"]))
-        except (OSError, KeyError, TypeError, ValueError) as e:
-            raise FocusError(f"{self.folder}: the training state's tensors cannot be read ({e}); "
-                             f"pass --restart to start over") from None
-        self.meta = meta
+        self.meta, self.tensors = meta, tensors
 
     def model_state(self) -> dict[str, torch.Tensor]:
         """The saved model tensors (trainables, normalisation, calibration); empty for a fresh run."""
@@ -117,16 +183,8 @@ class Resumer:
         """The optimiser's moments, the generators and the history; returns the first epoch still to run."""
         if not self.meta:
             return 0
-        sd = opt.state_dict()
-        state: dict[int, dict[str, Any]] = {}
-        for k, v in self.tensors.items():
-            if k.startswith("opt."):
-                _, idx, key = k.split(".", 2)
-                state.setdefault(int(idx), {})[key] = v
-        sd["state"] = state
-        opt.load_state_dict(sd)
-        gen.set_state(self.tensors["rng.gen"])
-        torch.set_rng_state(self.tensors["rng.torch"])
+        restore_optimizer(opt, self.tensors)
+        restore_rng(self.tensors, gen)
         for key in ("loss", "sink_mass", "val_score"):
             setattr(hist, key, [float(v) for v in self.meta["history"][key]])
         return self.epoch
@@ -136,22 +194,11 @@ class Resumer:
         """The state after `epoch` finished epochs (tensors first, then the JSON that names them)."""
         if self.folder is None:
             return
-        from safetensors.torch import save_file
-
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tensors = {"model." + n: t.cpu().contiguous() for n, t in model_state.items()}
-        for idx, st in opt.state_dict()["state"].items():
-            for key, v in st.items():
-                tensors[f"opt.{idx}.{key}"] = (v if torch.is_tensor(v) else torch.tensor(v)).cpu().contiguous()
-        tensors["rng.gen"] = gen.get_state()
-        tensors["rng.torch"] = torch.get_rng_state()
-        name = f"state-epoch{epoch:04d}.safetensors"
-        replace_file(self.folder / name, lambda p: save_file(tensors, str(p), metadata={"format": FORMAT}))
-        meta = {"format": FORMAT, "version": VERSION, "fingerprint": self.fp, "epoch": epoch, "tensors": name,
+        tensors = {"model." + n: t for n, t in model_state.items()}
+        tensors.update(optimizer_tensors(opt))
+        tensors.update(rng_tensors(gen))
+        meta = {"format": FORMAT, "version": VERSION, "fingerprint": self.fp, "epoch": epoch,
                 "seconds": seconds, "history": {"loss": hist.loss, "sink_mass": hist.sink_mass,
                                                 "val_score": hist.val_score}}
-        replace_file(self.folder / STATE, lambda p: p.write_text(json.dumps(meta)))
-        for old in self.folder.glob("state-epoch*.safetensors"):
-            if old.name != name:
-                old.unlink(missing_ok=True)
-        self.meta, self.tensors = meta, {}
+        self.meta = write_state(self.folder, f"state-epoch{epoch:04d}", tensors, meta)
+        self.tensors = {}
