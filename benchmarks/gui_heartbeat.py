@@ -21,6 +21,8 @@ class Heartbeat:
     With `dump_to`, each tick re-arms `faulthandler.dump_traceback_later`: when the GUI thread misses
     STALL_MS, a C watchdog (it needs no GIL, so it also sees stalls inside C code holding the GIL, such
     as an extension module's init) dumps every thread's stack; the next tick writes a marker after it.
+    That watchdog reads the other threads' frames without the GIL, which is not safe: about one run in ten here
+    died of SIGSEGV with its stack file cut off mid-dump. Such a run reports nothing; run it again.
     """
 
     def __init__(self, interval_ms: int = 10, dump_to: Path | None = None) -> None:
