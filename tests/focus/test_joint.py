@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.focus.conftest import tiny_vit
+from .conftest import tiny_vit
 
 torch = pytest.importorskip("torch")
 
