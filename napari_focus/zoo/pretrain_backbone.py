@@ -19,7 +19,11 @@ last `--attn-layers` blocks is taught to put its mass on the spot patches of the
 
     python -m napari_focus.zoo.pretrain_backbone --out model/backbone --minutes 30
 
-Resumable: state is saved every `--save-every` seconds to `<out>/.resume/` and picked up on restart.
+Resumable: every `--save-every` seconds the model, AdamW's moments and the RNG states go to
+`<out>/.resume/` as safetensors plus `state.json` (step, time, history, numpy generator), written atomically by
+`focus.resume.write_state`; rerunning the same command continues from there, with the same batches as an
+uninterrupted run. A `.resume/state.pt` of an older version (torch pickle) is never loaded: the run stops with
+one line saying so, and deleting that file starts over (the cached images are kept).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_focus.atomic import replace_file
 from napari_focus.zoo.spot_objective import (  # noqa: F401  (spot_image: re-exported)
     AttentionTap,
     attention_weights,
@@ -51,6 +56,8 @@ ARCH = dict(img_size=96, patch_size=8, in_chans=3, embed_dim=192, depth=6, num_h
 SEED_BASE = 7_000_000  # leaves for pretraining only; FOCUS datasets use other seeds
 TASKS = ("bls", "genotype", "trait")
 SENSORS = ("vnir204", "vswir200")
+STATE_FORMAT = "napari-focus-pretrain-state"
+STATE_VERSION = 1
 
 
 def texture(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -166,14 +173,6 @@ def attention_entropies(vit, images) -> np.ndarray:
     return np.stack(ents)
 
 
-def _atomic_save_torch(obj, path: Path) -> None:
-    import torch
-
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("model/backbone"))
@@ -185,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--mask-ratio", type=float, default=0.6)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=0,
+                    help="stop after this many steps instead of --minutes (the lr schedule follows steps)")
     ap.add_argument("--save-every", type=float, default=120.0, help="seconds between resume points")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--init", type=Path, default=None, help="backbone.json of a stage-1 backbone to continue from")
@@ -201,10 +202,16 @@ def main(argv: list[str] | None = None) -> int:
     from safetensors.torch import save_file
     from tqdm import tqdm
 
+    from napari_focus.errors import FocusError
+    from napari_focus.focus import resume as rs
+
     if args.threads:
         torch.set_num_threads(args.threads)
     out: Path = args.out
     resume_dir = out / ".resume"
+    if (resume_dir / "state.pt").is_file():  # torch pickle: never loaded (safetensors + JSON only)
+        raise SystemExit(f"{resume_dir / 'state.pt'}: resume state of an older version (torch pickle), not loaded; "
+                         f"delete that file to start over (the cached images are kept)")
     resume_dir.mkdir(parents=True, exist_ok=True)
     log_path = out / "pretrain.log"
 
@@ -250,24 +257,30 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"--init: unexpected tensors {missing.unexpected_keys[:3]}")
         log(f"init: stage-1 weights from {args.init} ({stage1['pretraining']['steps']} steps)")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05, betas=(0.9, 0.95))
-    state_path = resume_dir / "state.pt"
     step, elapsed, history = 0, 0.0, []
-    if state_path.is_file():
-        st = torch.load(state_path, weights_only=True)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        step, elapsed = int(st["step"]), float(st["elapsed"])
-        history = json.loads(resume_dir.joinpath("history.json").read_text())
+    gen = np.random.default_rng(args.seed)
+    try:
+        found = rs.read_state(resume_dir, STATE_FORMAT, STATE_VERSION, "remove its state.json")
+    except FocusError as e:
+        raise SystemExit(str(e)) from None
+    if found is not None:
+        meta, tensors = found
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        rs.restore_optimizer(opt, tensors)
+        rs.restore_rng(tensors)
+        gen.bit_generator.state = meta["numpy_rng"]
+        step, elapsed, history = int(meta["step"]), float(meta["elapsed"]), meta["history"]
         log(f"resumed at step {step} ({elapsed / 60:.1f} min trained)")
     budget = args.minutes * 60
-    gen = np.random.default_rng(args.seed + step)
     n_patches = (ARCH["img_size"] // ARCH["patch_size"]) ** 2
     warmup = 100
-    bar = tqdm(total=int(budget), initial=int(elapsed), unit="s", desc="pretrain", file=sys.stderr)
+    by_steps = args.steps > 0
+    bar = tqdm(total=args.steps if by_steps else int(budget), initial=step if by_steps else int(elapsed),
+               unit="step" if by_steps else "s", desc="pretrain", file=sys.stderr)
     last_save = time.time()
     model.train()
     tap = AttentionTap(model.vit, args.attn_layers) if spots is not None and args.attn_weight > 0 else None
-    while elapsed < budget:
+    while step < args.steps if by_steps else elapsed < budget:
         t0 = time.time()
         idx = gen.integers(0, train.shape[0], args.batch)
         x = torch.from_numpy(train[idx].astype(np.float32))[:, None]
@@ -285,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             x = x.flip(3)
         x = x * torch.from_numpy(gen.uniform(0.7, 1.3, (args.batch, 1, 1, 1)).astype(np.float32))
         mask = torch.from_numpy(gen.random((args.batch, n_patches)) < args.mask_ratio)
-        frac = min(1.0, elapsed / budget)
+        frac = step / args.steps if by_steps else min(1.0, elapsed / budget)
         lr = args.lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
             g["lr"] = lr
@@ -312,17 +325,20 @@ def main(argv: list[str] | None = None) -> int:
         step += 1
         dt = time.time() - t0
         elapsed += dt
-        bar.update(int(elapsed) - bar.n)
+        bar.update((step if by_steps else int(elapsed)) - bar.n)
         if step % 20 == 0:
             history.append({"step": step, "minutes": round(elapsed / 60, 2), "loss": round(loss.item(), 4),
                             "lr": lr, **({"spot_bce": round(spot.item(), 4)} if spots is not None else {}),
                             **({"cls_mse": round(cls_loss.item(), 4)} if args.cls_weight > 0 else {}),
                             **({"attn_nll": round(att.item(), 4)} if tap is not None else {})})
             bar.set_postfix(loss=f"{loss.item():.3f}", step=step)
-        if time.time() - last_save > args.save_every:
-            _atomic_save_torch({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                                "elapsed": elapsed}, state_path)
-            resume_dir.joinpath("history.json").write_text(json.dumps(history))
+        if time.time() - last_save >= args.save_every:
+            tensors = {**{"model." + k: v for k, v in model.state_dict().items()}, **rs.optimizer_tensors(opt),
+                       **rs.rng_tensors()}
+            rs.write_state(resume_dir, f"state-step{step:08d}", tensors,
+                           {"format": STATE_FORMAT, "version": STATE_VERSION, "step": step, "elapsed": elapsed,
+                            "numpy_rng": gen.bit_generator.state, "history": history})
+            replace_file(resume_dir / "history.json", lambda p: p.write_text(json.dumps(history)))  # for a reader
             log(f"step {step}: loss {loss.item():.4f}, {elapsed / 60:.1f} min")
             last_save = time.time()
     bar.close()
