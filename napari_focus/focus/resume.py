@@ -8,6 +8,8 @@ is renamed into place last, so a run killed at any moment leaves the previous ep
 Rerunning the same training continues after the last finished epoch and ends with the same weights as an
 uninterrupted run; another configuration or other data is refused (the folder must go, `--restart`).
 The fast path's key/value cache is a deterministic function of the restored model, so it is rebuilt.
+The resume point itself (`write_state`/`read_state`) and the optimiser/RNG flattening are shared with the
+backbone pretraining (`zoo.pretrain_backbone`), so there is one such format in the project.
 """
 
 from __future__ import annotations
