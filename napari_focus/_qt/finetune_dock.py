@@ -5,12 +5,11 @@ napari worker (torch is imported there, never on a click); its per-batch progres
 scores cross to the GUI thread through a small Qt relay and feed the progress bars, the ETA and the
 live plot. The starting model is trained as a private copy, so Cancel (or an error) leaves the model
 the user had bit-identical. At the end the Explain dock switches to the new model; Save writes it
-as a checkpoint folder (atomically).
+as a checkpoint folder (atomically). The start point and settings form is `finetune_form.py`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -19,33 +18,21 @@ from typing import Any
 
 from qtpy.QtCore import QEvent, QObject, Qt, Signal
 from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from ..errors import FocusError
-from .explain_dock import ExplainDock
 from .explain_worker import _avoid_triton_without_gpu, wait_for_prefetch
+from .finetune_form import FinetuneForm, explain_docks
 from .train_plot import TrainPlot
 from .training_set_editor import TrainingSetEditor
 
-STARTS = (("embedded default model", "default"),
-          ("the Explain dock's model", "explain"),
-          ("fresh prompts on the embedded backbone", "backbone"),
-          ("fresh prompts on another backbone…", "other"))
-CHECKPOINT = "checkpoint:"  # item data of a start from a checkpoint folder: the prefix and the folder
-TRAINED = (("prompts + head (fast)", True), ("prompts + adapter + sink", False))
 HINT = ("Regions: each connected patch of one label value is a sample, cropped to its box; pixels outside "
         "the patch are set to 0. Held-out images are never trained on.")
 
@@ -70,15 +57,6 @@ def _job(ts: Any, start: Any, settings: Any, relay: _Relay, stop: threading.Even
                         should_stop=stop.is_set, on_epoch=lambda e, loss, v: relay.epoch.emit((e, loss, v)))
 
 
-def explain_docks(viewer: Any) -> list[ExplainDock]:
-    """The Explain docks open in this viewer."""
-    try:
-        widgets = list(viewer.window.dock_widgets.values())
-    except AttributeError:
-        return []
-    return [w for w in widgets if isinstance(w, ExplainDock)]
-
-
 def _eta(seconds: float) -> str:
     s = int(round(max(0.0, seconds)))
     return f"{s // 60}:{s % 60:02d}"
@@ -100,33 +78,13 @@ class FinetuneDock(QWidget):
         self._relay.epoch.connect(self._on_epoch, Qt.QueuedConnection)
 
         self.editor = TrainingSetEditor(napari_viewer)
-        self.start_box = QComboBox()
-        for label, data in STARTS:
-            self.start_box.addItem(label, data)
-        self.open_checkpoint = QPushButton("Checkpoint…")
-        self.backbone_name = QLineEdit()
-        self.backbone_name.setPlaceholderText("timm name, e.g. vit_small_patch14_dinov2.lvd142m")
-        self.backbone_file = QLineEdit()
-        self.backbone_file.setPlaceholderText("local weights file (.safetensors or backbone.json)")
-        self.backbone_browse = QPushButton("…")
-        self.download = QCheckBox("download the weights (needs internet)")
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 1000)
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(5)
-        self.lr.setRange(1e-5, 1.0)
-        self.lr.setSingleStep(1e-3)
-        self.sink_weight = QDoubleSpinBox()
-        self.sink_weight.setDecimals(4)
-        self.sink_weight.setRange(0.0, 10.0)
-        self.sink_weight.setSingleStep(1e-3)
-        self.held_out = QDoubleSpinBox()
-        self.held_out.setRange(0.0, 0.9)
-        self.held_out.setSingleStep(0.05)
-        self.trained = QComboBox()
-        for label, fast in TRAINED:
-            self.trained.addItem(label, fast)
-        self._set_defaults()
+        self.form = FinetuneForm(napari_viewer, self.editor)
+        f = self.form  # its widgets, under the names the dock has always had
+        self.start_box, self.open_checkpoint, self.backbone_row = f.start_box, f.open_checkpoint, f.backbone_row
+        self.backbone_name, self.backbone_file, self.download = f.backbone_name, f.backbone_file, f.download
+        self.backbone_browse = f.backbone_browse
+        self.epochs, self.lr, self.sink_weight, self.held_out, self.trained = (f.epochs, f.lr, f.sink_weight,
+                                                                                f.held_out, f.trained)
         self.train_button = QPushButton("Train")
         self.save_button = QPushButton("Save…")
         self.save_button.setEnabled(False)
@@ -141,32 +99,12 @@ class FinetuneDock(QWidget):
         hint.setWordWrap(True)
         hint.setStyleSheet("color: #9aa4b2; font-size: 11px;")
 
-        start_row = QHBoxLayout()
-        start_row.addWidget(self.start_box, 1)
-        start_row.addWidget(self.open_checkpoint)
-        self.backbone_row = QWidget()
-        bl = QFormLayout(self.backbone_row)
-        bl.setContentsMargins(0, 0, 0, 0)
-        bl.addRow("timm name", self.backbone_name)
-        file_row = QHBoxLayout()
-        file_row.addWidget(self.backbone_file, 1)
-        file_row.addWidget(self.backbone_browse)
-        bl.addRow("weights", file_row)
-        bl.addRow("", self.download)
-        form = QFormLayout()
-        form.addRow("start from", start_row)
-        form.addRow(self.backbone_row)
-        form.addRow("epochs", self.epochs)
-        form.addRow("learning rate", self.lr)
-        form.addRow("λ (sink weight)", self.sink_weight)
-        form.addRow("held-out fraction", self.held_out)
-        form.addRow("train", self.trained)
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.save_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.editor, 3)
-        layout.addLayout(form)
+        layout.addWidget(self.form)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
@@ -176,87 +114,20 @@ class FinetuneDock(QWidget):
 
         self.train_button.clicked.connect(self._on_train_clicked)
         self.save_button.clicked.connect(self._on_save_clicked)
-        self.open_checkpoint.clicked.connect(self._on_open_checkpoint)
-        self.backbone_browse.clicked.connect(self._on_browse_backbone)
-        self.start_box.currentIndexChanged.connect(self._on_start_changed)
         self.editor.changed.connect(self._update_train_button)
-        self._on_start_changed()
         self._update_train_button()
 
-    def _set_defaults(self) -> None:
-        from ..finetune_job import Settings
-
-        d = Settings()
-        self.epochs.setValue(d.epochs)
-        self.lr.setValue(d.lr)
-        self.sink_weight.setValue(d.sink_weight)
-        self.held_out.setValue(d.held_out)
-        self.trained.setCurrentIndex(self.trained.findData(d.fast))
-
-    # ------------------------------------------------------------------ choices
+    # ------------------------------------------------------------------ choices (finetune_form.py)
     def set_start_checkpoint(self, folder: str | os.PathLike) -> None:
         """Start from a checkpoint folder (its classes join the class list)."""
-        folder = str(Path(folder))
-        idx = self.start_box.findData(CHECKPOINT + folder)
-        if idx < 0:
-            self.start_box.addItem(f"checkpoint {Path(folder).name}", CHECKPOINT + folder)
-            idx = self.start_box.count() - 1
-        self.start_box.setCurrentIndex(idx)
-
-    def _on_open_checkpoint(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Start from a FOCUS checkpoint folder")
-        if folder:
-            self.set_start_checkpoint(folder)
-
-    def _on_browse_backbone(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Backbone weights", "", "weights (*.safetensors *.json)")
-        if path:
-            self.backbone_file.setText(path)
-
-    def _start(self) -> tuple[str, str | None]:
-        data = str(self.start_box.currentData())
-        return ("checkpoint", data[len(CHECKPOINT):]) if data.startswith(CHECKPOINT) else (data, None)
-
-    def _on_start_changed(self, *_: Any) -> None:
-        kind, ref = self._start()
-        self.backbone_row.setVisible(kind == "other")
-        if kind == "checkpoint":  # a class list that matches the model's saves renaming
-            try:
-                for c in json.loads((Path(ref) / "config.json").read_text()).get("classes", []):
-                    self.editor.add_class(c)
-            except (OSError, ValueError):
-                pass
+        self.form.set_start_checkpoint(folder)
 
     def start_point(self) -> Any:
         """The `StartPoint` the choices describe (FocusError when the Explain dock has no model)."""
-        from ..finetune_job import StartPoint
-
-        kind, ref = self._start()
-        if kind == "checkpoint":
-            return StartPoint("checkpoint", ref)
-        if kind == "explain":
-            docks = explain_docks(self.viewer)
-            if not docks:
-                raise FocusError("no Explain dock is open: open Plugins > napari-focus > Explain (FOCUS) first, "
-                                 "or start from another model")
-            ref = docks[0].model_box.currentData() or docks[0]._resolved_model()
-            if ref is None:
-                raise FocusError("the Explain dock has no model selected")
-            return StartPoint("model", str(ref))
-        if kind == "other":
-            name = self.backbone_name.text().strip() or None
-            file = self.backbone_file.text().strip() or None
-            if name is None and file is None:
-                raise FocusError("give a timm backbone name or a local weights file")
-            return StartPoint("backbone", backbone_name=name, backbone_file=file, download=self.download.isChecked())
-        return StartPoint(kind)
+        return self.form.start_point()
 
     def settings(self) -> Any:
-        from ..finetune_job import Settings
-
-        return Settings(epochs=self.epochs.value(), lr=self.lr.value(), sink_weight=self.sink_weight.value(),
-                        held_out=self.held_out.value(), fast=bool(self.trained.currentData()),
-                        trait=self.editor.trait)
+        return self.form.settings()
 
     # ------------------------------------------------------------------ running
     @property
