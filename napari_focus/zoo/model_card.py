@@ -57,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recipe", default="", help="one line describing the training recipe (epochs, lr, path)")
     ap.add_argument("--doc", type=Path, default=None,
                     help="also rewrite the zoo table (every model/*/metrics.json) between the zoo markers of this file")
+    ap.add_argument("--render-only", action="store_true",
+                    help="re-render the card from the checkpoint's metrics.json (card text changed, model did not)")
     args = ap.parse_args(argv)
+    if args.render_only:
+        return _render_only(args)
 
     from napari_focus.chemometrics import logistic_baseline
     from napari_focus.dataset import load_dataset
@@ -97,6 +101,19 @@ def main(argv: list[str] | None = None) -> int:
         from napari_focus.bench.tables import write_block
 
         write_block(args.doc, zoo_table(args.model.parent), "<!-- zoo:start -->", "<!-- zoo:end -->")
+    return 0
+
+
+def _render_only(args) -> int:
+    """The card again from its stored measurements; refused when the checkpoint is not the one measured."""
+    from napari_focus.focus.checkpoint import checkpoint_sha256, read_config
+
+    out = json.loads((args.model / "metrics.json").read_text())
+    if out.get("model_sha256") != checkpoint_sha256(args.model):
+        print(f"{args.model}: metrics.json measured another checkpoint; run without --render-only", file=sys.stderr)
+        return 1
+    args.model.joinpath("MODEL_CARD.md").write_text(card(args, read_config(args.model), out))
+    print(args.model / "MODEL_CARD.md")
     return 0
 
 

@@ -1,0 +1,40 @@
+"""The model card re-renders from its stored measurements only for the checkpoint they were measured on."""
+
+import json
+import shutil
+from pathlib import Path
+
+from napari_focus.zoo import model_card
+
+SHIPPED = Path(__file__).resolve().parents[2] / "model" / "focus_bls_vnir204"
+
+
+def _copy(tmp_path: Path) -> Path:
+    dst = tmp_path / "focus_bls_vnir204"
+    dst.mkdir()
+    for name in ("config.json", "weights.safetensors", "metrics.json"):
+        shutil.copy(SHIPPED / name, dst / name)
+    return dst
+
+
+def _args(model: Path) -> list[str]:
+    return ["--model", str(model), "--train", "runs/train", "--heldout", "runs/heldout", "--render-only"]
+
+
+def test_render_only_writes_the_card_from_metrics_json(tmp_path):
+    model = _copy(tmp_path)
+    assert model_card.main(_args(model)) == 0
+    text = (model / "MODEL_CARD.md").read_text()
+    acc = json.loads((model / "metrics.json").read_text())["results"]["FOCUS (default readout)"]["accuracy"]
+    assert f"| {acc:.3f} |" in text
+    assert "runs/heldout" in text
+
+
+def test_render_only_refuses_metrics_of_another_checkpoint(tmp_path, capsys):
+    model = _copy(tmp_path)
+    m = json.loads((model / "metrics.json").read_text())
+    m["model_sha256"] = "0" * 64
+    (model / "metrics.json").write_text(json.dumps(m))
+    assert model_card.main(_args(model)) == 1
+    assert not (model / "MODEL_CARD.md").exists()
+    assert "another checkpoint" in capsys.readouterr().err
