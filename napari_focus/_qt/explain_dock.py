@@ -29,6 +29,7 @@ from qtpy.QtWidgets import (
 
 from ..cube import Cube
 from ..errors import FocusError
+from .combo import select_or_add
 from .explain_worker import geometry, job, prefetch, prefetch_done
 from .result_layers import add_result_layers, leaf_mask_names
 
@@ -163,20 +164,11 @@ class ExplainDock(QWidget):
         if folder is None:
             self.model_box.setCurrentIndex(0)
             return
-        folder = Path(folder)
-        idx = self.model_box.findData(str(folder))
-        if idx < 0:
-            self.model_box.addItem(folder.name, str(folder))
-            idx = self.model_box.count() - 1
-        self.model_box.setCurrentIndex(idx)
+        select_or_add(self.model_box, str(Path(folder)), Path(folder).name)
 
     def use_model(self, key: str, label: str) -> None:
         """Select an in-memory model (`explain_job.remember_model` key): the Fine-tune dock's hand-over."""
-        idx = self.model_box.findData(key)
-        if idx < 0:
-            self.model_box.addItem(label, key)
-            idx = self.model_box.count() - 1
-        self.model_box.setCurrentIndex(idx)
+        select_or_add(self.model_box, key, label)
 
     def _on_browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "FOCUS checkpoint folder")

@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import FocusError
+from .combo import select_or_add
 from .explain_dock import ExplainDock
 
 STARTS = (("embedded default model", "default"),
@@ -119,12 +120,7 @@ class FinetuneForm(QWidget):
 
     def set_start_checkpoint(self, folder: str | os.PathLike) -> None:
         """Start from a checkpoint folder (its classes join the class list)."""
-        folder = str(Path(folder))
-        idx = self.start_box.findData(CHECKPOINT + folder)
-        if idx < 0:
-            self.start_box.addItem(f"checkpoint {Path(folder).name}", CHECKPOINT + folder)
-            idx = self.start_box.count() - 1
-        self.start_box.setCurrentIndex(idx)
+        select_or_add(self.start_box, CHECKPOINT + str(Path(folder)), f"checkpoint {Path(folder).name}")
 
     def _on_open_checkpoint(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Start from a FOCUS checkpoint folder")
