@@ -2,17 +2,16 @@
 
 Thin by design: it turns napari layers into a `Cube`, runs `explain_job.explain_steps` in a napari
 worker (progress from its yields, Cancel at the next yield), and turns the `Explanation` into layers
-and the Spectral importance dock. No torch here; no math here.
+and the Spectral importance dock. No torch here; no math here. What it reads from the viewer and the
+inputs it refuses are `explain_inputs.py`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QComboBox,
@@ -27,21 +26,15 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..cube import Cube
 from ..errors import FocusError
 from .combo import select_or_add
+from .explain_inputs import cube_layers, cube_or_refuse, model_offer, resolved_model, user_leaf_mask
 from .explain_worker import geometry, job, prefetch, prefetch_done
-from .result_layers import add_result_layers, leaf_mask_names
+from .result_layers import add_result_layers
 
 METHODS = (("FOCUS (one forward pass)", "focus"), ("gradient × input", "gradxinput"), ("Grad-CAM", "gradcam"))
 AUTO_CLASS = "predicted class"
 EMBEDDED_LABEL = "embedded demonstration model"
-
-
-def cube_layers(viewer: Any) -> list[Any]:
-    """Image layers with a band axis: (C, H, W), not RGB, not our own saliency."""
-    return [lyr for lyr in viewer.layers if lyr._type_string == "image" and lyr.ndim == 3 and not lyr.rgb
-            and lyr.metadata.get("napari_focus") != "saliency"]
 
 
 class ExplainDock(QWidget):
@@ -176,36 +169,11 @@ class ExplainDock(QWidget):
             self.set_model_folder(folder)
 
     def _resolved_model(self) -> Path | None:
-        data = self.model_box.currentData()
-        if data:
-            return Path(data)
-        from ..explain_job import default_checkpoint
-
-        layer = self.cube_layer()
-        cube = None if layer is None else Cube.from_layer(layer.data, layer.metadata)
-        try:
-            return default_checkpoint(cube)
-        except FocusError:
-            return None
+        return resolved_model(self.model_box.currentData(), self.cube_layer())
 
     def _on_model_changed(self, *_: Any) -> None:
-        from ..explain_job import remembered
-
-        kept = remembered(self.model_box.currentData())
-        folder = None if kept is not None else self._resolved_model()
-        classes: list[str] = list(kept.classes) if kept is not None else []
-        self.demo_note.setText("")
-        if folder is not None:
-            try:
-                classes = list(json.loads((folder / "config.json").read_text()).get("classes", []))
-            except (OSError, ValueError):
-                classes = []
-            from ..explain_job import DEMO_NOTE, is_embedded
-
-            if is_embedded(folder):
-                self.demo_note.setText(DEMO_NOTE)
-        elif self.model_box.currentData() is None:
-            self.demo_note.setText("No embedded model is installed: open a checkpoint folder.")
+        classes, note = model_offer(self.model_box.currentData(), self.cube_layer())
+        self.demo_note.setText(note)
         current = self.class_box.currentText()
         self.class_box.clear()
         self.class_box.addItem(AUTO_CLASS, None)
@@ -229,21 +197,15 @@ class ExplainDock(QWidget):
     def start(self) -> Any:
         """Start an explain run; returns the worker (None when the input was refused)."""
         from napari.qt.threading import create_worker
-        from napari.utils.notifications import show_error
 
         if self.running:
             return self.worker
         layer = self.cube_layer()
-        if layer is None:
-            show_error("napari-focus: open a hyperspectral cube (an image layer with a band axis) first")
-            return None
-        try:
-            cube = Cube.from_layer(layer.data, layer.metadata)
-        except ValueError as exc:
-            show_error(f"napari-focus: layer {layer.name!r} is not a cube: {exc}")
+        cube = cube_or_refuse(layer)
+        if cube is None:
             return None
         model = self.model_box.currentData()
-        leaf = self._user_leaf_mask(layer)
+        leaf = user_leaf_mask(self.viewer, layer)
         self._explained_layer = layer
         # `errored` must be connected here: otherwise superqt re-raises the error on the GUI thread
         connect = {"yielded": self._on_step, "returned": self._on_result, "errored": self._on_error,
@@ -263,15 +225,6 @@ class ExplainDock(QWidget):
         if self.worker is not None:
             self.status.setText("cancelling…")
             self.worker.quit()
-
-    def _user_leaf_mask(self, layer: Any) -> np.ndarray | None:
-        """The leaf mask layer of this cube (painted by the user, or shipped with a sample), if usable."""
-        for name in leaf_mask_names(layer.name):
-            if name in self.viewer.layers:
-                mask = np.asarray(self.viewer.layers[name].data) > 0
-                if mask.shape == tuple(layer.data.shape[-2:]) and mask.any():
-                    return mask
-        return None
 
     def _on_step(self, step: tuple[int, int, str]) -> None:
         done, total, message = step

@@ -2,7 +2,7 @@
 
 Knows only `SpectralCurve` (no napari, no model): it draws the curve, the named groups, the top-k
 bands and a draggable line at the current band, and asks for a band with `band_requested`. The
-link to napari's slider lives in `band_link.py`.
+link to napari's slider lives in `band_link.py`; where the plot's text goes, in `spectral_label_layout.py`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from qtpy.QtCore import QPointF, QSignalBlocker, QSize, Qt, Signal
 from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from napari_focus.spectral_curve import SpectralCurve
+
+from .spectral_label_layout import place_group_labels, place_top_labels
 
 BACKGROUND = "#262930"  # napari's dark canvas, so the dock does not glare next to the viewer
 CURVE_PEN = pg.mkPen("#e8e8e8", width=2)
@@ -302,70 +304,12 @@ class SpectralPlotWidget(QWidget):
         hi = hi if hi > lo else lo + 1.0
         self.plot_item.setYRange(lo, hi + HEADROOM * (hi - lo), padding=0.02)
 
-    def _layout_top_labels(self, obstacles: list[tuple[float, float, float, float]] | None = None) -> None:
-        """Keep marker labels apart and inside the plot: above, beside, higher, then below their marker.
-
-        A label that fits nowhere is hidden (its marker stays; hovering names it): best bands are placed
-        first, and overlapping text (close top bands on a narrow dock) was unreadable anyway.
-        """
-        vb = self.plot_item.getViewBox()
-        box = vb.sceneBoundingRect()
-        placed = list(obstacles or [])  # centre x, centre y, width, height (pixels)
-        for label in self.top_labels:
-            point = vb.mapViewToScene(label.pos())
-            rect = label.boundingRect()
-            w, h = rect.width(), rect.height()
-            candidates = [(ax, 1.2 + row) for row in range(3) for ax in (0.5, 0.95, 0.05)]
-            candidates += [(ax, -0.2) for ax in (0.5, 0.95, 0.05)]  # below the marker as a last resort
-            fits = False
-            for ax, ay in candidates:
-                cx, cy = point.x() + (0.5 - ax) * w, point.y() - (ay - 0.5) * h
-                inside = box.left() <= cx - w / 2 and cx + w / 2 <= box.right() and box.top() <= cy - h / 2
-                fits = inside and not any(abs(cx - x) < (w + pw) / 2 + 2 and abs(cy - y) < (h + ph) / 2
-                                          for x, y, pw, ph in placed)
-                if fits:
-                    break
-            label.setVisible(fits)
-            if fits:
-                label.setAnchor((ax, ay))
-                placed.append((cx, cy, w, h))
-
     def _layout_labels(self, *_: Any) -> None:
-        """Re-place the text after a zoom, pan or resize: group names first, then the marker labels."""
-        self._layout_top_labels(self._place_group_labels())
-
-    def _place_group_labels(self) -> list[tuple[float, float, float, float]]:
-        """Group names at the top of the view, centred on the visible part of their group and kept inside.
-
-        Returns their pixel boxes (centre x, centre y, width, height) for the marker labels to avoid.
-        """
-        if self.curve is None:
-            return []
+        """Re-place the text after a zoom, pan or resize: group names first, then the marker labels
+        (spectral_label_layout.py)."""
         vb = self.plot_item.getViewBox()
-        (x0, x1), (_, top) = vb.viewRange()
-        box = vb.sceneBoundingRect()
-        boxes = []
-        for label, group in zip(self._group_labels, self.curve.groups, strict=True):
-            lo, hi = self.curve.group_span(group)
-            lo, hi = max(lo, x0), min(hi, x1)
-            label.setVisible(hi > lo)
-            if hi <= lo:
-                continue
-            rect = label.boundingRect()
-            w, h = rect.width(), rect.height()
-            ay = label.anchor.y()
-            mid = vb.mapViewToScene(QPointF((lo + hi) / 2, top)).x()
-            if mid - w / 2 < box.left():
-                x, ax = lo, 0.0
-            elif mid + w / 2 > box.right():
-                x, ax = hi, 1.0
-            else:
-                x, ax = (lo + hi) / 2, 0.5
-            label.setAnchor((ax, ay))
-            label.setPos(x, top)
-            px = vb.mapViewToScene(QPointF(x, top))
-            boxes.append((px.x() + (0.5 - ax) * w, px.y() + (0.5 - ay) * h, w, h))
-        return boxes
+        groups = [] if self.curve is None else place_group_labels(vb, self._group_labels, self.curve)
+        place_top_labels(vb, self.top_labels, groups)
 
     def _place_line(self) -> None:
         """Put both lines on the current band without emitting (QSignalBlocker), then refresh the label."""

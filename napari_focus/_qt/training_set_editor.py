@@ -3,7 +3,8 @@
 Two modes (tabs): whole cubes, each image layer with a class drop-down (or a target); or painted
 regions, each Labels layer paired with the image it was painted on and a legend from label value to
 class (or target). An editable class list feeds every drop-down. The editor turns layers into a core
-`TrainingSet` and says, live, how many samples each class has and whether training is possible.
+`TrainingSet` (through `training_set_layers.py`) and says, live, how many samples each class has and whether
+training is possible.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..cube import Cube
 from ..errors import FocusError
-from ..training_set import TrainingSet, check_labels, count_labels, parse_target, region_counts, spatial_labels
-from .explain_dock import cube_layers
+from ..training_set import TrainingSet, check_labels, count_labels
+from .explain_inputs import cube_layers
+from .training_set_layers import build_training_set, cube_labels, region_labels
 
 NOT_USED = "— not used —"
 MODES = ("cubes", "regions")
@@ -235,59 +236,18 @@ class TrainingSetEditor(QWidget):
         layer.mode = "paint"
         return layer
 
-    # ------------------------------------------------------------------ building
-    def _layer(self, name: str) -> Any:
-        try:
-            return self.viewer.layers[name]
-        except KeyError:
-            return None
-
-    def _cube(self, layer: Any) -> Cube:
-        return Cube.from_layer(layer.data, layer.metadata)
-
-    def _used_pairs(self) -> list[tuple[Any, Any]]:
-        out = []
-        for lab_name, img_name in self.pairs.items():
-            lab, img = self._layer(lab_name), self._layer(img_name)
-            if lab is not None and img is not None:
-                out.append((lab, img))
-        return out
-
-    def _label(self, text: str, what: str) -> Any:
-        return parse_target(text, what) if self.task == "regression" else text
-
+    # ------------------------------------------------------------------ building (training_set_layers.py)
     def sample_labels(self) -> list[Any]:
         """The label of every sample the current choices make, without cropping anything."""
-        labels: list[Any] = []
         if self.mode == "cubes":
-            for name in [lyr.name for lyr in cube_layers(self.viewer)]:
-                if name in self.cube_assign[self.task]:
-                    labels.append(self._label(self.cube_assign[self.task][name], f"cube {name!r}"))
-            return labels
+            return cube_labels(self.viewer, self.task, self.cube_assign[self.task])
         self._values = {}
-        legend = self.legend[self.task]
-        for lab, img in self._used_pairs():
-            counts = region_counts(spatial_labels(lab.data, self._cube(img), lab.name, img.name))
-            if not counts:
-                raise FocusError(f"labels {lab.name!r} are empty: paint at least one region on {img.name!r}")
-            for value, n in counts.items():
-                self._values[value] = self._values.get(value, 0) + n
-                if value in legend:
-                    labels += [self._label(legend[value], f"label {value}")] * n
-        return labels
+        return region_labels(self.viewer, self.task, self.pairs, self.legend[self.task], self._values)
 
     def build(self) -> TrainingSet:
         """The training set the current choices make (crops read only their windows); FocusError if refused."""
-        ts = TrainingSet(self.task)
-        if self.mode == "cubes":
-            for layer in cube_layers(self.viewer):
-                if layer.name in self.cube_assign[self.task]:
-                    ts.add_cube(layer.name, self._cube(layer), self.cube_assign[self.task][layer.name])
-        else:
-            for lab, img in self._used_pairs():
-                ts.add_regions(img.name, self._cube(img), lab.data, self.legend[self.task], labels_name=lab.name)
-        ts.check()
-        return ts
+        return build_training_set(self.viewer, self.task, self.mode, self.cube_assign[self.task], self.pairs,
+                                  self.legend[self.task])
 
     @property
     def trait(self) -> str:

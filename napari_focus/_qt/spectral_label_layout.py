@@ -1,0 +1,79 @@
+"""Where the importance plot's text goes: group names along the top, top-band labels beside their markers.
+
+Placement only (a view box's geometry in, each label's anchor, position and visibility out), kept apart from
+`spectral_plot.py` so that the widget reads as its items, its API and its input handling. Boxes are
+(centre x, centre y, width, height) in scene pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from qtpy.QtCore import QPointF
+
+if TYPE_CHECKING:  # pyqtgraph comes in with spectral_plot.py; this module needs none of it at run time
+    import pyqtgraph as pg
+
+    from napari_focus.spectral_curve import SpectralCurve
+
+Box = tuple[float, float, float, float]
+
+
+def place_group_labels(vb: pg.ViewBox, labels: Sequence[pg.TextItem], curve: SpectralCurve) -> list[Box]:
+    """Group names at the top of the view, centred on the visible part of their group and kept inside.
+
+    Returns their pixel boxes for the marker labels to avoid.
+    """
+    (x0, x1), (_, top) = vb.viewRange()
+    box = vb.sceneBoundingRect()
+    boxes = []
+    for label, group in zip(labels, curve.groups, strict=True):
+        lo, hi = curve.group_span(group)
+        lo, hi = max(lo, x0), min(hi, x1)
+        label.setVisible(hi > lo)
+        if hi <= lo:
+            continue
+        rect = label.boundingRect()
+        w, h = rect.width(), rect.height()
+        ay = label.anchor.y()
+        mid = vb.mapViewToScene(QPointF((lo + hi) / 2, top)).x()
+        if mid - w / 2 < box.left():
+            x, ax = lo, 0.0
+        elif mid + w / 2 > box.right():
+            x, ax = hi, 1.0
+        else:
+            x, ax = (lo + hi) / 2, 0.5
+        label.setAnchor((ax, ay))
+        label.setPos(x, top)
+        px = vb.mapViewToScene(QPointF(x, top))
+        boxes.append((px.x() + (0.5 - ax) * w, px.y() + (0.5 - ay) * h, w, h))
+    return boxes
+
+
+def place_top_labels(vb: pg.ViewBox, labels: Sequence[pg.TextItem], obstacles: Sequence[Box] = ()) -> None:
+    """Keep marker labels apart and inside the plot: above, beside, higher, then below their marker.
+
+    A label that fits nowhere is hidden (its marker stays; hovering names it): best bands are placed
+    first, and overlapping text (close top bands on a narrow dock) was unreadable anyway.
+    """
+    box = vb.sceneBoundingRect()
+    placed = list(obstacles)
+    for label in labels:
+        point = vb.mapViewToScene(label.pos())
+        rect = label.boundingRect()
+        w, h = rect.width(), rect.height()
+        candidates = [(ax, 1.2 + row) for row in range(3) for ax in (0.5, 0.95, 0.05)]
+        candidates += [(ax, -0.2) for ax in (0.5, 0.95, 0.05)]  # below the marker as a last resort
+        fits = False
+        for ax, ay in candidates:
+            cx, cy = point.x() + (0.5 - ax) * w, point.y() - (ay - 0.5) * h
+            inside = box.left() <= cx - w / 2 and cx + w / 2 <= box.right() and box.top() <= cy - h / 2
+            fits = inside and not any(abs(cx - x) < (w + pw) / 2 + 2 and abs(cy - y) < (h + ph) / 2
+                                      for x, y, pw, ph in placed)
+            if fits:
+                break
+        label.setVisible(fits)
+        if fits:
+            label.setAnchor((ax, ay))
+            placed.append((cx, cy, w, h))
