@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_focus.atomic import OLD_MARK, replace_dir
+from napari_focus.atomic import OLD_MARK, replace_dir, replace_file
 from napari_focus.errors import CheckpointError
 from napari_focus.focus.backbone import BackboneSpec, build_backbone, sha256_file
 from napari_focus.focus.groups import SpectralGroups
@@ -99,6 +99,19 @@ def save_checkpoint(model: FocusModel, folder: str | Path, copy_backbone: bool =
     if spec.weights_file == BACKBONE:
         model.backbone_spec = spec
     return folder
+
+
+def set_saliency_rule(folder: str | Path, rule: str) -> str:
+    """Record `rule` as a saved checkpoint's default readout by rewriting only its config.json (atomically):
+    the weights and any backbone file stay untouched. Returns the checkpoint's new hash."""
+    from napari_focus.focus.readout import parse_rule
+
+    parse_rule(rule)  # an unknown rule is refused before anything is written
+    path = Path(folder) / CONFIG
+    cfg = json.loads(path.read_text())
+    cfg["saliency_rule"] = rule
+    replace_file(path, lambda p: p.write_text(json.dumps(cfg, indent=1)))
+    return checkpoint_sha256(folder)
 
 
 def restore_interrupted(folder: Path) -> None:

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from napari_focus.dataset import load_dataset
-    from napari_focus.focus.checkpoint import load_checkpoint, save_checkpoint
+    from napari_focus.focus.checkpoint import load_checkpoint, set_saliency_rule
     from napari_focus.focus.evaluate import evaluate
     from napari_focus.focus.readout import RULES
 
@@ -41,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     best_map = max(RULES, key=lambda r: (table[r]["auprc"] or 0.0))
     best_curve = max(RULES, key=lambda r: (table[r]["bio5_tolerant"] or 0.0))
     chosen = best_map if best_map == best_curve else f"{best_map}+{best_curve}"
-    model.saliency_rule = chosen
-    save_checkpoint(model, args.model)
+    set_saliency_rule(args.model, chosen)
     (args.model / "rule_tuning.json").write_text(json.dumps(
         {"tuning_folder": str(args.tune), "max_items": args.max_items, "chosen": chosen,
          "criterion": "map: best in-leaf AUPRC; curve: best tolerant BIO@5", "rules": table}, indent=1, default=float))

@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from napari_focus.atomic import replace_file
 from napari_focus.focus.backbone import sha256_file
 
 
@@ -22,10 +23,8 @@ def relink(checkpoint: Path, backbone: Path = Path("model/backbone/weights.safet
     cfg = json.loads(cfg_path.read_text())
     rel = os.path.relpath(backbone.resolve(), checkpoint.resolve())
     cfg["backbone"]["weights_file"] = rel
-    tmp = cfg_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(cfg, indent=1))
-    os.replace(tmp, cfg_path)
-    copy = checkpoint / "backbone.safetensors"  # written by a re-save of a loaded checkpoint: a duplicate
+    replace_file(cfg_path, lambda p: p.write_text(json.dumps(cfg, indent=1)))
+    copy = checkpoint / "backbone.safetensors"  # a re-save of a loaded checkpoint copies the backbone: a duplicate
     if copy.is_file() and sha256_file(copy) == cfg["backbone"]["sha256"]:
         copy.unlink()
     return rel

@@ -9,7 +9,7 @@ import torch
 from napari_focus.cube import Cube
 from napari_focus.errors import CheckpointError, FocusError
 from napari_focus.focus.backbone import backbone_from_file
-from napari_focus.focus.checkpoint import load_checkpoint, save_checkpoint
+from napari_focus.focus.checkpoint import load_checkpoint, save_checkpoint, set_saliency_rule
 from napari_focus.focus.explain import explain
 from napari_focus.focus.groups import make_groups
 from napari_focus.focus.model import FocusModel
@@ -56,6 +56,19 @@ def test_round_trip_gives_identical_outputs(model, tmp_path):
     # overwriting an existing checkpoint is atomic and leaves no temp folders behind
     save_checkpoint(loaded, folder)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_set_saliency_rule_rewrites_only_the_config(model, tmp_path):
+    folder = save_checkpoint(model, tmp_path / "ckpt")
+    weights = (folder / "weights.safetensors").read_bytes()
+    new_sha = set_saliency_rule(folder, "rollout+direct")
+    loaded = load_checkpoint(folder)
+    assert loaded.saliency_rule == "rollout+direct" and loaded.checkpoint_sha256 == new_sha
+    assert (folder / "weights.safetensors").read_bytes() == weights
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no temp file left beside it
+    with pytest.raises(FocusError):
+        set_saliency_rule(folder, "no-such-rule")
+    assert load_checkpoint(folder).saliency_rule == "rollout+direct"
 
 
 def test_only_trainable_tensors_are_saved(model, tmp_path):
