@@ -290,6 +290,7 @@ class ExplainDock(QWidget):
 
         def abandon(why: str) -> None:
             timer.stop()
+            steps.close()  # its `finally`s run: e.g. the canvas, paused while layers go in, paints again
             for name in added:
                 if name in self.viewer.layers:
                     self.viewer.layers.remove(name)

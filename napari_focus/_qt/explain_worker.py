@@ -76,6 +76,20 @@ def _warm_vispy() -> None:
     load_spatial_filters()
 
 
+def _warm_torch() -> None:
+    """First-use costs of torch that building and running the model pays once per process: the first module
+    construction (parameter allocation and init) held the GIL for ~290 ms inside the first click's model build
+    (benchmarks/gui_latency.py, quiet machine). A few tiny layers and one attention call, here, move that into
+    the dock-opening prefetch."""
+    import torch
+
+    with torch.inference_mode():
+        conv = torch.nn.Conv2d(3, 8, 4, stride=4)
+        x = conv(torch.zeros(1, 3, 8, 8)).flatten(2).transpose(1, 2)
+        x = torch.nn.Linear(8, 8)(torch.nn.LayerNorm(8)(x)).reshape(1, 1, 4, 8)
+        torch.nn.functional.scaled_dot_product_attention(x, x, x).softmax(-1)
+
+
 def _import_all() -> None:
     if _warmed and all(name in sys.modules for name in PREFETCH_MODULES):
         return  # the worker's call after a prefetch
@@ -87,6 +101,8 @@ def _import_all() -> None:
     if not _warmed:
         with contextlib.suppress(Exception):  # only a warm-up: napari does it itself if this fails
             _warm_vispy()
+        with contextlib.suppress(Exception):
+            _warm_torch()
         _warmed.append(True)
 
 

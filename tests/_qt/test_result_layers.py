@@ -51,3 +51,20 @@ def test_layers_built_off_the_gui_thread_are_the_ones_added(viewer_cube, cube16)
     assert viewer.layers[names[2]] is built[""] and built[""].name == leaf_mask_name(cube.name)
     np.testing.assert_array_equal(viewer.layers[names[2]].data, mask.astype(np.uint8))
     assert viewer.layers.selection.active is cube
+
+
+def test_canvas_paints_again_after_the_layers_went_in_or_were_abandoned(viewer_cube, cube16):
+    """The canvas is paused while the steps insert layers (one draw instead of one per layer), never left paused."""
+    viewer, cube = viewer_cube
+    native = viewer.window._qt_viewer.canvas.native
+    rng = np.random.default_rng(2)
+    t, m = rng.random(cube16.shape, dtype=np.float32), rng.random(cube16.shape[1:], dtype=np.float32)
+    steps = add_result_layers(viewer, cube, np.ones(cube16.shape[1:], bool), _layer_data(t, m))
+    assert next(steps) == "saliency · healthy"
+    assert not native.updatesEnabled()  # paused between turns
+    list(steps)
+    assert native.updatesEnabled()
+    steps = add_result_layers(viewer, cube, np.ones(cube16.shape[1:], bool), _layer_data(t * 3, m))
+    next(steps)
+    steps.close()  # what the dock does when the cube is removed meanwhile
+    assert native.updatesEnabled()
