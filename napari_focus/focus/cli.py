@@ -30,6 +30,9 @@ def register(subparsers: Any) -> None:
                    help="train prompts + head only, against cached backbone keys/values (Φ, e_g, SINK stay at init)")
     t.add_argument("--views", type=int, default=None, help="fast path: dihedral views cached per leaf (1-8)")
     t.add_argument("--prompt-std", type=float, default=0.02, help="spread of the initial prompts around CLS")
+    t.add_argument("--spectral-contrast", type=float, default=0.0,
+                   help="first fit Φ's in-group spectral contrast on the training leaves at this strength (0: Φ "
+                        "starts as each group's mean band, SPEC §3.3; the embedded models use 1)")
     t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     t.add_argument("--restart", action="store_true",
                    help="discard the state an interrupted run left in OUT.partial/ and train from epoch 0 (by default "
@@ -151,7 +154,8 @@ def _train(args: argparse.Namespace) -> int:
     hist = train(model, train_items, epochs=args.epochs, lr=args.lr, sink_weight=args.sink_weight,
                  batch_size=args.batch_size, seed=args.seed, val=test_items or None,
                  progress=_bar("train", lines_in_logs=True), fast=args.fast, cache_views=args.views,
-                 on_epoch=_epoch_log(args.epochs), resume_dir=partial, restart=args.restart)
+                 on_epoch=_epoch_log(args.epochs), resume_dir=partial, restart=args.restart,
+                 spectral_contrast=args.spectral_contrast)
     folder = save_checkpoint(model.cpu(), args.out)
     clear_state(partial)
     _say(f"train: saved {folder} ({hist.seconds / 60:.1f} min of training)")

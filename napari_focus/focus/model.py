@@ -185,13 +185,17 @@ class FocusModel(nn.Module):
         return self
 
     # ---------------------------------------------------------------------------------- forward
+    def normalise_bands(self, x: torch.Tensor) -> torch.Tensor:
+        """The grouped bands of raw cubes (B, C, S, S), normalised by the saved per-band statistics: (B, Cu, S, S)."""
+        xb = x[:, self.used_bands]
+        xb = (xb - self.band_mean[self.used_bands, None, None]) / self.band_std[self.used_bands, None, None]
+        return torch.nan_to_num(xb, nan=0.0, posinf=0.0, neginf=0.0)
+
     def embed_bands(self, x: torch.Tensor) -> torch.Tensor:
         """E(X_b) for the grouped bands: the frozen patch conv summed over its RGB inputs. (B, Cu, N, d)."""
         proj = self.backbone.patch_embed.proj
         B, _, S, _ = x.shape
-        xb = x[:, self.used_bands]
-        xb = (xb - self.band_mean[self.used_bands, None, None]) / self.band_std[self.used_bands, None, None]
-        xb = torch.nan_to_num(xb, nan=0.0, posinf=0.0, neginf=0.0)
+        xb = self.normalise_bands(x)
         w = proj.weight.sum(1, keepdim=True)
         e = F.conv2d(xb.reshape(-1, 1, S, S).to(w.dtype), w, proj.bias, stride=proj.stride, padding=proj.padding)
         return e.flatten(2).transpose(1, 2).reshape(B, xb.shape[1], -1, e.shape[1])

@@ -140,6 +140,7 @@ def train(
     cache_views: int | None = None,
     resume_dir: str | Path | None = None,
     restart: bool = False,
+    spectral_contrast: float = 0.0,
 ) -> TrainHistory:
     """Train the SPEC's trainable tensors (`fast`: prompts + head only); returns the history.
 
@@ -151,6 +152,8 @@ def train(
     "resumed", "epoch": k, "of": epochs})`) and ends with the same weights; anything else raises FocusError
     unless `restart` (which discards it). The state stays after success: the caller removes it
     (`resume.clear_state`) once the result is saved, so a crash while saving loses no training.
+    `spectral_contrast` > 0: first fit Φ's in-group spectral contrast at that strength
+    (`spectral_contrast.fit_spectral_contrast`; deterministic, so a resumed run refits the same Φ).
     """
     t0 = time.perf_counter()
     before = _snapshot(model)
@@ -158,10 +161,15 @@ def train(
     try:
         x, y = tensors_from(model, data)
         xv, yv = tensors_from(model, val) if val is not None else (None, None)
+        if spectral_contrast:
+            from napari_focus.focus.spectral_contrast import fit_spectral_contrast
+
+            fit_spectral_contrast(model, x, y, spectral_contrast)
         resumer = Resumer(None)
         if resume_dir is not None:
             settings = dict(epochs=epochs, lr=lr, sink_weight=sink_weight, batch_size=batch_size, seed=seed,
-                            augment_views=augment_views, fast=fast, weight_decay=weight_decay, cache_views=cache_views)
+                            augment_views=augment_views, fast=fast, weight_decay=weight_decay, cache_views=cache_views,
+                            spectral_contrast=spectral_contrast)
             fp = fingerprint(model, settings, {"x": x, "y": y, "xv": xv, "yv": yv})
             resumer = Resumer(resume_dir, fp, restart=restart)
             _restore(model, resumer.model_state())

@@ -1,0 +1,63 @@
+"""Φ's first training stage (issue 5): an in-group spectral contrast fitted on the training leaves' mean spectra."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from napari_focus.focus.spectral_contrast import fit_spectral_contrast  # noqa: E402
+from napari_focus.focus.train import train  # noqa: E402
+
+from .conftest import tiny_model  # noqa: E402
+
+
+def _two_class_cubes(n: int = 48, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class 1 leaves differ from class 0 only by band 1 brighter than band 0 (both in the first group)."""
+    g = torch.Generator().manual_seed(seed)
+    leaf = 0.02 * torch.randn(n, 24, 1, 1, generator=g)  # leaves differ in every band, not only by class
+    x = 0.4 + leaf + 0.05 * torch.rand(n, 24, 32, 32, generator=g)
+    y = torch.arange(n) % 2
+    x[y == 1, 1] += 0.08
+    x[y == 1, 0] -= 0.08
+    return x, y
+
+
+def test_contrast_is_zero_sum_per_group_follows_the_class_difference_and_is_deterministic():
+    x, y = _two_class_cubes()
+    m1, m2 = tiny_model(classes=("a", "b")), tiny_model(classes=("a", "b"))
+    before = m1.phi.detach().clone()
+    fit_spectral_contrast(m1, x, y, 1.0)
+    fit_spectral_contrast(m2, x, y, 1.0)
+    assert torch.equal(m1.phi, m2.phi)
+    change = (m1.phi - before)[:, 0].detach()  # the same change in every token dimension
+    assert torch.allclose(m1.phi - before, change[:, None].expand_as(before))
+    groups = m1.band_group
+    for g in range(m1.groups.n_groups):
+        assert abs(float(change[groups == g].sum().detach())) < 1e-5  # a flat spectrum's token is unchanged
+    first = groups == groups[0]
+    assert int(first.sum()) >= 2
+    # the planted difference (band 1 minus band 0) dominates the first group's contrast
+    assert float(change[1] * change[0]) < 0
+    assert abs(float(change[0])) > 2 * float(change[first][2:].abs().max())
+
+
+def test_strength_zero_changes_nothing_and_train_uses_it():
+    x, y = _two_class_cubes(8)
+    m = tiny_model(classes=("a", "b"))
+    before = m.phi.detach().clone()
+    fit_spectral_contrast(m, x, y, 0.0)
+    assert torch.equal(m.phi, before)
+    m2 = tiny_model(classes=("a", "b"))
+    train(m2, (x, y), epochs=1, batch_size=4, fast=True, cache_views=1, spectral_contrast=1.0)
+    assert not torch.equal(m2.phi, before)  # fitted first, then kept by the fast path
+
+
+def test_cancelled_training_restores_phi():
+    x, y = _two_class_cubes(8)
+    m = tiny_model(classes=("a", "b"))
+    before = m.phi.detach().clone()
+    hist = train(m, (x, y), epochs=2, batch_size=4, fast=True, cache_views=1, spectral_contrast=1.0,
+                 should_stop=lambda: True)
+    assert hist.cancelled
+    assert torch.equal(m.phi, before)
