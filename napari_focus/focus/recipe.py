@@ -9,7 +9,7 @@ from typing import Any
 from napari_focus.focus.train import TrainHistory, train
 
 #: the settings of the recipe (kept in one place so tables can print them)
-RECIPE: dict[str, Any] = {"epochs": 8, "lr": 3e-3, "batch_size": 8, "fast": False}
+RECIPE: dict[str, Any] = {"epochs": 8, "lr": 3e-3, "batch_size": 8, "fast": False, "spectral_contrast": 1.0}
 
 
 def fit(model, data: Any, *, val: Any = None, sink_weight: float = 1e-3, seed: int = 0,
@@ -18,4 +18,5 @@ def fit(model, data: Any, *, val: Any = None, sink_weight: float = 1e-3, seed: i
     """Train `model` on `data` (see `train`) with the recipe's settings; `overrides` replace any of them."""
     cfg = {**RECIPE, **overrides}
     return train(model, data, epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"], fast=cfg["fast"],
-                 sink_weight=sink_weight, seed=seed, val=val, progress=progress, should_stop=should_stop)
+                 sink_weight=sink_weight, seed=seed, val=val, progress=progress, should_stop=should_stop,
+                 spectral_contrast=cfg["spectral_contrast"])
