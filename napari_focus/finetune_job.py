@@ -55,6 +55,9 @@ class Settings:
     seed: int = 0
     n_groups: int = 10
     trait: str = "trait"  # the output's name for regression
+    # fit Φ's in-group spectral contrast first (focus/spectral_contrast.py); None: only for a fresh (uncalibrated)
+    # model, whose Φ is still each group's mean band; a trained checkpoint's Φ is kept
+    spectral_contrast: float | None = None
 
 
 @dataclass
@@ -176,12 +179,17 @@ def run_finetune(
     model, notes = start_model(start, ts, settings)
     notes += train_set.notes
     notes += check_bands(ts.samples, model.wavelengths_nm, model.groups.n_bands, model.used_bands.cpu().numpy())
+    contrast = settings.spectral_contrast
+    if contrast is None:
+        contrast = 0.0 if bool(model.calibrated) else 1.0
+    if contrast:
+        notes.append("new model: Φ first gets the spectral contrast that separates the classes in the training set")
     model.to(select_device())
     try:
         hist = train(model, train_set.pairs(), epochs=settings.epochs, lr=settings.lr,
                      sink_weight=settings.sink_weight, batch_size=settings.batch_size, seed=settings.seed,
                      fast=settings.fast, val=held.pairs() or None, progress=progress, should_stop=should_stop,
-                     on_epoch=on_epoch)
+                     on_epoch=on_epoch, spectral_contrast=contrast)
     except Exception as exc:
         if _is_oom(exc):
             raise FocusError("ran out of memory while training; the previous model is unchanged. Use fewer or "

@@ -22,6 +22,13 @@ import torch
 _SCALE_SAMPLES = 32
 
 
+def _normalised(model: Any, x: torch.Tensor) -> torch.Tensor:
+    """The model's normalised grouped bands of x, computed where the model lives, returned on the CPU."""
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        return model.normalise_bands(x.to(device)).float().cpu()
+
+
 def _leaf_means(model: Any, x: torch.Tensor, batch: int = 32) -> np.ndarray:
     """(n, used bands) mean normalised spectrum of each sample over its vegetation mask (all pixels if none)."""
     from napari_focus.vegetation import leaf_mask
@@ -31,7 +38,7 @@ def _leaf_means(model: Any, x: torch.Tensor, batch: int = 32) -> np.ndarray:
     with torch.no_grad():
         for s in range(0, len(x), batch):
             xb = x[s : s + batch]
-            xn = model.normalise_bands(xb).float()
+            xn = _normalised(model, xb)
             masks = []
             for cube in xb.numpy():
                 try:
@@ -73,12 +80,12 @@ def fit_spectral_contrast(model: Any, x: torch.Tensor, y: torch.Tensor, strength
     standard deviation as the group-mean image: `strength` 1 mixes the two at equal weight. Deterministic.
     """
     if not bool(model.calibrated):
-        model.calibrate(x[: min(8, len(x))])
+        model.calibrate(x[: min(8, len(x))].to(next(model.parameters()).device))
     used = model.used_bands
     w = torch.as_tensor(_direction(model, _leaf_means(model, x), y), dtype=torch.float32)
-    groups = model.band_group[used]
+    groups = model.band_group[used].cpu()
+    xs = _normalised(model, x[:_SCALE_SAMPLES])
     with torch.no_grad():
-        xs = model.normalise_bands(x[:_SCALE_SAMPLES]).float()
         add = torch.zeros(len(used))
         for g in range(model.groups.n_groups):
             members = groups == g

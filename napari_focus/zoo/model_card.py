@@ -209,7 +209,7 @@ python -m napari_focus.zoo.model_card --model {args.model} --train {args.train} 
 ```
 Training leaves: `{args.train}` ({out['n_train_folder']} leaves, seed 1; its own 80/20 split).
 Recipe: {out.get('recipe') or '(see the commands)'} (`napari-focus train` logs every epoch and, if interrupted,
-resumes after its last finished epoch with the same final weights). Held-out:
+resumes after its last finished epoch with the same final weights).{_contrast_line(out.get('recipe') or '')} Held-out:
 `{args.heldout}` ({out['n_heldout']} leaves, seed 2): never used for training or for choosing the readout
 ({readout_origin(args.model)}).
 
@@ -232,6 +232,16 @@ are interpolated away, divided by the drop for random windows.
 Simulated leaves only (flat leaves, one illumination, synthetic soil); one training seed; the backbone is
 tiny and briefly pretrained. Cubes whose wavelengths differ are resampled to the model's bands.
 """
+
+
+def _contrast_line(recipe: str) -> str:
+    """What `--spectral-contrast` did, when the recipe used it (the card must say how Φ was trained)."""
+    if "--spectral-contrast" not in recipe:
+        return ""
+    return ("\nWith `--spectral-contrast`, Φ is trained first by a linear fit: the in-group part of a logistic "
+            "regression on the\ntraining leaves' mean spectra (class labels only), centred to sum to zero in each "
+            "group, is added to Φ\n(`napari_focus/focus/spectral_contrast.py`); its strength (1) was chosen on the "
+            "tuning leaves (seed 3).\nOn the fast path Φ then stays fixed while the prompts and head train.")
 
 
 if __name__ == "__main__":

@@ -62,3 +62,22 @@ def test_running_out_of_memory_is_one_clear_error_and_keeps_the_checkpoint(tiny_
         run_finetune(_set("classification", ["healthy", "bls"] * 3), StartPoint("checkpoint", tiny_checkpoint),
                      Settings(epochs=1))
     assert {p.name: p.read_bytes() for p in tiny_checkpoint.iterdir() if p.is_file()} == before
+
+
+def test_a_fresh_model_gets_the_spectral_contrast_a_trained_one_keeps_its_phi(tiny_checkpoint, monkeypatch):
+    import napari_focus.focus.train as train_mod
+
+    real, seen = train_mod.train, []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["spectral_contrast"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "train", spy)
+    same = run_finetune(_set("classification", ["healthy", "bls"] * 3), StartPoint("checkpoint", tiny_checkpoint),
+                        Settings(epochs=1, held_out=0.0))
+    fresh = run_finetune(_set("regression", [0.0, 10.0, 20.0, 30.0, 40.0, 50.0]),
+                         StartPoint("checkpoint", tiny_checkpoint), Settings(epochs=1, held_out=0.0))
+    assert seen == [0.0, 1.0]
+    assert not any("spectral contrast" in n for n in same.notes)
+    assert any("spectral contrast" in n for n in fresh.notes)

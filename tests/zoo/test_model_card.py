@@ -38,3 +38,8 @@ def test_render_only_refuses_metrics_of_another_checkpoint(tmp_path, capsys):
     assert model_card.main(_args(model)) == 1
     assert not (model / "MODEL_CARD.md").exists()
     assert "another checkpoint" in capsys.readouterr().err
+
+
+def test_card_says_how_phi_was_trained_when_the_recipe_fits_a_spectral_contrast():
+    assert "spectral_contrast.py" in model_card._contrast_line("--fast --epochs 40 --spectral-contrast 1")
+    assert model_card._contrast_line("--fast --epochs 40") == ""
