@@ -238,10 +238,10 @@ def _contrast_line(recipe: str) -> str:
     """What `--spectral-contrast` did, when the recipe used it (the card must say how Φ was trained)."""
     if "--spectral-contrast" not in recipe:
         return ""
-    return ("\nWith `--spectral-contrast`, Φ is trained first by a linear fit: the in-group part of a logistic "
-            "regression on the\ntraining leaves' mean spectra (class labels only), centred to sum to zero in each "
-            "group, is added to Φ\n(`napari_focus/focus/spectral_contrast.py`); its strength (1) was chosen on the "
-            "tuning leaves (seed 3).\nOn the fast path Φ then stays fixed while the prompts and head train.")
+    return ("\nWith `--spectral-contrast`, Φ is trained first: each group's part of the difference between the two "
+            "classes'\nmean spectra on the training leaves (class labels only), centred to sum to zero in the group, "
+            "is added to Φ\n(`napari_focus/focus/spectral_contrast.py`); its strength (1) was chosen on the tuning "
+            "leaves (seed 3).\nOn the fast path Φ then stays fixed while the prompts and head train.")
 
 
 if __name__ == "__main__":
