@@ -79,11 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         res["seconds_per_leaf"] = (time.perf_counter() - t0) / max(res["n"], 1)
         results[label] = res
         print(label, json.dumps({k: res.get(k) for k in KEYS if k in res}), file=sys.stderr)
-    random_bb = None
-    if args.random_backbone is not None:
-        rm = load_checkpoint(args.random_backbone)
-        random_bb = evaluate(rm, held, split="all", method="focus")
-        print("random backbone", json.dumps({k: random_bb.get(k) for k in KEYS if k in random_bb}), file=sys.stderr)
+    random_bb = None if args.random_backbone is None else _random_backbone_row(args.random_backbone, held)
     xtr, ytr = leaf_means(train.items)
     xte, yte = leaf_means(held.items)
     lr = logistic_baseline(xtr, ytr, xte, yte)
@@ -97,23 +93,48 @@ def main(argv: list[str] | None = None) -> int:
     (args.model / "metrics.json").write_text(json.dumps(out, indent=1, default=float))
     args.model.joinpath("MODEL_CARD.md").write_text(card(args, cfg, out))
     print(args.model / "MODEL_CARD.md")
+    _write_doc(args)
+    return 0
+
+
+def _random_backbone_row(folder: Path, held) -> dict:
+    """FOCUS (default readout) of the same recipe on a randomly initialised frozen backbone, on the held-out leaves."""
+    from napari_focus.focus.checkpoint import load_checkpoint
+    from napari_focus.focus.evaluate import evaluate
+
+    row = evaluate(load_checkpoint(folder), held, split="all", method="focus")
+    print("random backbone", json.dumps({k: row.get(k) for k in KEYS if k in row}), file=sys.stderr)
+    return row
+
+
+def _write_doc(args) -> None:
     if args.doc is not None:
         from napari_focus.bench.tables import write_block
 
         write_block(args.doc, zoo_table(args.model.parent), "<!-- zoo:start -->", "<!-- zoo:end -->")
-    return 0
 
 
 def _render_only(args) -> int:
-    """The card again from its stored measurements; refused when the checkpoint is not the one measured."""
+    """The card again from its stored measurements; refused when the checkpoint is not the one measured.
+
+    With `--random-backbone`, that row alone is measured (on `--heldout`) and stored first: the random-backbone run
+    can finish after the card."""
+    from napari_focus.atomic import replace_file
     from napari_focus.focus.checkpoint import checkpoint_sha256, read_config
 
     out = json.loads((args.model / "metrics.json").read_text())
     if out.get("model_sha256") != checkpoint_sha256(args.model):
         print(f"{args.model}: metrics.json measured another checkpoint; run without --render-only", file=sys.stderr)
         return 1
+    if args.random_backbone is not None:
+        from napari_focus.dataset import load_dataset
+
+        out["random_backbone"] = _random_backbone_row(args.random_backbone, load_dataset(args.heldout))
+        text = json.dumps(out, indent=1, default=float)
+        replace_file(args.model / "metrics.json", lambda tmp: tmp.write_text(text))
     args.model.joinpath("MODEL_CARD.md").write_text(card(args, read_config(args.model), out))
     print(args.model / "MODEL_CARD.md")
+    _write_doc(args)
     return 0
 
 

@@ -43,3 +43,19 @@ def test_render_only_refuses_metrics_of_another_checkpoint(tmp_path, capsys):
 def test_card_says_how_phi_was_trained_when_the_recipe_fits_a_spectral_contrast():
     assert "spectral_contrast.py" in model_card._contrast_line("--fast --epochs 40 --spectral-contrast 1")
     assert model_card._contrast_line("--fast --epochs 40") == ""
+
+
+def test_render_only_adds_a_random_backbone_row_measured_alone(tmp_path, monkeypatch):
+    import napari_focus.dataset
+
+    model = _copy(tmp_path)
+    row = {"accuracy": 0.5, "auprc": 0.04, "bio5_tolerant": 0.1, "n": 3}
+    monkeypatch.setattr(napari_focus.dataset, "load_dataset", lambda folder: f"held-out leaves of {folder}")
+    monkeypatch.setattr(model_card, "_random_backbone_row", lambda folder, held: dict(row, held=held))
+    before = json.loads((model / "metrics.json").read_text())
+    assert model_card.main([*_args(model), "--random-backbone", "runs/random"]) == 0
+    after = json.loads((model / "metrics.json").read_text())
+    assert after["random_backbone"]["held"] == "held-out leaves of runs/heldout"
+    assert {k: v for k, v in after.items() if k != "random_backbone"} == \
+        {k: v for k, v in before.items() if k != "random_backbone"}
+    assert "randomly initialised" in (model / "MODEL_CARD.md").read_text()
