@@ -5,9 +5,9 @@ prompts see ten grey images that average away what separates the classes inside 
 that capped accuracy near 0.8 whatever the prompts did (docs/benchmarks.md, issue 5). This stage takes the difference
 between the classes' mean spectra on the training leaves (leaf means of the normalised bands; class labels only, no
 lesion masks; for a trait, each band's covariance with it), keeps each group's part as a zero-sum contrast, and adds
-it to Φ, so that a group's token
-becomes the embedding of "mean band + strength × contrast image": still one grey image per group (what the frozen
-backbone was trained on), in which pixels that look like the discriminating spectrum stand out. The contrast is
+it to Φ, so that a group's token becomes the embedding of "mean band + strength × contrast image": still one grey
+image per group (what the frozen backbone was trained on), in which pixels that look like the discriminating
+spectrum stand out. The contrast is
 zero-sum within a group, so the patch embedding's bias and a flat spectrum's token are unchanged. Training then
 goes on as before (the fast path keeps this Φ; the full path trains it further).
 """
