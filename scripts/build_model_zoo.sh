@@ -21,7 +21,7 @@ S=${1:-vnir204}
 [ -f "runs/bls_${S}_train960/manifest.csv" ] || $N simulate --task bls --sensor "$S" --n 960 --size 96 --seed 1 --out "runs/bls_${S}_train960"
 [ -f "runs/bls_${S}_tune/manifest.csv" ] || $N simulate --task bls --sensor "$S" --n 80 --size 96 --seed 3 --out "runs/bls_${S}_tune"
 [ -f "runs/bls_${S}_heldout/manifest.csv" ] || $N simulate --task bls --sensor "$S" --n 100 --size 96 --seed 2 --out "runs/bls_${S}_heldout"
-RECIPE=(--fast --views 1 --epochs 40 --lr 1e-2 --batch-size 16 --prompt-std 1.0 --seed 0)
+RECIPE=(--fast --views 1 --epochs 40 --lr 1e-2 --batch-size 16 --prompt-std 1.0 --spectral-contrast 1 --seed 0)
 $N train --data "runs/bls_${S}_train960" --out "model/focus_bls_${S}" --backbone-file model/backbone/backbone.json "${RECIPE[@]}"
 $PY -m napari_focus.zoo.choose_rule --model "model/focus_bls_${S}" --tune "runs/bls_${S}_tune"
 $PY -m napari_focus.zoo.relink_backbone "model/focus_bls_${S}"
