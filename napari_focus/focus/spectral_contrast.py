@@ -30,26 +30,20 @@ def _normalised(model: Any, x: torch.Tensor) -> torch.Tensor:
         return model.normalise_bands(x.to(device)).float().cpu()
 
 
-def _leaf_means(model: Any, x: torch.Tensor, batch: int = 32) -> np.ndarray:
-    """(n, used bands) mean normalised spectrum of each sample over its vegetation mask (all pixels if none)."""
-    from napari_focus.vegetation import leaf_mask
+def _leaf_means(model: Any, x: torch.Tensor) -> np.ndarray:
+    """(n, used bands) mean normalised spectrum of each sample over its vegetation mask (all pixels if none).
 
-    wl = model.wavelengths_nm
-    out = []
-    with torch.no_grad():
-        for s in range(0, len(x), batch):
-            xb = x[s : s + batch]
-            xn = _normalised(model, xb)
-            masks = []
-            for cube in xb.numpy():
-                try:
-                    m = np.asarray(leaf_mask(cube, wl), dtype=np.float32)
-                except Exception:  # noqa: BLE001 (no usable mask: the whole sample)
-                    m = np.ones(cube.shape[1:], np.float32)
-                masks.append(m if m.sum() > 0 else np.ones_like(m))
-            m = torch.as_tensor(np.stack(masks))
-            out.append(((xn * m[:, None]).sum((-2, -1)) / m.sum((-2, -1))[:, None]).numpy())
-    return np.concatenate(out)
+    The normalisation is per band and affine, so it is applied to the leaf means of the raw bands."""
+    from napari_focus.chemometrics import leaf_mean_spectra
+    from napari_focus.cube import Cube
+    from napari_focus.focus.explain import default_leaf_mask
+
+    cubes = x.cpu().numpy()
+    masks = [default_leaf_mask(Cube(c, wavelengths_nm=model.wavelengths_nm))[0] for c in cubes]
+    used = model.used_bands.cpu()
+    means = torch.as_tensor(leaf_mean_spectra(cubes, masks)[:, used.numpy()], dtype=torch.float32)
+    normed = (means - model.band_mean[used].cpu()) / model.band_std[used].cpu()
+    return torch.nan_to_num(normed, nan=0.0, posinf=0.0, neginf=0.0).numpy()
 
 
 def _direction(model: Any, features: np.ndarray, y: torch.Tensor) -> np.ndarray:
