@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
            "n_heldout": len(held), "n_train_folder": len(train), "logistic_regression_accuracy": lr["accuracy"],
            "results": results, "saliency_rule": cfg.get("saliency_rule"), "date": time.strftime("%Y-%m-%d"),
            "random_backbone": random_bb, "recipe": args.recipe}
-    (args.model / "metrics.json").write_text(json.dumps(out, indent=1, default=float))
+    _write_metrics(args.model, out)
     args.model.joinpath("MODEL_CARD.md").write_text(card(args, cfg, out))
     print(args.model / "MODEL_CARD.md")
     _write_doc(args)
@@ -107,6 +107,14 @@ def _random_backbone_row(folder: Path, held) -> dict:
     return row
 
 
+def _write_metrics(folder: Path, out: dict) -> None:
+    """metrics.json, atomically (the card and the zoo table are rendered from it)."""
+    from napari_focus.atomic import replace_file
+
+    text = json.dumps(out, indent=1, default=float)
+    replace_file(folder / "metrics.json", lambda tmp: tmp.write_text(text))
+
+
 def _write_doc(args) -> None:
     if args.doc is not None:
         from napari_focus.bench.tables import write_block
@@ -119,7 +127,6 @@ def _render_only(args) -> int:
 
     With `--random-backbone`, that row alone is measured (on `--heldout`) and stored first: the random-backbone run
     can finish after the card."""
-    from napari_focus.atomic import replace_file
     from napari_focus.focus.checkpoint import checkpoint_sha256, read_config
 
     out = json.loads((args.model / "metrics.json").read_text())
@@ -130,8 +137,7 @@ def _render_only(args) -> int:
         from napari_focus.dataset import load_dataset
 
         out["random_backbone"] = _random_backbone_row(args.random_backbone, load_dataset(args.heldout))
-        text = json.dumps(out, indent=1, default=float)
-        replace_file(args.model / "metrics.json", lambda tmp: tmp.write_text(text))
+        _write_metrics(args.model, out)
     args.model.joinpath("MODEL_CARD.md").write_text(card(args, read_config(args.model), out))
     print(args.model / "MODEL_CARD.md")
     _write_doc(args)
