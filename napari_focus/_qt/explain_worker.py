@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..cube import Cube
+from ..native_preload import preload_torch_libraries
 
 # imported by the prefetch thread and the worker: the FOCUS core (torch, timm: loading a model imports ~1,400
 # modules), metrics and explain_layers (scipy.stats), what napari's first Labels layer (the leaf mask)
@@ -32,11 +33,18 @@ _prefetch: list[threading.Thread] = []
 _warmed: list[bool] = []
 
 
-def _avoid_triton_without_gpu() -> None:
-    """Without an NVIDIA device, keep torch from importing triton: loading triton's LLVM after napari's
-    OpenGL context exists segfaults under Mesa's llvmpipe (software GL: VMs, remote desktops, Xvfb)."""
+def prepare_torch_import() -> None:
+    """What a GUI process does before its first `import torch` (from a background thread):
+
+    - without an NVIDIA device, keep torch from importing triton: loading triton's LLVM after napari's OpenGL
+      context exists segfaults under Mesa's llvmpipe (software GL: VMs, remote desktops, Xvfb);
+    - load torch's native libraries with the GIL released (`native_preload`), so that the import's dlopens do
+      not freeze the GUI thread.
+    """
     if "triton" not in sys.modules and not os.path.exists("/dev/nvidia0"):
         sys.modules["triton"] = None  # type: ignore[assignment]
+    with contextlib.suppress(Exception):  # only a head start: torch loads them itself otherwise
+        preload_torch_libraries()
 
 
 @contextlib.contextmanager
@@ -93,7 +101,7 @@ def _warm_torch() -> None:
 def _import_all() -> None:
     if _warmed and all(name in sys.modules for name in PREFETCH_MODULES):
         return  # the worker's call after a prefetch
-    _avoid_triton_without_gpu()
+    prepare_torch_import()
     with _one_full_collection():
         for name in PREFETCH_MODULES:
             with contextlib.suppress(Exception):  # a broken install is reported by the run that needs it

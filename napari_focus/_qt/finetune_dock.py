@@ -28,7 +28,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import FocusError
-from .explain_worker import _avoid_triton_without_gpu, wait_for_prefetch
+from .explain_worker import prepare_torch_import, wait_for_prefetch
 from .finetune_form import FinetuneForm, explain_docks
 from .train_plot import TrainPlot
 from .training_set_editor import TrainingSetEditor
@@ -47,7 +47,7 @@ class _Relay(QObject):
 def _job(ts: Any, start: Any, settings: Any, relay: _Relay, stop: threading.Event) -> Any:
     """Worker body: leave the GUI a core, then fine-tune (torch is first imported here)."""
     wait_for_prefetch()  # an Explain dock may be importing torch in the background: never two at once
-    _avoid_triton_without_gpu()
+    prepare_torch_import()
     import torch
 
     from ..finetune_job import run_finetune
