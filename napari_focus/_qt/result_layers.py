@@ -110,6 +110,45 @@ def _mask_layer(leaf_mask: np.ndarray, scale: Any, translate: Any, name: str = "
                   translate=None if translate is None else tuple(translate)[-2:])
 
 
+def build_leaf_mask(data: Any, metadata: dict) -> Any:
+    """The cube's leaf mask (SPEC §2's vegetation mask) as a napari Labels layer, made off the GUI thread; None when
+    the cube has no red and NIR bands or no leaf was found (explain then falls back as it always did and says so).
+
+    A thread, because reading the red and NIR bands of a large band-interleaved file touches all of it.
+    """
+    from ..cube import Cube
+    from ..vegetation import covers_ndvi, leaf_mask
+
+    try:
+        cube = Cube.from_layer(data, metadata)
+        if cube.wavelengths_nm is None or not covers_ndvi(cube.wavelengths_nm):
+            return None  # only the vegetation (NDVI) mask ahead of time; explain's fallbacks say what they did
+        mask = np.asarray(leaf_mask(cube.data, cube.wavelengths_nm), dtype=bool)
+    except Exception:  # noqa: BLE001 (no wavelengths, not a cube…: the Explain click says why)
+        return None
+    if mask.shape != tuple(np.shape(data)[-2:]) or not mask.any():
+        return None
+    return _mask_layer(mask, None, None)
+
+
+def add_leaf_mask(viewer: Any, cube: Any, mask: Any) -> str | None:
+    """Put a mask from `build_leaf_mask` in the viewer for `cube` unless it has one (or is gone); its name or None.
+
+    The dock shows it as soon as it has a cube, before any explain: the user sees (and can correct, it is a Labels
+    layer) the mask the run will use, and the first explain inserts one napari layer fewer (a Labels layer's
+    overlays are the costliest insertion: benchmarks/gui_latency.py).
+    """
+    if mask is None or cube not in viewer.layers or any(n in viewer.layers for n in leaf_mask_names(cube.name)):
+        return None
+    if tuple(mask.data.shape) != tuple(cube.data.shape[-2:]):
+        return None  # the cube layer's data changed meanwhile
+    mask.name = leaf_mask_name(cube.name)
+    mask.scale, mask.translate = tuple(cube.scale)[-2:], tuple(cube.translate)[-2:]  # as the cube is now
+    with _keep_selection(viewer):
+        viewer.layers.append(mask)
+    return mask.name
+
+
 def add_result_layers(viewer: Any, cube: Any, leaf_mask: np.ndarray, layer_data: list[tuple],
                       built: dict[str, Any] | None = None) -> Iterator[str]:
     """Add (or refill) the saliency layers, then the cube's leaf mask unless it has one; yield each layer's name.

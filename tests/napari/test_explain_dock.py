@@ -175,3 +175,38 @@ def test_a_sample_leaf_mask_is_used_not_duplicated(make_napari_viewer, qtbot, en
     _explain(qtbot, dock)
     assert "leaf mask · leaf" not in viewer.layers
     np.testing.assert_array_equal(dock.result.leaf_mask, mask > 0)
+
+
+def test_the_leaf_mask_is_shown_before_any_explain(make_napari_viewer, qtbot, tmp_path):
+    """Picking a cube shows its leaf mask (computed in a thread), so the user sees the mask a run will use; a cube
+    without red and NIR bands gets none ahead of time (explain's fallback says what it did)."""
+    import spectral.io.envi as envi
+
+    from napari_focus.vegetation import leaf_mask
+
+    wl = np.linspace(400.0, 1000.0, 12)
+    cube = np.full((12, 20, 16), 0.2, np.float32)
+    yy, xx = np.mgrid[0:20, 0:16]
+    leaf = (yy - 10) ** 2 + (xx - 8) ** 2 < 30
+    cube[:, leaf] = np.where(wl < 700, 0.05, 0.5)[:, None]  # dark in the red, bright in the NIR
+    hdr = tmp_path / "disc.hdr"
+    envi.save_image(str(hdr), np.transpose(cube, (1, 2, 0)), interleave="bil", force=True, ext=".img",
+                    metadata={"wavelength": list(wl)})
+    viewer = make_napari_viewer()
+    layer = viewer.open(str(hdr), plugin="napari-focus")[0]
+    layer.scale = (1, 2.0, 2.0)
+    dock = _dock(viewer)
+    active = viewer.layers.selection.active
+    qtbot.waitUntil(lambda: "leaf mask · disc" in viewer.layers, timeout=60_000)
+    mask = viewer.layers["leaf mask · disc"]
+    np.testing.assert_array_equal(mask.data > 0, leaf)
+    np.testing.assert_array_equal(mask.data > 0, leaf_mask(cube, wl))
+    np.testing.assert_allclose(mask.scale, (2.0, 2.0))
+    assert viewer.layers.selection.active is active  # adding the mask does not change the user's selection
+    # a cube without wavelengths, picked in the dock, gets no mask ahead of time
+    viewer.add_image(cube.copy(), name="nowl")
+    dock.cube_box.setCurrentText("nowl")
+    qtbot.wait(200)
+    qtbot.waitUntil(lambda: dock._mask_worker is None, timeout=60_000)
+    assert "leaf mask · nowl" not in viewer.layers
+    assert [lyr.name for lyr in viewer.layers].count("leaf mask · disc") == 1
