@@ -22,7 +22,8 @@ class Heartbeat:
     STALL_MS, a C watchdog (it needs no GIL, so it also sees stalls inside C code holding the GIL, such
     as an extension module's init) dumps every thread's stack; the next tick writes a marker after it.
     That watchdog reads the other threads' frames without the GIL, which is not safe: about one run in ten here
-    died of SIGSEGV with its stack file cut off mid-dump. Such a run reports nothing; run it again.
+    died of SIGSEGV with its stack file cut off mid-dump (three of ~25 on 2026-12-02, a core dump showing the crash in
+    faulthandler's own thread, in `dump_frame`). Such a run reports nothing; run it again.
     """
 
     def __init__(self, interval_ms: int = 10, dump_to: Path | None = None) -> None:

@@ -5,20 +5,24 @@ from __future__ import annotations
 SECTION = "## GUI responsiveness (issue 6)"
 FRAME_MS = 1000.0 / 60.0
 WHAT_THE_DOCK_DOES = """
-What the dock does for this (each found with this script): torch, timm, scipy.stats, pyqtgraph and what napari's
-first layers need (pandas, skimage.color.colorconv, vispy's dash patterns and interpolation kernels) are imported or
-built in a background thread when the dock opens (`napari_focus/_qt/explain_worker.py`), with the cyclic GC paused
-and one full collection at the end; once pyqtgraph is in, the Spectral importance widget is made, empty and hidden;
-the worker prepares contrast limits, the curve and the result's napari layer objects; the GUI thread then adds the
-result one step per event-loop turn (a 1 ms single-shot timer, so that the paint and the due timers run between
-steps), each layer without making it the active one, and the curve in three turns; a re-run for the same class
-refills its layers and updates the plot's items in place; the band link's handlers are plain functions on
-`dims.point`. What is left: torch's import and its one full collection, while the dock opens; napari's own work to
-insert a layer (visual, overlays, controls: 60–160 ms of GUI-thread CPU under load, the Labels leaf mask the most)
-and the canvas draw that follows every step (software OpenGL at 1600×1000: the "window repainted" rows of (b) show
-one frame costs ~100 ms here). napari keeps its own dims handlers ahead of any plugin's, so the line moves after
-napari has sliced the layers. Of a stall, *GUI-thread CPU* is what the GUI thread computed and *waiting for a core*
-its time runnable on a loaded machine; the rest it was blocked (the GIL, the GL driver's threads, the X server).
+What the dock does for this (each found with this script): torch's C++ libraries (and through them the CUDA ones) are
+dlopened by a ctypes call that releases the GIL (`napari_focus/native_preload.py`), then torch, timm, scipy.stats,
+pyqtgraph and what napari's first layers need (pandas, skimage.color.colorconv, vispy's dash patterns and
+interpolation kernels) are imported or built in a background thread when the dock opens
+(`napari_focus/_qt/explain_worker.py`), with the cyclic GC paused and one full collection at the end; once that is
+done, the Spectral importance widget is made, empty and hidden, and the picked cube's leaf mask is computed in a
+thread and shown, so a first explain inserts no Labels layer; the worker prepares contrast limits, the curve and the
+result's napari layer objects; the GUI thread then adds the result one step per event-loop turn (a 1 ms single-shot
+timer, so that the paint and the due timers run between steps), each layer without making it the active one, with
+the canvas paused until the last one is in, and the curve in three turns; a re-run for the same class refills its
+layers and updates the plot's items in place; the band link's handlers are plain functions on `dims.point`. What is
+left: extension modules' imports and the one full collection, while the dock opens; napari's own work to insert an
+Image layer (vispy nodes, layer controls, scene-graph overlays, event wiring: 93–103 ms of GUI-thread CPU each on
+this CPU, quiet, by cProfile) and the canvas draw after the last one (software OpenGL at 1600×1000: the "window
+repainted" rows of (b) show one frame costs ~70–100 ms here). napari keeps its own dims handlers ahead of any
+plugin's, so the line moves after napari has sliced the layers. Of a stall, *GUI-thread CPU* is what the GUI thread
+computed and *waiting for a core* its time runnable on a loaded machine; the rest it was blocked (the GIL, the
+dynamic linker's lock, the GL driver's threads, the X server).
 """
 
 

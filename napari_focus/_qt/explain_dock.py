@@ -76,7 +76,8 @@ class ExplainDock(QWidget):
         for lab in (self.status, self.probabilities, self.demo_note):
             lab.setWordWrap(True)
         self.demo_note.setStyleSheet("color: #f0c674;")
-        hint = QLabel("Shift-click a pixel to plot its spectrum. Drag the line or click the curve to jump to a band.")
+        hint = QLabel("The 'leaf mask' layer is the leaf a run explains: paint on it to correct it. Shift-click a pixel "
+                      "to plot its spectrum. Drag the line or click the curve to jump to a band.")
         hint.setWordWrap(True)
 
         form = QFormLayout()
@@ -114,8 +115,8 @@ class ExplainDock(QWidget):
         from .._band_label import install_band_label
 
         install_band_label(self.viewer)
-        self._refresh_cubes()
         prefetch()  # torch & co. import in the background now, not while the viewer should stay interactive
+        self._refresh_cubes()  # (after: the leaf mask waits for the prefetch, which warms its Labels layer's costs)
         self._spare_plot: Any = None
         self._spare_timer = QTimer(self)
         self._spare_timer.setInterval(200)
