@@ -76,8 +76,8 @@ class ExplainDock(QWidget):
         for lab in (self.status, self.probabilities, self.demo_note):
             lab.setWordWrap(True)
         self.demo_note.setStyleSheet("color: #f0c674;")
-        hint = QLabel("The 'leaf mask' layer is the leaf a run explains: paint on it to correct it. Shift-click a pixel "
-                      "to plot its spectrum. Drag the line or click the curve to jump to a band.")
+        hint = QLabel("The 'leaf mask' layer is the leaf a run explains: paint on it to correct it. "
+                      "Shift-click a pixel to plot its spectrum. Drag the line or click the curve to jump to a band.")
         hint.setWordWrap(True)
 
         form = QFormLayout()
