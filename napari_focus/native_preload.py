@@ -5,7 +5,9 @@ machine without a GPU) through `ctypes.CDLL` and the extension import, both of w
 dlopen. From a background thread that still freezes the GUI thread: 0.3–1.3 s with a warm page cache, 8.3 s with
 a cold one (benchmarks/gui_latency.py, the Explain dock opening). A ctypes call to libc's `dlopen` releases the
 GIL, so the dynamic linker's work (reading the files, relocations, static constructors) happens beside the GUI;
-torch's own loads then find the libraries already mapped and return at once.
+torch's own loads then find the libraries already mapped and return at once. The linker's own lock is still held
+meanwhile, so a GUI thread that needs it (a Qt plugin load, PyOpenGL resolving a GL function) waits for the
+preload: one cold-cache dock opening stalled 3.9 s that way, against 8.3 s for the GIL-held load it replaces.
 
 Only torch's C++ libraries are opened here (`libtorch_global_deps`, `libtorch_cpu`, `libtorch_cuda`), never a
 Python extension: their static constructors do not touch Python. The CUDA libraries come in as their dependencies
