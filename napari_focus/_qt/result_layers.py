@@ -7,6 +7,7 @@ Each step adds one layer and yields its name, so that the dock can spread them o
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,6 +47,19 @@ def refill(layer: Any, data: Any, kwargs: dict) -> bool:
 
 
 @contextlib.contextmanager
+def _private_access() -> Iterator[None]:
+    """Read napari's private attributes below without napari 0.9's FutureWarning about it.
+
+    napari turns warnings into notifications, so a user would see "Private attribute access … is deprecated" on their
+    first explain: nothing they can act on. The accesses are deliberate and guarded (each falls back to napari's
+    public behaviour when the attribute is gone), and the warning is silenced only around them.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Private attribute access", category=FutureWarning)
+        yield
+
+
+@contextlib.contextmanager
 def _keep_selection(viewer: Any) -> Iterator[None]:
     """Add layers without making each the active one (the cube stays selected, as the dock leaves it anyway).
 
@@ -54,14 +68,16 @@ def _keep_selection(viewer: Any) -> Iterator[None]:
     without it (another napari), layers are added as before.
     """
     layers = viewer.layers
-    before = getattr(layers, "_activate_on_insert", None)
-    if isinstance(before, bool):
-        layers._activate_on_insert = False
+    with _private_access():
+        before = getattr(layers, "_activate_on_insert", None)
+        if isinstance(before, bool):
+            layers._activate_on_insert = False
     try:
         yield
     finally:
         if isinstance(before, bool):
-            layers._activate_on_insert = before
+            with _private_access():
+                layers._activate_on_insert = before
 
 
 @contextlib.contextmanager
@@ -74,7 +90,8 @@ def _canvas_paused(viewer: Any) -> Iterator[None]:
     stall 125/174/150 ms against 147/239/185 ms). The canvas widget is napari's private
     `_qt_viewer.canvas.native`; without it, nothing is paused.
     """
-    native = getattr(getattr(getattr(viewer.window, "_qt_viewer", None), "canvas", None), "native", None)
+    with _private_access():
+        native = getattr(getattr(getattr(viewer.window, "_qt_viewer", None), "canvas", None), "native", None)
     if native is None or not hasattr(native, "setUpdatesEnabled") or not native.updatesEnabled():
         yield
         return

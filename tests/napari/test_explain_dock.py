@@ -210,3 +210,19 @@ def test_the_leaf_mask_is_shown_before_any_explain(make_napari_viewer, qtbot, tm
     qtbot.waitUntil(lambda: dock._mask_worker is None, timeout=60_000)
     assert "leaf mask · nowl" not in viewer.layers
     assert [lyr.name for lyr in viewer.layers].count("leaf mask · disc") == 1
+
+
+def test_explain_raises_no_warning_a_user_would_see(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint):
+    """napari shows warnings as notifications: the dock's deliberate, guarded private-API uses must not surface as
+    "Private attribute access … deprecated" on a user's first explain."""
+    import warnings
+
+    viewer = make_napari_viewer()
+    viewer.open(str(envi_cube), plugin="napari-focus")
+    dock = _dock(viewer)
+    dock.set_model_folder(tiny_checkpoint)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        _explain(qtbot, dock)
+    assert "saliency · " + dock.result.class_name in viewer.layers
+    assert not [str(w.message) for w in seen if "Private attribute access" in str(w.message)]
