@@ -135,7 +135,8 @@ def _convert(raw: np.ndarray, meta: dict[str, Any], hdr: Path, notes: list[str])
             scale = float(meta["reflectance scale factor"])
         except (TypeError, ValueError):
             raise CubeReadError(hdr, "'reflectance scale factor' is not a number") from None
-        if scale == 0 or not np.isfinite(scale):
+        f32 = np.finfo(np.float32)  # the scaled values are float32: scale and 1/scale must fit in it
+        if not np.isfinite(scale) or not float(f32.tiny) <= abs(scale) <= float(f32.max):
             raise CubeReadError(hdr, f"'reflectance scale factor' = {scale} is unusable")
     if "data ignore value" in meta:
         try:
@@ -198,7 +199,8 @@ def _transform(block: np.ndarray, scale: float | None, ignore: float | None, is_
     out = np.abs(block) if is_complex else block
     if scale is None and ignore is None:
         return out.astype(out.dtype.newbyteorder("="), copy=False)
-    res = out.astype(np.float32)
+    with np.errstate(over="ignore"):  # float64 values beyond float32 become ±inf, as they display anyway
+        res = out.astype(np.float32)
     if ignore is not None:
         res[out == ignore] = np.nan
     if scale is not None:

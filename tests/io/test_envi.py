@@ -144,3 +144,12 @@ def test_empty_and_garbage_headers(tmp_path):
     garbage = tmp_path / "g.hdr"
     garbage.write_bytes(b"\x89PNG\r\n\x1a\n not a header")
     assert "not an ENVI header" in _err(garbage)
+
+
+@pytest.mark.parametrize("scale", ["0", "1e300", "-1e-300", "inf", "nan"])
+def test_an_unusable_scale_factor_is_refused_by_name(tmp_path, cube_chw, scale):
+    """float32 cubes: a scale whose value or reciprocal leaves float32's range would make every value 0 or inf."""
+    hdr = _save(tmp_path / "c.hdr", cube_chw, **{"reflectance scale factor": 10000})
+    hdr.write_text(hdr.read_text().replace("reflectance scale factor = 10000", f"reflectance scale factor = {scale}"))
+    with pytest.raises(CubeReadError, match="'reflectance scale factor' = .* is unusable"):
+        read_cube(hdr)
