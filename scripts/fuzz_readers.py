@@ -41,17 +41,21 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module, when run as a script
-from fuzz_mutations import (  # noqa: E402 (after the path); re-exported: the pytest suite reads them from here
-    CONTENTS,  # noqa: F401
+from fuzz_mutations import (  # noqa: E402 (after the path)
+    CONTENTS,
     GOOD,
-    HEADER_FIELDS,  # noqa: F401
-    LINE_ACTIONS,  # noqa: F401
-    SIDECAR_TEXTS,  # noqa: F401
-    VALUE_KINDS,  # noqa: F401
+    HEADER_FIELDS,
+    LINE_ACTIONS,
+    SIDECAR_TEXTS,
+    VALUE_KINDS,
     apply_case,
     random_case,
     write_seeds,
 )
+
+# re-exported: the pytest suite reads the seeds and mutations from this script
+__all__ = ["CONTENTS", "GOOD", "HEADER_FIELDS", "LINE_ACTIONS", "SIDECAR_TEXTS", "VALUE_KINDS", "apply_case",
+           "check_read", "fuzz", "random_case", "write_seeds"]
 
 
 # ----------------------------------------------------------------------------- checking one read

@@ -8,9 +8,7 @@ inputs it refuses are `explain_inputs.py`.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,7 @@ from ..errors import FocusError
 from .combo import select_or_add
 from .explain_inputs import cube_layers, cube_or_refuse, model_offer, resolved_model, user_leaf_mask
 from .explain_worker import geometry, job, prefetch, prefetch_done
-from .result_layers import add_leaf_mask, add_result_layers, build_leaf_mask, leaf_mask_names
+from .result_layers import LeafMaskOffer, add_result_layers
 
 METHODS = (("FOCUS (one forward pass)", "focus"), ("gradient × input", "gradxinput"), ("Grad-CAM", "gradcam"))
 AUTO_CLASS = "predicted class"
@@ -49,8 +47,7 @@ class ExplainDock(QWidget):
         self.result: Any = None
         self.model_folder: Path | None = None  # None: the embedded default
         self.spectral: tuple[Any, Any] | None = None
-        self._mask_worker: Any = None  # computing the picked cube's leaf mask
-        self._mask_tried: weakref.WeakSet = weakref.WeakSet()  # cube layers whose mask was computed (or had none)
+        self._leaf_masks = LeafMaskOffer(self.viewer, self.cube_layer)
 
         self.cube_box = QComboBox()
         self.model_box = QComboBox()
@@ -141,29 +138,10 @@ class ExplainDock(QWidget):
         self._offer_leaf_mask()
 
     def _offer_leaf_mask(self, *_: Any) -> None:
-        """Show the picked cube's leaf mask (SPEC §2) before any explain, computed in a thread
-        (`result_layers.add_leaf_mask` says why). After the prefetch, which imports what the mask and napari's first
-        Labels layer need; one at a time, then again for whichever cube is picked by then."""
-        layer = self.cube_layer()
-        if (layer is None or layer in self._mask_tried or self._mask_worker is not None or not prefetch_done()
-                or any(name in self.viewer.layers for name in leaf_mask_names(layer.name))):
-            return
-        self._mask_tried.add(layer)  # once per layer: a mask the user deleted stays deleted until explain
-        from napari.qt.threading import create_worker
-
-        def shown(mask: Any) -> None:
-            with contextlib.suppress(RuntimeError):  # the viewer closed meanwhile: its Qt objects are gone
-                add_leaf_mask(self.viewer, layer, mask)
-
-        def done() -> None:
-            self._mask_worker = None
-            with contextlib.suppress(RuntimeError):  # the dock was closed meanwhile
-                self._offer_leaf_mask()
-
-        self._mask_worker = create_worker(build_leaf_mask, layer.data, dict(layer.metadata), _start_thread=False)
-        self._mask_worker.returned.connect(shown)
-        self._mask_worker.finished.connect(done)
-        self._mask_worker.start()
+        """Show the picked cube's leaf mask (SPEC §2) before any explain, once the prefetch has imported what the
+        mask and napari's first Labels layer need (`result_layers.LeafMaskOffer`)."""
+        if prefetch_done():
+            self._leaf_masks.offer()
 
     # ------------------------------------------------------------------ choices
     def _refresh_cubes(self, *_: Any) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -164,6 +165,40 @@ def add_leaf_mask(viewer: Any, cube: Any, mask: Any) -> str | None:
     with _keep_selection(viewer):
         viewer.layers.append(mask)
     return mask.name
+
+
+class LeafMaskOffer:
+    """Shows the picked cube's leaf mask ahead of any explain: computed by `build_leaf_mask` in a napari worker, added
+    by `add_leaf_mask`; one worker at a time, then again for whichever cube is picked by then; once per cube layer
+    (a mask the user deleted stays deleted until an explain adds it)."""
+
+    def __init__(self, viewer: Any, picked_cube: Callable[[], Any]) -> None:
+        self.viewer = viewer
+        self.picked_cube = picked_cube
+        self.worker: Any = None
+        self._tried: weakref.WeakSet = weakref.WeakSet()
+
+    def offer(self) -> None:
+        layer = self.picked_cube()
+        if (layer is None or layer in self._tried or self.worker is not None
+                or any(name in self.viewer.layers for name in leaf_mask_names(layer.name))):
+            return
+        self._tried.add(layer)
+        from napari.qt.threading import create_worker
+
+        def shown(mask: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the viewer closed meanwhile: its Qt objects are gone
+                add_leaf_mask(self.viewer, layer, mask)
+
+        def done() -> None:
+            self.worker = None
+            with contextlib.suppress(RuntimeError):  # the dock was closed meanwhile
+                self.offer()
+
+        self.worker = create_worker(build_leaf_mask, layer.data, dict(layer.metadata), _start_thread=False)
+        self.worker.returned.connect(shown)
+        self.worker.finished.connect(done)
+        self.worker.start()
 
 
 def add_result_layers(viewer: Any, cube: Any, leaf_mask: np.ndarray, layer_data: list[tuple],

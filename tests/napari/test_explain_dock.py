@@ -207,7 +207,7 @@ def test_the_leaf_mask_is_shown_before_any_explain(make_napari_viewer, qtbot, tm
     viewer.add_image(cube.copy(), name="nowl")
     dock.cube_box.setCurrentText("nowl")
     qtbot.wait(200)
-    qtbot.waitUntil(lambda: dock._mask_worker is None, timeout=60_000)
+    qtbot.waitUntil(lambda: dock._leaf_masks.worker is None, timeout=60_000)
     assert "leaf mask · nowl" not in viewer.layers
     assert [lyr.name for lyr in viewer.layers].count("leaf mask · disc") == 1
 
