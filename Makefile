@@ -5,7 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.napari-focus-installed
-PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
+# --no-cache-dir: the venv alone is ~7 GB (torch's CUDA build is the only one that pairs with a working
+# torchvision here), and a CI run once ran out of disk in this install: no second copy of each wheel in a cache.
+PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check --no-cache-dir -c requirements/constraints.txt
+NEED_FREE_GB := 8
 
 .PHONY: install sysdeps run screenshot test lint clean-venv
 
@@ -15,6 +18,9 @@ sysdeps:
 	@bash scripts/install_system_deps.sh
 
 $(STAMP): pyproject.toml requirements/constraints.txt
+	@free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	  if [ "$$free" -lt $(NEED_FREE_GB) ]; then \
+	    echo "warning: $${free} GB free here; installing torch and napari needs about $(NEED_FREE_GB) GB" >&2; fi
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) torch torchvision
 	$(PIP_INSTALL) -e ".[dev]"
