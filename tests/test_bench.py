@@ -14,7 +14,8 @@ from napari_focus.bench.tables import END, START, write_block  # noqa: E402
 from napari_focus.cli import main  # noqa: E402
 
 TINY = dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4, num_classes=0)
-TABLES = ("Table I analogue", "Table III analogue", "Table IV analogue", "Backbone:", "Sanity checks", "Cost per")
+TABLES = ("Table II analogue", "Table I analogue", "Table III analogue", "Table IV analogue", "Backbone:",
+          "Sanity checks", "Cost per")
 NUMBER = re.compile(r"^-?\d+\.\d+( ± \d+\.\d+)?$")
 
 
@@ -40,7 +41,7 @@ def _sections(block: str) -> dict[str, list[list[str]]]:
             out[current] = []
         elif current and line.startswith("| ") and not line.startswith("| ---"):
             out[current].append([c.strip() for c in line.strip("|").split("|")])
-    return {k: [r for r in rows if r[0] not in ("method", "configuration", "G", "backbone", "cube")]
+    return {k: [r for r in rows if r[0] not in ("method", "configuration", "G", "backbone", "cube", "rule")]
             for k, rows in out.items()}
 
 
@@ -62,6 +63,11 @@ def test_smoke_bench_writes_every_table_and_resumes(tmp_path, backbone, monkeypa
         cells = [c for row in sections[heading] for c in row[1:]]
         assert any(NUMBER.match(c) for c in cells), f"{heading}: no numeric cell"
         assert "pending" not in cells, f"{heading}: a cell was not computed"
+    chosen = re.search(r"Chosen: \*\*`([a-z_+]+)`\*\*", block)
+    assert chosen, "Table II chose no readout"
+    t1 = sections[next(h for h in sections if h.startswith("Table I analogue"))]
+    assert any(r[0] == f"FOCUS, readout chosen on tuning leaves (`{chosen.group(1)}`)" and NUMBER.match(r[1])
+               for r in t1)
     t4 = sections[next(h for h in sections if h.startswith("Table IV analogue"))]
     joint = next(r for r in t4 if r[0] == "4, one joint sequence")  # the ablation is trained and scored, not named
     assert NUMBER.match(joint[1]) and NUMBER.match(joint[-1])
@@ -81,6 +87,25 @@ def test_smoke_bench_writes_every_table_and_resumes(tmp_path, backbone, monkeypa
     assert {p.name: p.stat().st_mtime_ns for p in cells_dir.iterdir()} == before
     again = out.read_text()
     assert _sections(again[again.index(START):]) == sections  # same numbers, read back from the cells
+
+
+def test_chosen_readout_takes_the_map_and_the_curve_from_the_tuning_leaves_best_rules():
+    from napari_focus.bench.run import chosen_readout
+
+    def seeds(auprc, bio, rho=0.0):
+        return [{"auprc": auprc, "bio5_tolerant": bio, "rho_gt": rho}, {"auprc": auprc, "bio5_tolerant": bio,
+                                                                        "rho_gt": rho}]
+
+    rows = [("a", seeds(0.2, 0.1)), ("b", seeds(0.3, 0.1)), ("c", seeds(0.1, 0.4))]
+    assert chosen_readout(rows) == "b+c"  # map: best AUPRC; curve: best tolerant BIO@5
+    rows = [("a", seeds(0.3, 0.4)), ("b", seeds(0.2, 0.1))]
+    assert chosen_readout(rows) == "a"  # one rule best at both: no pair
+    rows = [("a", seeds(0.3, 0.2, rho=0.1)), ("b", seeds(0.3, 0.2, rho=0.5))]
+    assert chosen_readout(rows) == "a+b"  # AUPRC tie → the earlier rule; BIO tie → the better ρ
+    rows = [("a", seeds(0.3, 0.2)), ("b", [None, {"auprc": 0.9, "bio5_tolerant": 0.9}])]
+    assert chosen_readout(rows) is None  # not chosen before every rule has every seed
+    rows = [("a", seeds(float("nan"), 0.2)), ("b", seeds(0.1, 0.1))]
+    assert chosen_readout(rows) == "b+a"  # a NaN mean (no diseased leaf) never wins
 
 
 def test_write_block_appends_markers_when_missing(tmp_path):

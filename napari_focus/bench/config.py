@@ -63,6 +63,7 @@ class CostConfig:
 TABLE1_METHODS = (
     ("focus", "FOCUS, default readout"),
     ("focus_paper", "FOCUS, paper-literal readout"),
+    ("focus_tuned", "FOCUS, readout chosen on tuning leaves"),
     ("gradxinput", "gradient × input (same model)"),
     ("gradcam", "Grad-CAM (same model)"),
     ("promptcam", "Prompt-CAM-style (G = 1, no SINK)"),
@@ -104,6 +105,7 @@ class BenchConfig:
     sanity_top_layers: int | None = None  # backbone blocks re-initialised (None: the top half)
     train_data_seed: int = 1000  # training leaves of run seed s: simulator seed train_data_seed + s
     heldout_seed: int = 2000  # held-out leaves: one folder, this simulator seed
+    tuning_seed: int = 3000  # tuning leaves (n_heldout of them), where the readout is chosen: never trained on
     backbone_file: str | None = None  # backbone.json (None: the embedded backbone)
     threads: int = 2
     cost: CostConfig = field(default_factory=CostConfig)

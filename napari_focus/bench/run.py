@@ -1,13 +1,16 @@
 """Collect every table's cells (computing the missing ones) into plain data for `tables.render`.
 
-Order: the main dataset's cells for Tables I, III, IV, V and the sanity checks, then the cost
-table, then Table I's other datasets, so that a time-limited sitting fills every table first.
+Order: the readout choice on tuning leaves (Table II, which Table I's "chosen readout" row needs), the
+main dataset's cells for Tables I, III, IV, V and the sanity checks, then the cost table, then Table I's
+other datasets, so that a time-limited sitting fills every table first.
 Each value is a list with one entry per run seed (None where the cell is not computed yet).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from napari_focus.bench import baselines, sanity
 from napari_focus.bench.cells import CellCache
@@ -22,9 +25,9 @@ def _per_seed(cfg: BenchConfig, fn) -> Seeds:
 
 
 def _focus_eval(cache: CellCache, cfg: BenchConfig, spec: DataSpec, method: str = "focus", rule: str | None = None,
-                with_deletion: bool = False, **train_kw: Any) -> Seeds:
+                with_deletion: bool = False, on: str = "heldout", **train_kw: Any) -> Seeds:
     def one(seed: int) -> dict[str, Any] | None:
-        ecfg = eval_config(cfg, spec, train_config(cfg, spec, seed, **train_kw), method, rule)
+        ecfg = eval_config(cfg, spec, train_config(cfg, spec, seed, **train_kw), method, rule, on)
         res = evaluation(cache, cfg, ecfg)
         if res is None or not with_deletion:
             return res
@@ -40,7 +43,39 @@ def _training(cache: CellCache, cfg: BenchConfig, spec: DataSpec, **train_kw: An
     return [None if r is None else r["result"] for r in recs]
 
 
-def table1(cache: CellCache, cfg: BenchConfig, spec: DataSpec) -> list[tuple[str, str, Seeds]]:
+def readout_candidates() -> list[str]:
+    """Every single readout rule, the default first (it wins ties)."""
+    from napari_focus.focus.readout import DEFAULT_RULE, RULES
+
+    return [DEFAULT_RULE] + [r for r in RULES if r != DEFAULT_RULE]
+
+
+def table_readout(cache: CellCache, cfg: BenchConfig) -> list[tuple[str, Seeds]]:
+    """Table II: every readout rule on the tuning leaves, for the main dataset's default model of each seed."""
+    return [(rule, _focus_eval(cache, cfg, cfg.main, "focus", rule, on="tuning")) for rule in readout_candidates()]
+
+
+def chosen_readout(rows: list[tuple[str, Seeds]]) -> str | None:
+    """The readout chosen on the tuning leaves, fixed before any held-out leaf is explained with it: the map from
+    the rule with the best mean AUPRC, the curve from the rule with the best mean tolerant BIO@5 (ties: the better
+    ρ(B, truth), then the earlier rule). A pair's map and curve are exactly its two rules' (focus/explain.py), so one
+    evaluation per rule scores every pair. None until every rule has every seed."""
+    if not rows or any(r is None for _, vals in rows for r in vals):
+        return None
+
+    def score(vals: Seeds, key: str) -> float:
+        v = [r[key] for r in vals if isinstance(r.get(key), (int, float)) and np.isfinite(r[key])]
+        return float(np.mean(v)) if v else -np.inf
+
+    order = range(len(rows))
+    m = max(order, key=lambda i: (score(rows[i][1], "auprc"), -i))
+    c = max(order, key=lambda i: (score(rows[i][1], "bio5_tolerant"), score(rows[i][1], "rho_gt"), -i))
+    return rows[m][0] if m == c else f"{rows[m][0]}+{rows[c][0]}"
+
+
+def table1(cache: CellCache, cfg: BenchConfig, spec: DataSpec, chosen: str | None = None
+           ) -> list[tuple[str, str, Seeds]]:
+    """`chosen`: Table II's readout (its row reads pending while that is not known)."""
     rows = []
     for key, label in TABLE1_METHODS:
         if key not in cfg.table1_methods:
@@ -49,6 +84,10 @@ def table1(cache: CellCache, cfg: BenchConfig, spec: DataSpec) -> list[tuple[str
             vals = _focus_eval(cache, cfg, spec, key, with_deletion=True)
         elif key == "focus_paper":
             vals = _focus_eval(cache, cfg, spec, "focus", "paper", with_deletion=True)
+        elif key == "focus_tuned":
+            vals = (_focus_eval(cache, cfg, spec, "focus", chosen, with_deletion=True) if chosen
+                    else [None] * len(cfg.seeds))
+            label = f"{label} (`{chosen}`)" if chosen else label
         elif key == "promptcam":
             vals = _focus_eval(cache, cfg, spec, groups=1, use_sink=False, with_deletion=True)
         else:
@@ -111,14 +150,15 @@ def table_cost(cache: CellCache, cfg: BenchConfig) -> list[tuple[int, int, dict[
 
 def collect(cache: CellCache, cfg: BenchConfig) -> dict[str, Any]:
     """Every table's values, computing what is missing (unless the cache only reads)."""
-    out: dict[str, Any] = {"table1": {}}
-    out["table1"][cfg.main.label] = table1(cache, cfg, cfg.main)
+    out: dict[str, Any] = {"table1": {}, "readout": table_readout(cache, cfg)}
+    out["chosen"] = chosen = chosen_readout(out["readout"])
+    out["table1"][cfg.main.label] = table1(cache, cfg, cfg.main, chosen)
     out["table3"] = table3(cache, cfg)
     out["table4"] = table4(cache, cfg)
     out["backbone"] = table_backbone(cache, cfg)
     out["sanity"] = table_sanity(cache, cfg)
     out["cost"] = table_cost(cache, cfg)
     for spec in cfg.datasets[1:]:
-        out["table1"][spec.label] = table1(cache, cfg, spec)
+        out["table1"][spec.label] = table1(cache, cfg, spec, chosen)
     return out
 

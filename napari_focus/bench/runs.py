@@ -31,6 +31,11 @@ def heldout_data(cfg: BenchConfig, spec: DataSpec) -> dict[str, Any]:
     return data_config(cfg, spec, cfg.heldout_seed, cfg.n_heldout)
 
 
+def tuning_data(cfg: BenchConfig, spec: DataSpec) -> dict[str, Any]:
+    """Leaves for choosing the readout (Table II): their own simulator seed, neither trained on nor held out."""
+    return data_config(cfg, spec, cfg.tuning_seed, cfg.n_heldout)
+
+
 def dataset(cache: CellCache, dcfg: dict[str, Any]):
     """The simulated folder of a data configuration (simulated into the cache on first use)."""
     from napari_focus.bench.cells import cell_key
@@ -199,11 +204,18 @@ def truth_name(model, ds, item) -> str:
 
 
 def eval_config(cfg: BenchConfig, spec: DataSpec, tcfg: dict[str, Any], method: str = "focus",
-                rule: str | None = None) -> dict[str, Any]:
+                rule: str | None = None, on: str = "heldout") -> dict[str, Any]:
+    """`on`: "heldout" (the tables) or "tuning" (Table II's readout choice); the folder is stored under that key."""
     from napari_focus.focus.readout import DEFAULT_RULE
 
-    return {"kind": "eval", "v": BENCH_VERSION, "model": tcfg, "heldout": heldout_data(cfg, spec),
+    data = {"heldout": heldout_data, "tuning": tuning_data}[on](cfg, spec)
+    return {"kind": "eval", "v": BENCH_VERSION, "model": tcfg, on: data,
             "method": method, "rule": (rule or DEFAULT_RULE) if method == "focus" else None}
+
+
+def eval_folder(ecfg: dict[str, Any]) -> dict[str, Any]:
+    """The data configuration an evaluation runs on (held-out or tuning leaves)."""
+    return ecfg["heldout"] if "heldout" in ecfg else ecfg["tuning"]
 
 
 def _evaluate(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any], deletion: int, on_item=None,
@@ -211,7 +223,7 @@ def _evaluate(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any], deletion
     from napari_focus.focus.evaluate import evaluate
 
     model, _ = trained_model(cache, cfg, ecfg["model"])
-    held = dataset(cache, ecfg["heldout"])
+    held = dataset(cache, eval_folder(ecfg))
     return evaluate(model, held, split="all", method=ecfg["method"], rule=ecfg["rule"], deletion_random=deletion,
                     on_item=None if on_item is None else lambda it, exp, truth: on_item(model, held, it, exp),
                     max_items=max_items)
@@ -234,7 +246,7 @@ def evaluation(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any]) -> dict
         res["rho_gt"] = float(np.mean(finite)) if finite else float("nan")
         return res
 
-    tag = ecfg["rule"] or ecfg["method"]
+    tag = (ecfg["rule"] or ecfg["method"]) + (" (tuning leaves)" if "tuning" in ecfg else "")
     return cache.run(ecfg, compute, f"evaluate {tag} on {_label(ecfg['model'])[6:]}")
 
 
