@@ -120,10 +120,11 @@ def header(cfg, cache, command: str, sitting: str) -> list[str]:
         f"- Data (`napari_focus.simulate`, {cfg.size} px leaves): {d}. Run seeds {seeds}: run seed s trains on "
         f"{cfg.n_train} leaves of simulator seed {cfg.train_data_seed} + s (the simulator's own ~80/20 "
         "train/validation split; validation is only monitored); every seed is judged on the same "
-        f"{cfg.n_heldout} held-out leaves of simulator seed {cfg.heldout_seed}, never used for training or tuning.",
+        f"{cfg.n_heldout} held-out leaves of simulator seed {cfg.heldout_seed}, never used for training or tuning; "
+        f"the readout is chosen on {cfg.n_heldout} tuning leaves of simulator seed {cfg.tuning_seed} (Table II).",
         f"- Backbone (frozen): {bb['name'] or 'timm VisionTransformer'} {bb['kwargs']}, SHA-256 "
         f"`{(bb['sha256'] or '')[:12]}…`. FOCUS: G = {cfg.default_groups}, SINK λ = {cfg.default_sink_weight:g} "
-        "unless the table varies them; readouts: default and paper-literal (`readout.py`).",
+        "unless the table varies them; readouts: default, paper-literal and the one Table II chooses (`readout.py`).",
         f"- Training: `napari_focus.focus.recipe.fit` with the recipe {RECIPE}"
         + (f", overridden by {cfg.fit_overrides}" if cfg.fit_overrides else "") + ".",
         f"- Cells shown: {len(recs)} ({len(cache.computed)} computed in this sitting, the rest from the cache), "
