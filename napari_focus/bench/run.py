@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from napari_focus.bench import baselines, sanity
 from napari_focus.bench.cells import CellCache
 from napari_focus.bench.config import SINK_ROWS, TABLE1_METHODS, BenchConfig, DataSpec
@@ -43,34 +41,22 @@ def _training(cache: CellCache, cfg: BenchConfig, spec: DataSpec, **train_kw: An
     return [None if r is None else r["result"] for r in recs]
 
 
-def readout_candidates() -> list[str]:
-    """Every single readout rule, the default first (it wins ties)."""
-    from napari_focus.focus.readout import DEFAULT_RULE, RULES
-
-    return [DEFAULT_RULE] + [r for r in RULES if r != DEFAULT_RULE]
-
-
 def table_readout(cache: CellCache, cfg: BenchConfig) -> list[tuple[str, Seeds]]:
-    """Table II: every readout rule on the tuning leaves, for the main dataset's default model of each seed."""
-    return [(rule, _focus_eval(cache, cfg, cfg.main, "focus", rule, on="tuning")) for rule in readout_candidates()]
+    """Table II: every single readout rule on the tuning leaves, for the main dataset's default model of each seed."""
+    from napari_focus.focus.readout import RULES
+
+    return [(rule, _focus_eval(cache, cfg, cfg.main, "focus", rule, on="tuning")) for rule in RULES]
 
 
 def chosen_readout(rows: list[tuple[str, Seeds]]) -> str | None:
-    """The readout chosen on the tuning leaves, fixed before any held-out leaf is explained with it: the map from
-    the rule with the best mean AUPRC, the curve from the rule with the best mean tolerant BIO@5 (ties: the better
-    ρ(B, truth), then the earlier rule). A pair's map and curve are exactly its two rules' (focus/explain.py), so one
-    evaluation per rule scores every pair. None until every rule has every seed."""
+    """Table II's choice (`readout.choose_rule` on the means over seeds), fixed before any held-out leaf is explained
+    with it; None until every rule has every seed."""
+    from napari_focus.bench.tables import mean
+    from napari_focus.focus.readout import choose_rule
+
     if not rows or any(r is None for _, vals in rows for r in vals):
         return None
-
-    def score(vals: Seeds, key: str) -> float:
-        v = [r[key] for r in vals if isinstance(r.get(key), (int, float)) and np.isfinite(r[key])]
-        return float(np.mean(v)) if v else -np.inf
-
-    order = range(len(rows))
-    m = max(order, key=lambda i: (score(rows[i][1], "auprc"), -i))
-    c = max(order, key=lambda i: (score(rows[i][1], "bio5_tolerant"), score(rows[i][1], "rho_gt"), -i))
-    return rows[m][0] if m == c else f"{rows[m][0]}+{rows[c][0]}"
+    return choose_rule({rule: {k: mean(vals, k) for k in ("auprc", "bio5_tolerant", "rho_gt")} for rule, vals in rows})
 
 
 def table1(cache: CellCache, cfg: BenchConfig, spec: DataSpec, chosen: str | None = None

@@ -10,7 +10,8 @@ the held-out seeds 0–9 are the acceptance test.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -52,6 +53,21 @@ def available_rules() -> list[str]:
     """Every selectable rule name: the single rules and the useful map+curve pairs."""
     pairs = [f"{m}+{c}" for m in ("rollout_spectral", "rollout") for c in ("direct", "paper")]
     return list(RULES) + pairs
+
+
+def choose_rule(scores: Mapping[str, Mapping[str, float | None]]) -> str:
+    """SPEC §3.8's choice on tuning leaves, from each single rule's scores there (in candidate order): the map from
+    the best in-leaf AUPRC, the curve from the best tolerant BIO@5 (ties: the better ρ(B, truth) when scored, then
+    the earlier rule); "map+curve" when they differ. A pair's map and curve are exactly its two rules' (explain.py),
+    so scoring each single rule once scores every pair. Missing or NaN scores never win."""
+    def s(rule: str, key: str) -> float:
+        v = scores[rule].get(key)
+        return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else -math.inf
+
+    order = {r: -i for i, r in enumerate(scores)}
+    best_map = max(scores, key=lambda r: (s(r, "auprc"), order[r]))
+    best_curve = max(scores, key=lambda r: (s(r, "bio5_tolerant"), s(r, "rho_gt"), order[r]))
+    return best_map if best_map == best_curve else f"{best_map}+{best_curve}"
 
 
 def parse_rule(name: str | None) -> tuple[str, str]:

@@ -1,8 +1,8 @@
 """Choose a checkpoint's saliency rule on tuning leaves (SPEC §3.8), never on the held-out ones.
 
 Every single rule is evaluated on the tuning folder; the map rule with the best in-leaf AUPRC and the
-curve rule with the best tolerant BIO@5 (ties: the earlier rule in `RULES`) are combined as
-"map+curve", written into the checkpoint's config (atomically, with the tuning table beside it).
+curve rule with the best tolerant BIO@5 (`readout.choose_rule`, which the benchmark's Table II uses too) are
+combined as "map+curve", written into the checkpoint's config (atomically, with the tuning table beside it).
 
     python -m napari_focus.zoo.choose_rule --model model/focus_bls_vnir204 --tune runs/bls_vnir204_tune
 """
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from napari_focus.dataset import load_dataset
     from napari_focus.focus.checkpoint import load_checkpoint, set_saliency_rule
     from napari_focus.focus.evaluate import evaluate
-    from napari_focus.focus.readout import RULES
+    from napari_focus.focus.readout import RULES, choose_rule
 
     torch.set_num_threads(1)  # the readout is many small ops
     model = load_checkpoint(args.model)
@@ -38,9 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         res = evaluate(model, tune, split="all", rule=rule, deletion_random=0, max_items=args.max_items)
         table[rule] = {k: res.get(k) for k in ("accuracy", "auprc", "iou", "bio5_tolerant", "bio5_strict",
                                                "auprc_floor_random", "n")}
-    best_map = max(RULES, key=lambda r: (table[r]["auprc"] or 0.0))
-    best_curve = max(RULES, key=lambda r: (table[r]["bio5_tolerant"] or 0.0))
-    chosen = best_map if best_map == best_curve else f"{best_map}+{best_curve}"
+    chosen = choose_rule(table)
+    best_map, best_curve = (chosen.split("+") * 2)[:2]
     set_saliency_rule(args.model, chosen)
     (args.model / "rule_tuning.json").write_text(json.dumps(
         {"tuning_folder": str(args.tune), "max_items": args.max_items, "chosen": chosen,
