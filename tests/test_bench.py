@@ -106,6 +106,9 @@ def test_chosen_readout_takes_the_map_and_the_curve_from_the_tuning_leaves_best_
     assert chosen_readout(rows) is None  # not chosen before every rule has every seed
     rows = [("a", seeds(float("nan"), 0.2)), ("b", seeds(0.1, 0.1))]
     assert chosen_readout(rows) == "b+a"  # a NaN mean (no diseased leaf) never wins
+    diseased = [("a", [{"auprc": 0.3, "bio5_tolerant": 0.3, "bio5_tolerant_diseased": 0.2}] * 2),
+                ("b", [{"auprc": 0.1, "bio5_tolerant": 0.1, "bio5_tolerant_diseased": 0.4}] * 2)]
+    assert chosen_readout(diseased) == "a+b"  # with lesions, the curve is chosen on the diseased leaves
 
 
 def test_write_block_appends_markers_when_missing(tmp_path):

@@ -227,3 +227,22 @@ def test_task_scores_and_summaries():
     summary = mt.summarize([{"acc": 0.9, "bio": 0.2, "rule": "x"}, {"acc": 0.7, "bio": 0.4}])
     assert set(summary) == {"acc", "bio"}
     assert summary["acc"] == pytest.approx((0.8, math.sqrt(0.02)))
+
+
+def test_leaf_means_skip_missing_and_nan_and_count():
+    rows = [{"bio5_tolerant": 0.5, "auprc": 0.2}, {"bio5_tolerant": np.nan}, {"bio5_tolerant": 0.1}]
+    m = mt.leaf_means(rows, counts=True)
+    assert m["bio5_tolerant"] == pytest.approx(0.3) and m["bio5_tolerant_n"] == 2
+    assert m["auprc"] == pytest.approx(0.2) and m["auprc_n"] == 1
+    assert math.isnan(mt.leaf_means([{"x": np.nan}])["x"])
+
+
+def test_diseased_curve_means_average_the_lesioned_leaves_only():
+    rows = [{"bio5_tolerant": 0.6, "bio5_strict": 0.2, "auprc": 0.4},  # diseased
+            {"bio5_tolerant": 0.0, "bio5_strict": 0.0},  # no lesion: left out
+            {"bio5_tolerant": 0.2, "bio5_strict": 0.0, "auprc": 0.1}]  # diseased
+    out = mt.diseased_curve_means(rows, [True, False, True])
+    assert out == {"bio5_strict_diseased": pytest.approx(0.1), "bio5_tolerant_diseased": pytest.approx(0.4)}
+    assert mt.diseased_curve_means(rows, [False, False, False]) == {}  # a task without lesions gets no column
+    with pytest.raises(ValueError):
+        mt.diseased_curve_means(rows, [True])  # one flag per leaf

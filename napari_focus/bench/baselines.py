@@ -13,29 +13,20 @@ from typing import Any
 import numpy as np
 
 from napari_focus.bench.cells import CellCache
-from napari_focus.bench.config import BENCH_VERSION, BenchConfig, DataSpec
+from napari_focus.bench.config import BENCH_VERSION, EVAL_METRICS, BenchConfig, DataSpec
 from napari_focus.bench.runs import curve_scores, dataset, heldout_data, train_data
 
 METHODS = ("vip", "linear", "random")
 
 
 def baseline_config(cfg: BenchConfig, spec: DataSpec, seed: int, method: str) -> dict[str, Any]:
-    return {"kind": "baseline", "v": BENCH_VERSION, "method": method, "seed": int(seed),
+    return {"kind": "baseline", "v": BENCH_VERSION, "metrics": EVAL_METRICS, "method": method, "seed": int(seed),
             "train": train_data(cfg, spec, seed), "heldout": heldout_data(cfg, spec)}
 
 
 def baseline(cache: CellCache, cfg: BenchConfig, spec: DataSpec, seed: int, method: str) -> dict[str, Any] | None:
     bcfg = baseline_config(cfg, spec, seed, method)
     return cache.run(bcfg, lambda: _compute(cache, bcfg), f"{method} baseline on {spec.label} seed {seed}")
-
-
-def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
-    keys = sorted({k for r in rows for k in r})
-    out = {}
-    for k in keys:
-        vals = [r[k] for r in rows if k in r and np.isfinite(r[k])]
-        out[k] = float(np.mean(vals)) if vals else float("nan")
-    return out
 
 
 def _compute(cache: CellCache, bcfg: dict[str, Any]) -> dict[str, Any]:
@@ -74,8 +65,10 @@ def _compute(cache: CellCache, bcfg: dict[str, Any]) -> dict[str, Any]:
             res["accuracy"] = mt.accuracy(y_te, [values[int(np.argmax(counts))]] * len(y_te))
     else:
         raise ValueError(f"unknown baseline {method!r}")
-    rows_out = []
+    rows_out, diseased = [], []
     for it, name in zip(te, names, strict=True):
+        lesion = it.lesion_mask()
+        diseased.append(lesion is not None and bool(lesion.any()))
         if curves is None:
             n_bands = len(held.ground_truth.get("wavelengths_nm") or x_te[0])
             row = curve_scores(gen.random(n_bands), held, name)
@@ -83,7 +76,8 @@ def _compute(cache: CellCache, bcfg: dict[str, Any]) -> dict[str, Any]:
         else:
             row = curve_scores(np.asarray(curves[name], float), held, name)
         rows_out.append(row)
-    res.update(_mean(rows_out))
+    res.update(mt.leaf_means(rows_out))
+    res.update(mt.diseased_curve_means(rows_out, diseased))
     return res
 
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 BENCH_VERSION = 1  # bump to invalidate every cached cell (a change of what a cell computes)
+EVAL_METRICS = 2  # evaluation and baseline cells only (2: + band-curve metrics on diseased leaves); trainings stay
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ Each value is a list with one entry per run seed (None where the cell is not com
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from napari_focus.bench import baselines, sanity
@@ -50,13 +51,18 @@ def table_readout(cache: CellCache, cfg: BenchConfig) -> list[tuple[str, Seeds]]
 
 def chosen_readout(rows: list[tuple[str, Seeds]]) -> str | None:
     """Table II's choice (`readout.choose_rule` on the means over seeds), fixed before any held-out leaf is explained
-    with it; None until every rule has every seed."""
+    with it; None until every rule has every seed. The curve is chosen on the diseased leaves' tolerant BIO@5 where
+    the task has lesions (`metrics.diseased_curve_means` says why), else on all leaves'."""
     from napari_focus.bench.tables import mean
     from napari_focus.focus.readout import choose_rule
 
     if not rows or any(r is None for _, vals in rows for r in vals):
         return None
-    return choose_rule({rule: {k: mean(vals, k) for k in ("auprc", "bio5_tolerant", "rho_gt")} for rule, vals in rows})
+    keys = ("auprc", "bio5_tolerant", "bio5_tolerant_diseased", "rho_gt")
+    scores = {rule: {k: mean(vals, k) for k in keys} for rule, vals in rows}
+    curve = "bio5_tolerant_diseased" if any(math.isfinite(s["bio5_tolerant_diseased"]) for s in scores.values()) \
+        else "bio5_tolerant"
+    return choose_rule(scores, curve)
 
 
 def table1(cache: CellCache, cfg: BenchConfig, spec: DataSpec, chosen: str | None = None

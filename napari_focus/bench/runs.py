@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from napari_focus.bench.cells import CellCache
-from napari_focus.bench.config import BENCH_VERSION, BenchConfig, DataSpec
+from napari_focus.bench.config import BENCH_VERSION, EVAL_METRICS, BenchConfig, DataSpec
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -230,8 +230,12 @@ def _evaluate(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any], deletion
 
 
 def evaluation(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any]) -> dict[str, Any] | None:
-    """SPEC §4 metrics of one method on the held-out folder (means over leaves), plus ρ against the truth."""
+    """SPEC §4 metrics of one method on the held-out folder (means over leaves), plus ρ against the truth.
+
+    The cell's key adds the metric set's version to `ecfg` (which the deletion cell keys on unchanged), so a new
+    metric re-runs the evaluations only."""
     cache.get(ecfg["model"])  # count the model's training among the cells this table rests on
+    ecfg = {**ecfg, "metrics": EVAL_METRICS}
     if cache.compute and cache.get(ecfg) is None:
         trained_model(cache, cfg, ecfg["model"])  # its own cell first, so each cell's time is its own
 

@@ -61,6 +61,7 @@ def evaluate(
     items = items[:max_items] if max_items else items
     gt = getattr(dataset, "ground_truth", {}) or {}
     rows: list[dict[str, float]] = []
+    diseased: list[bool] = []
     y_true, y_pred, deletions = [], [], []
     for i, it in enumerate(items):
         cube = it.cube()
@@ -73,6 +74,7 @@ def evaluate(
         lesion = it.lesion_mask()
         if lesion is not None:
             truth["lesion_mask"] = lesion
+        diseased.append(lesion is not None and bool(lesion.any()))
         exp = explain(model, cube, class_index=c, method=method, rule=rule, leaf_mask=it.leaf_mask(),
                       ground_truth=truth)
         y_true.append(it.label if model.task == "classification" else it.target)
@@ -91,11 +93,8 @@ def evaluate(
         res["accuracy"] = mt.accuracy(y_true, y_pred)
     else:
         res.update(mt.regression_scores(y_true, y_pred))
-    keys = sorted({k for r in rows for k in r})
-    for k in keys:
-        vals = [r[k] for r in rows if k in r and np.isfinite(r[k])]
-        res[k] = float(np.mean(vals)) if vals else float("nan")
-        res[f"{k}_n"] = len(vals)
+    res.update(mt.leaf_means(rows, counts=True))
+    res.update(mt.diseased_curve_means(rows, diseased))
     if deletions:
         res["spectral_deletion"] = mt.aggregate_deletion(deletions)
     return res

@@ -55,18 +55,18 @@ def available_rules() -> list[str]:
     return list(RULES) + pairs
 
 
-def choose_rule(scores: Mapping[str, Mapping[str, float | None]]) -> str:
+def choose_rule(scores: Mapping[str, Mapping[str, float | None]], curve_key: str = "bio5_tolerant") -> str:
     """SPEC §3.8's choice on tuning leaves, from each single rule's scores there (in candidate order): the map from
-    the best in-leaf AUPRC, the curve from the best tolerant BIO@5 (ties: the better ρ(B, truth) when scored, then
-    the earlier rule); "map+curve" when they differ. A pair's map and curve are exactly its two rules' (explain.py),
-    so scoring each single rule once scores every pair. Missing or NaN scores never win."""
+    the best in-leaf AUPRC, the curve from the best `curve_key` (tolerant BIO@5; ties: the better ρ(B, truth) when
+    scored, then the earlier rule); "map+curve" when they differ. A pair's map and curve are exactly its two rules'
+    (explain.py), so scoring each single rule once scores every pair. Missing or NaN scores never win."""
     def s(rule: str, key: str) -> float:
         v = scores[rule].get(key)
         return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else -math.inf
 
     order = {r: -i for i, r in enumerate(scores)}
     best_map = max(scores, key=lambda r: (s(r, "auprc"), order[r]))
-    best_curve = max(scores, key=lambda r: (s(r, "bio5_tolerant"), s(r, "rho_gt"), order[r]))
+    best_curve = max(scores, key=lambda r: (s(r, curve_key), s(r, "rho_gt"), order[r]))
     return best_map if best_map == best_curve else f"{best_map}+{best_curve}"
 
 
