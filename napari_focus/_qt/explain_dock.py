@@ -35,6 +35,7 @@ from .result_layers import LeafMaskOffer, add_result_layers
 METHODS = (("FOCUS (one forward pass)", "focus"), ("gradient × input", "gradxinput"), ("Grad-CAM", "gradcam"))
 AUTO_CLASS = "predicted class"
 EMBEDDED_LABEL = "embedded demonstration model"
+_STEP_INTERVAL_MS = 40  # between the steps that add a result (see `_show_in_turns`)
 
 
 class ExplainDock(QWidget):
@@ -290,10 +291,13 @@ class ExplainDock(QWidget):
 
         added: list[str] = []
         timer = QTimer(self)
-        # single-shot, restarted after each step, 1 ms: a repeating 0 ms timer ran the next step before the paint
-        # and the timers that were due (two steps and a draw in one 0.4-0.6 s stall, benchmarks/gui_latency.py)
+        # single-shot, restarted after each step: a repeating 0 ms timer ran the next step before the paint and the
+        # timers that were due (two steps and a draw in one 0.4-0.6 s stall, benchmarks/gui_latency.py). A step's
+        # layer insertion posts the window's relayout and repaint (20-70 ms each with software OpenGL); after 1 ms
+        # the next step often ran in the same event-loop pass as them, after 40 ms it mostly waits for them
+        # (first click, 3 paired quiet runs: p99 gap 75-79 ms against 96-109 ms)
         timer.setSingleShot(True)
-        timer.setInterval(1)
+        timer.setInterval(_STEP_INTERVAL_MS)
         self._showing = timer
         self.run_button.setEnabled(False)
         self.status.setText("adding the result…")
@@ -342,6 +346,7 @@ class ExplainDock(QWidget):
                         curve_from_explanation(exp, model, layer.metadata.get("bbl")))
         layer_data, curve, *built = prepared
         yield from add_result_layers(self.viewer, layer, exp.leaf_mask, layer_data, built[0] if built else None)
+        yield ""  # the canvas, paused while the layers went in, draws (~70 ms) in its own turn, not with the dock
         # pyqtgraph: imported by the prefetch thread when the dock opened (the worker waited for it), never here
         from .band_link import DOCK_NAME, _find_dock, spectral_dock_steps
 
