@@ -295,7 +295,7 @@ class ExplainDock(QWidget):
         # timers that were due (two steps and a draw in one 0.4-0.6 s stall, benchmarks/gui_latency.py). A step's
         # layer insertion posts the window's relayout and repaint (20-70 ms each with software OpenGL); after 1 ms
         # the next step often ran in the same event-loop pass as them, after 40 ms it mostly waits for them
-        # (first click, 3 paired quiet runs: p99 gap 75-79 ms against 96-109 ms)
+        # (first click, alternating quiet runs, 4 and 3: p99 gap 75-79 ms against 96-109 ms)
         timer.setSingleShot(True)
         timer.setInterval(_STEP_INTERVAL_MS)
         self._showing = timer
