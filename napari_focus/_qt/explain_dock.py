@@ -304,7 +304,7 @@ class ExplainDock(QWidget):
 
         def abandon(why: str) -> None:
             timer.stop()
-            steps.close()  # its `finally`s run: e.g. the canvas, paused while layers go in, paints again
+            steps.close()  # its `finally`s run: e.g. the window, paused while layers go in, repaints
             for name in added:
                 if name in self.viewer.layers:
                     self.viewer.layers.remove(name)
@@ -346,7 +346,7 @@ class ExplainDock(QWidget):
                         curve_from_explanation(exp, model, layer.metadata.get("bbl")))
         layer_data, curve, *built = prepared
         yield from add_result_layers(self.viewer, layer, exp.leaf_mask, layer_data, built[0] if built else None)
-        yield ""  # the canvas, paused while the layers went in, draws (~70 ms) in its own turn, not with the dock
+        yield ""  # the window, paused while the layers went in, repaints (~70 ms) in its own turn, not with the dock
         # pyqtgraph: imported by the prefetch thread when the dock opened (the worker waited for it), never here
         from .band_link import DOCK_NAME, _find_dock, spectral_dock_steps
 

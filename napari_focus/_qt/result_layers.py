@@ -82,26 +82,27 @@ def _keep_selection(viewer: Any) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _canvas_paused(viewer: Any) -> Iterator[None]:
-    """Hold the canvas' repaints while the result's layers go in, then draw once.
+def _window_paused(viewer: Any) -> Iterator[None]:
+    """Hold the main window's repaints while the result's layers go in, then repaint once.
 
-    Each insertion requests a full canvas draw (60-140 ms with software OpenGL at 1600x1000 here), which Qt runs
-    right after the insertion's own 90-150 ms, before any timer: one stall of both per layer. Paused, the canvas
-    draws once instead of three times (benchmarks/gui_latency.py, quiet machine, 3 runs each: longest first-click
-    stall 125/174/150 ms against 147/239/185 ms). The canvas widget is napari's private
-    `_qt_viewer.canvas.native`; without it, nothing is paused.
+    Each insertion posts the window's repaint, and with software OpenGL every repaint composes napari's canvas
+    (20-140 ms at 1600x1000 here); Qt runs it right after the insertion's own 60-100 ms, before any timer: one stall
+    of both per layer. Pausing the canvas alone still left the rest of the window's repaint in each stall; the whole
+    window paused, the first click had no gap over 100 ms in 4 alternating quiet runs of 4, against 2 of 4 with the
+    canvas alone (longest 66-93 ms against 78-161 ms; benchmarks/gui_latency.py). The window is napari's private
+    `window._qt_window`; without it, nothing is paused.
     """
     with _private_access():
-        native = getattr(getattr(getattr(viewer.window, "_qt_viewer", None), "canvas", None), "native", None)
-    if native is None or not hasattr(native, "setUpdatesEnabled") or not native.updatesEnabled():
+        window = getattr(viewer.window, "_qt_window", None)
+    if window is None or not hasattr(window, "setUpdatesEnabled") or not window.updatesEnabled():
         yield
         return
-    native.setUpdatesEnabled(False)
+    window.setUpdatesEnabled(False)
     try:
         yield
     finally:
-        native.setUpdatesEnabled(True)
-        native.update()
+        window.setUpdatesEnabled(True)
+        window.update()
 
 
 def build_layers(layer_data: list[tuple], leaf_mask: np.ndarray | None = None, scale: Any = None,
@@ -208,7 +209,7 @@ def add_result_layers(viewer: Any, cube: Any, leaf_mask: np.ndarray, layer_data:
     `built`: layers made by `build_layers` for this data (off the GUI thread); anything missing is made here.
     """
     built = built or {}
-    with _canvas_paused(viewer):
+    with _window_paused(viewer):
         yield from _add_layers(viewer, cube, leaf_mask, layer_data, built)
 
 

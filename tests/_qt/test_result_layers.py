@@ -53,10 +53,10 @@ def test_layers_built_off_the_gui_thread_are_the_ones_added(viewer_cube, cube16)
     assert viewer.layers.selection.active is cube
 
 
-def test_canvas_paints_again_after_the_layers_went_in_or_were_abandoned(viewer_cube, cube16):
-    """The canvas is paused while the steps insert layers (one draw instead of one per layer), never left paused."""
+def test_window_paints_again_after_the_layers_went_in_or_were_abandoned(viewer_cube, cube16):
+    """The window is paused while the steps insert layers (one repaint instead of one per layer), never left so."""
     viewer, cube = viewer_cube
-    native = viewer.window._qt_viewer.canvas.native
+    native = viewer.window._qt_window
     rng = np.random.default_rng(2)
     t, m = rng.random(cube16.shape, dtype=np.float32), rng.random(cube16.shape[1:], dtype=np.float32)
     steps = add_result_layers(viewer, cube, np.ones(cube16.shape[1:], bool), _layer_data(t, m))
