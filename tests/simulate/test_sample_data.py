@@ -1,6 +1,5 @@
 """The shipped sample cubes: present, small, readable, and exactly what the script makes."""
 
-import hashlib
 import importlib.util
 import subprocess
 import sys
@@ -34,10 +33,16 @@ def test_script_reproduces_the_shipped_bytes(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.make(tmp_path)
-    for path in sorted(tmp_path.glob("*")):
-        if path.suffix in (".img", ".npy"):
-            shipped = (ROOT / "sample_data" / path.name).read_bytes()
-            assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(shipped).digest(), path.name
+    made = sorted(p for p in tmp_path.glob("*") if p.suffix in (".img", ".npy"))
+    assert len(made) == 9
+    for path in made:
+        shipped = ROOT / "sample_data" / path.name
+        if path.suffix == ".npy":  # masks and labels: exactly
+            assert path.read_bytes() == shipped.read_bytes(), path.name
+        else:  # reflectance: numpy's SIMD exp/log differ by CPU in the last bits of tiny values (seen: ≤ 4e-31
+            # on 5e-6 of the values, the shipping machine against an AMD EPYC): bit-equality would pin the CPU
+            np.testing.assert_allclose(np.fromfile(path, "<f4"), np.fromfile(shipped, "<f4"), rtol=1e-6, atol=1e-9,
+                                       err_msg=path.name)
 
 
 def test_import_is_light():
