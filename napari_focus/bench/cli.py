@@ -11,6 +11,10 @@ from typing import Any
 
 from napari_focus.errors import FocusError
 
+#: In the repository, so a sitting on a fresh checkout resumes: the cells (JSON) and the trained models (≈ 220 kB
+#: each) are committed; the simulated leaves and random backbones under it regenerate from their seeds (.gitignore).
+DEFAULT_CACHE = "benchmarks/cache"
+
 
 def register(subparsers: Any) -> None:
     """Add the `bench` subcommand."""
@@ -22,7 +26,8 @@ def register(subparsers: Any) -> None:
     size.add_argument("--quick", action="store_true", help="smoke check of every table (≤ 10 min on 2 cores)")
     size.add_argument("--smoke", action="store_true", help="seconds-long configuration for tests (tiny data)")
     b.add_argument("--out", default="docs/benchmarks.md", help="markdown file to write the block into")
-    b.add_argument("--cache", default="runs/bench", help="cache folder (cells, simulated data, trained models)")
+    b.add_argument("--cache", default=DEFAULT_CACHE,
+                   help="cache folder (cells and trained models: committed; simulated data, random backbones: not)")
     b.add_argument("--backbone-file", default=None, help="backbone.json (default: the embedded backbone)")
     b.add_argument("--threads", type=int, default=None, help="torch threads (default: the preset's)")
     b.add_argument("--max-minutes", type=float, default=None,
@@ -33,7 +38,7 @@ def register(subparsers: Any) -> None:
 
 def _command(args: argparse.Namespace) -> str:
     parts = ["napari-focus", "bench"] + (["--quick"] if args.quick else []) + (["--smoke"] if args.smoke else [])
-    for flag, default in (("out", "docs/benchmarks.md"), ("cache", "runs/bench"), ("backbone_file", None),
+    for flag, default in (("out", "docs/benchmarks.md"), ("cache", DEFAULT_CACHE), ("backbone_file", None),
                           ("threads", None), ("max_minutes", None)):
         val = getattr(args, flag)
         if val != default:
