@@ -237,32 +237,28 @@ def add_spectral_dock(viewer: Any, curve: SpectralCurve, cube_layer: Any,
             return done.value
 
 
-def spectral_dock_steps(viewer: Any, curve: SpectralCurve, cube_layer: Any, saliency: Any = None,
-                        spare: SpectralPlotWidget | None = None) -> Any:
+def spectral_dock_steps(viewer: Any, curve: SpectralCurve, cube_layer: Any, saliency: Any = None) -> Any:
     """`add_spectral_dock` as a generator returning (widget, link), for a caller that spreads it over event-loop turns.
 
-    `spare`: an empty widget made ahead of time, parented (a hidden child of the caller's widget); a new dock uses it
-    and yields after each part of drawing its curve (60-120 ms of GUI time in all). Without one, the widget is made
-    and docked in one go; a re-run (the dock is there) updates the plot's items in place, also in one go."""
+    A dock that is there (a previous result's, or an empty one docked hidden ahead of time by `dock_hidden_plot`)
+    draws the curve in parts, yielding after each (making the plot's items is 60-120 ms of GUI time the first
+    time), then shows itself. Without one, the widget is made and docked in one go."""
     check_layer(cube_layer, curve)
     existing = _find_dock(viewer, DOCK_NAME)
     if existing is not None:
         old_link = getattr(existing, "link", None)
         if old_link is not None:
             old_link.disconnect()
-    if isinstance(existing, SpectralPlotWidget):  # a re-run: the curve updates the plot's items in place
+            existing.link = None
+    if isinstance(existing, SpectralPlotWidget):  # the curve updates the plot's items in place
         widget, pixel = existing, existing.pixel
-        widget.set_curve(curve)
+        for _ in widget.curve_steps(curve):
+            yield
     else:
         if existing is not None:
             viewer.window.remove_dock_widget(existing)
         pixel = None
-        if spare is not None and spare.curve is None:
-            widget = spare
-            for _ in widget.curve_steps(curve):
-                yield  # nothing is connected to the viewer yet: a run abandoned here leaves nothing behind
-        else:  # made and docked in one turn: a parentless widget given a turn lays itself out as a window, and the
-            widget = SpectralPlotWidget(curve)  # dock then took that size (squeezing the Explain dock above it)
+        widget = SpectralPlotWidget(curve)
     link = SpectralDockLink(link_plot_to_viewer(widget, viewer, cube_layer),
                             install_pixel_picker(widget, viewer, cube_layer, saliency))
     widget.link = link
@@ -278,6 +274,18 @@ def spectral_dock_steps(viewer: Any, curve: SpectralCurve, cube_layer: Any, sali
     return widget, link
 
 
+def dock_hidden_plot(viewer: Any) -> SpectralPlotWidget:
+    """Dock an empty Spectral importance widget, hidden, for the first result to fill and show.
+
+    Docking is the expensive part of a new dock: napari's add_dock_widget lays out the window and, on the dock's
+    `dockLocationChanged`, writes its settings file synchronously (`_update_default_dock_area`: 190-310 ms of GUI
+    time in benchmarks/gui_latency.py). Done when the Explain dock opens, that is not paid while explain runs."""
+    widget = SpectralPlotWidget()
+    dock = viewer.window.add_dock_widget(widget, name=DOCK_NAME, area="right")
+    dock.hide()  # in the same turn: never drawn empty
+    return widget
+
+
 def _show_dock_of(widget: Any) -> None:
     """Make the dock holding `widget` visible again (the user may have hidden it)."""
     from qtpy.QtWidgets import QDockWidget
@@ -285,11 +293,11 @@ def _show_dock_of(widget: Any) -> None:
     parent = widget.parentWidget()
     while parent is not None and not isinstance(parent, QDockWidget):
         parent = parent.parentWidget()
-    if parent is not None and not parent.isVisible():
+    if parent is not None and parent.isHidden():
         parent.show()
 
 
 __all__ = [
     "DOCK_NAME", "PIXEL_MODIFIER", "BandLink", "PixelPicker", "SpectralDockLink", "add_spectral_dock", "band_axis",
-    "check_layer", "install_pixel_picker", "link_plot_to_viewer", "spectral_dock_steps",
+    "check_layer", "dock_hidden_plot", "install_pixel_picker", "link_plot_to_viewer", "spectral_dock_steps",
 ]

@@ -115,27 +115,23 @@ class ExplainDock(QWidget):
         install_band_label(self.viewer)
         prefetch()  # torch & co. import in the background now, not while the viewer should stay interactive
         self._refresh_cubes()  # (after: the leaf mask waits for the prefetch, which warms its Labels layer's costs)
-        self._spare_plot: Any = None
-        self._spare_timer = QTimer(self)
-        self._spare_timer.setInterval(200)
-        self._spare_timer.timeout.connect(self._make_spare_plot)
-        self._spare_timer.start()
+        self._plot_timer = QTimer(self)
+        self._plot_timer.setInterval(200)
+        self._plot_timer.timeout.connect(self._dock_plot_ahead)
+        self._plot_timer.start()
 
-    def _make_spare_plot(self) -> None:
-        """Once the prefetch has imported pyqtgraph, make the Spectral importance widget (empty, not docked) ahead of
-        the first result: 60-150 ms of GUI time, paid while the user sets up the run rather than while the result is
-        added (benchmarks/gui_latency.py). Not when a Spectral importance dock is there already.
-
-        A hidden child of this dock until napari docks it: a parentless widget lays itself out as a window, and the
-        dock then takes that size."""
+    def _dock_plot_ahead(self) -> None:
+        """Once the prefetch has imported pyqtgraph, dock the Spectral importance widget, empty and hidden, ahead of
+        the first result (`band_link.dock_hidden_plot`): making and docking it is 250-450 ms of GUI time, paid while
+        the user sets up the run rather than while the result is added (benchmarks/gui_latency.py). Not when a
+        Spectral importance dock is there already."""
         if not prefetch_done():
             return
-        self._spare_timer.stop()
-        from .band_link import DOCK_NAME, SpectralPlotWidget, _find_dock
+        self._plot_timer.stop()
+        from .band_link import DOCK_NAME, _find_dock, dock_hidden_plot
 
-        if self._spare_plot is None and _find_dock(self.viewer, DOCK_NAME) is None:
-            self._spare_plot = SpectralPlotWidget(parent=self)
-            self._spare_plot.hide()
+        if _find_dock(self.viewer, DOCK_NAME) is None:
+            dock_hidden_plot(self.viewer)
         self._offer_leaf_mask()
 
     def _offer_leaf_mask(self, *_: Any) -> None:
@@ -348,13 +344,12 @@ class ExplainDock(QWidget):
         yield from add_result_layers(self.viewer, layer, exp.leaf_mask, layer_data, built[0] if built else None)
         yield ""  # the window, paused while the layers went in, repaints (~70 ms) in its own turn, not with the dock
         # pyqtgraph: imported by the prefetch thread when the dock opened (the worker waited for it), never here
-        from .band_link import DOCK_NAME, _find_dock, spectral_dock_steps
+        from .band_link import DOCK_NAME, _find_dock, dock_hidden_plot, spectral_dock_steps
 
-        if self._spare_plot is None and _find_dock(self.viewer, DOCK_NAME) is None:
-            self._make_spare_plot()  # the first result came before the timer made it: one turn of its own
+        if _find_dock(self.viewer, DOCK_NAME) is None:  # the first result came before the timer, or the user closed it
+            dock_hidden_plot(self.viewer)  # a turn of its own
             yield ""
-        spare, self._spare_plot = self._spare_plot, None
-        self.spectral = yield from spectral_dock_steps(self.viewer, curve, layer, saliency=exp.T, spare=spare)
+        self.spectral = yield from spectral_dock_steps(self.viewer, curve, layer, saliency=exp.T)
         classes = list(getattr(model, "classes", []))
         self._classes = classes
         self.result = exp

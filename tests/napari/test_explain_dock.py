@@ -63,6 +63,36 @@ def test_explain_adds_aligned_layers_and_curve(make_napari_viewer, qtbot, envi_c
     assert len(viewer.layers) == n + 2 and "saliency · healthy" in viewer.layers
 
 
+def _qdock(widget):
+    from qtpy.QtWidgets import QDockWidget
+
+    while widget is not None and not isinstance(widget, QDockWidget):
+        widget = widget.parentWidget()
+    return widget
+
+
+def test_spectral_dock_is_docked_hidden_before_the_first_result(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint,
+                                                                monkeypatch):
+    """Docking writes napari's settings file on the GUI thread: it happens when the Explain dock opens, hidden, and
+    the first result only fills and shows that dock (no add_dock_widget while explain runs)."""
+    from napari_focus._qt.band_link import DOCK_NAME
+
+    viewer = make_napari_viewer()
+    viewer.open(str(envi_cube), plugin="napari-focus")
+    dock = _dock(viewer)
+    dock.set_model_folder(tiny_checkpoint)
+    qtbot.waitUntil(lambda: DOCK_NAME in viewer.window.dock_widgets, timeout=60_000)
+    early = viewer.window.dock_widgets[DOCK_NAME]
+    early = getattr(early, "__wrapped__", early)
+    assert early.curve is None and _qdock(early).isHidden()
+    added = []
+    monkeypatch.setattr(viewer.window, "add_dock_widget", lambda *a, **k: added.append(a))
+    _explain(qtbot, dock)
+    plot, _ = dock.spectral
+    assert plot is early and plot.curve is not None and not _qdock(plot).isHidden()
+    assert added == []
+
+
 def test_export_reads_back(make_napari_viewer, qtbot, tmp_path, envi_cube, tiny_checkpoint, wavelengths):
     viewer = make_napari_viewer()
     viewer.open(str(envi_cube), plugin="napari-focus")
