@@ -39,8 +39,8 @@ def test_script_reproduces_the_shipped_bytes(tmp_path):
         shipped = ROOT / "sample_data" / path.name
         if path.suffix == ".npy":  # masks and labels: exactly
             assert path.read_bytes() == shipped.read_bytes(), path.name
-        else:  # reflectance: numpy's SIMD exp/log differ by CPU in the last bits of tiny values (seen: ≤ 4e-31
-            # on 5e-6 of the values, the shipping machine against an AMD EPYC): bit-equality would pin the CPU
+        else:  # reflectance: numpy picks its SIMD exp/log by CPU, and they differ in the last bits of tiny values
+            # (seen: ≤ 4e-31 on 5e-6 of the values, on another machine's CPU): bit-equality would pin the CPU
             np.testing.assert_allclose(np.fromfile(path, "<f4"), np.fromfile(shipped, "<f4"), rtol=1e-6, atol=1e-9,
                                        err_msg=path.name)
 
