@@ -89,6 +89,24 @@ def test_smoke_bench_writes_every_table_and_resumes(tmp_path, backbone, monkeypa
     assert _sections(again[again.index(START):]) == sections  # same numbers, read back from the cells
 
 
+def test_other_datasets_part_computes_only_their_cells(tmp_path, backbone):
+    """The second process's share (`--part other-datasets`) trains and evaluates only the non-main datasets, and
+    writes no tables; a whole run on the same cache then reuses those cells."""
+    torch.set_num_threads(1)
+    cache, out = tmp_path / "cache", tmp_path / "b.md"
+    common = ["bench", "--smoke", "--backbone-file", str(backbone), "--cache", str(cache), "--out", str(out)]
+    assert main(common + ["--part", "other-datasets"]) == 0
+    assert not out.exists()
+    cells = [json.loads(p.read_text()) for p in (cache / "cells").iterdir()]
+    trained = {(c["config"]["data"]["task"], c["config"]["data"]["sensor"][-1]) for c in cells
+               if c["config"]["kind"] == "train"}
+    assert trained == {("bls", 2500.0), ("genotype", 1000.0), ("trait", 1000.0)}  # not the main bls · 400–1000 nm
+    assert not any("tuning" in c["config"] for c in cells)  # Table II is the main order's
+    n = len(cells)
+    assert main(common) == 0
+    assert len(list((cache / "cells").iterdir())) > n and out.is_file()
+
+
 def test_chosen_readout_takes_the_map_and_the_curve_from_the_tuning_leaves_best_rules():
     from napari_focus.bench.run import chosen_readout
 
