@@ -28,6 +28,7 @@ GROUP_BRUSHES = (pg.mkBrush(120, 160, 255, 40), pg.mkBrush(255, 255, 255, 14))
 GROUP_TEXT = "#b8c4d6"
 REFLECTANCE_PEN = pg.mkPen("#5ec8f2", width=2)
 SALIENCY_PEN = pg.mkPen("#ff6e3a", width=2)
+EMPTY = "No explanation yet: Explain a cube to see its curve"
 HINT = "Drag the yellow line or click the plot to choose a band · Shift-click a pixel in the viewer for its spectra"
 AXIS_WIDTH = 56  # both plots get equal axis widths so that their x-linked view boxes line up
 HEADROOM = 0.32  # fraction of the y-range kept free above the curve for group names and marker labels
@@ -69,7 +70,7 @@ class SpectralPlotWidget(QWidget):
         self._setup_importance_plot()
         self._setup_pixel_plot()
 
-        self.status = QLabel("")
+        self.status = QLabel(EMPTY)  # until a curve is set (the dock is docked, hidden, before the first result)
         self.status.setObjectName("spectral_status")
         self.hint = QLabel(HINT)
         self.hint.setWordWrap(True)
@@ -86,6 +87,9 @@ class SpectralPlotWidget(QWidget):
         scene.sigMouseMoved.connect(self._on_hover)
         if curve is not None:
             self.set_curve(curve)
+        else:
+            for line in (self.line, self.pixel_line):
+                line.setVisible(False)  # no band to mark yet
 
     # ------------------------------------------------------------------ setup
     def _setup_importance_plot(self) -> None:
@@ -319,6 +323,8 @@ class SpectralPlotWidget(QWidget):
         with QSignalBlocker(self.line):
             self.line.setValue(x)
         self.pixel_line.setValue(x)
+        for line in (self.line, self.pixel_line):
+            line.setVisible(True)
         self.line.label.setFormat(self.curve.band_text(self._band, decimals=1))
         self.line.label.valueChanged()
         self.status.setText(self._status_text(self._band))

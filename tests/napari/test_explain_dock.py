@@ -85,11 +85,13 @@ def test_spectral_dock_is_docked_hidden_before_the_first_result(make_napari_view
     early = viewer.window.dock_widgets[DOCK_NAME]
     early = getattr(early, "__wrapped__", early)
     assert early.curve is None and _qdock(early).isHidden()
+    assert early.status.text().startswith("No explanation yet")  # what a user who shows it from the Window menu reads
     added = []
     monkeypatch.setattr(viewer.window, "add_dock_widget", lambda *a, **k: added.append(a))
     _explain(qtbot, dock)
     plot, _ = dock.spectral
     assert plot is early and plot.curve is not None and not _qdock(plot).isHidden()
+    assert plot.status.text().startswith("band ")
     assert added == []
 
 
