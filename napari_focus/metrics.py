@@ -18,6 +18,14 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
+# the means over leaves and seeds live beside these metrics, re-exported so that callers keep one import for
+# everything SPEC §4 reports
+from napari_focus.metric_means import CURVE_METRICS as CURVE_METRICS
+from napari_focus.metric_means import diseased_curve_means as diseased_curve_means
+from napari_focus.metric_means import leaf_means as leaf_means
+from napari_focus.metric_means import mean_std as mean_std
+from napari_focus.metric_means import summarize as summarize
+
 _SLACK_NM = 1e-6
 
 
@@ -366,12 +374,3 @@ def regression_scores(y_true: Any, y_pred: Any) -> dict[str, float]:
     p = np.asarray(y_pred, dtype=np.float64).ravel()
     r2 = float(r2_score(t, p)) if t.size >= 2 else float("nan")
     return {"mse": float(mean_squared_error(t, p)), "r2": r2}
-
-
-# Means over leaves and seeds live beside these metrics (`metric_means.py`), re-exported so that callers keep one
-# import for everything SPEC §4 reports.
-from napari_focus.metric_means import CURVE_METRICS as CURVE_METRICS  # noqa: E402
-from napari_focus.metric_means import diseased_curve_means as diseased_curve_means  # noqa: E402
-from napari_focus.metric_means import leaf_means as leaf_means  # noqa: E402
-from napari_focus.metric_means import mean_std as mean_std  # noqa: E402
-from napari_focus.metric_means import summarize as summarize  # noqa: E402

@@ -286,18 +286,24 @@ def dock_hidden_plot(viewer: Any) -> SpectralPlotWidget:
     return widget
 
 
-def _show_dock_of(widget: Any) -> None:
-    """Make the dock holding `widget` visible again (the user may have hidden it)."""
+def dock_of(widget: Any) -> Any:
+    """The QDockWidget holding `widget` (napari wraps it in containers), or None when it is not docked."""
     from qtpy.QtWidgets import QDockWidget
 
     parent = widget.parentWidget()
     while parent is not None and not isinstance(parent, QDockWidget):
         parent = parent.parentWidget()
-    if parent is not None and parent.isHidden():
-        parent.show()
+    return parent
+
+
+def _show_dock_of(widget: Any) -> None:
+    """Make the dock holding `widget` visible again (the user may have hidden it)."""
+    dock = dock_of(widget)
+    if dock is not None and dock.isHidden():
+        dock.show()
 
 
 __all__ = [
     "DOCK_NAME", "PIXEL_MODIFIER", "BandLink", "PixelPicker", "SpectralDockLink", "add_spectral_dock", "band_axis",
-    "check_layer", "dock_hidden_plot", "install_pixel_picker", "link_plot_to_viewer", "spectral_dock_steps",
+    "check_layer", "dock_hidden_plot", "dock_of", "install_pixel_picker", "link_plot_to_viewer", "spectral_dock_steps",
 ]

@@ -63,19 +63,12 @@ def test_explain_adds_aligned_layers_and_curve(make_napari_viewer, qtbot, envi_c
     assert len(viewer.layers) == n + 2 and "saliency · healthy" in viewer.layers
 
 
-def _qdock(widget):
-    from qtpy.QtWidgets import QDockWidget
-
-    while widget is not None and not isinstance(widget, QDockWidget):
-        widget = widget.parentWidget()
-    return widget
-
-
 def test_spectral_dock_is_docked_hidden_before_the_first_result(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint,
                                                                 monkeypatch):
     """Docking writes napari's settings file on the GUI thread: it happens when the Explain dock opens, hidden, and
     the first result only fills and shows that dock (no add_dock_widget while explain runs)."""
     from napari_focus._qt.band_link import DOCK_NAME
+    from napari_focus._qt.band_link import dock_of as _qdock
 
     viewer = make_napari_viewer()
     viewer.open(str(envi_cube), plugin="napari-focus")
