@@ -129,6 +129,25 @@ def test_chosen_readout_takes_the_map_and_the_curve_from_the_tuning_leaves_best_
     assert chosen_readout(diseased) == "a+b"  # with lesions, the curve is chosen on the diseased leaves
 
 
+def test_what_holds_counts_the_run_seeds_that_agree_with_the_means():
+    from napari_focus.bench.tables import holds, seeds_ahead
+
+    def seeds(*auprc):
+        return [None if a is None else {"auprc": a} for a in auprc]
+
+    assert seeds_ahead(seeds(0.5, 0.1, 0.4), seeds(0.2, 0.3, 0.1), "auprc") == (2, 3)
+    assert seeds_ahead(seeds(0.5, None, 0.4), seeds(0.2, 0.3, float("nan")), "auprc") == (1, 1)
+    # one seed carries the mean: FOCUS's mean is ahead, on one seed of three
+    rows = [("focus", "", seeds(0.9, 0.1, 0.1)), ("focus_tuned", "", seeds(0.3, 0.3, 0.3)),
+            ("gradcam", "", seeds(0.2, 0.2, 0.2)), ("promptcam", "", seeds(0.1, 0.2, 0.5))]
+    lines = holds({"table1": {"bls · x": rows}, "table3": [], "cost": []}, None)
+    assert lines == [
+        "- bls · x: FOCUS (default readout) AUPRC 0.367 vs Grad-CAM 0.200, Prompt-CAM-style 0.267 → holds "
+        "(run seeds where FOCUS is ahead of Grad-CAM on 1/3, Prompt-CAM-style on 1/3)",
+        "- bls · x: FOCUS (readout chosen on tuning leaves) AUPRC 0.300 vs Grad-CAM 0.200, Prompt-CAM-style 0.267 → "
+        "holds (run seeds where FOCUS is ahead of Grad-CAM on 3/3, Prompt-CAM-style on 2/3)"]
+
+
 def test_write_block_appends_markers_when_missing(tmp_path):
     p = tmp_path / "b.md"
     p.write_text("# Title\n\nbody\n")

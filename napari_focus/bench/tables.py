@@ -187,6 +187,14 @@ def table_cost(rows, limit: float, isolate: bool, repeats: str = "the repeats") 
     return out + [""] + ([" · ".join(notes), ""] if notes else [])
 
 
+def seeds_ahead(focus: list[dict[str, Any] | None], other: list[dict[str, Any] | None], key: str) -> tuple[int, int]:
+    """(run seeds where FOCUS's value is higher, run seeds where both have one): a comparison of means over three
+    seeds can be carried by one seed, so the "what holds" lines say how many seeds agree with it."""
+    pairs = [(values([f], key), values([o], key)) for f, o in zip(focus, other, strict=True)]
+    pairs = [(f[0], o[0]) for f, o in pairs if f and o]
+    return sum(f > o for f, o in pairs), len(pairs)
+
+
 def holds(res: dict[str, Any], cfg: BenchConfig) -> list[str]:
     """The issue's goals, checked against the means above (generated, not typed)."""
     names = {"bio5_tolerant": "BIO@5 tolerant", "bio5_tolerant_diseased": "BIO@5 tolerant on diseased leaves",
@@ -204,8 +212,10 @@ def holds(res: dict[str, Any], cfg: BenchConfig) -> list[str]:
                 if np.isfinite(f) and others and all(np.isfinite(v) for v in others.values()):
                     ok = all(f > v for v in others.values())
                     vs = ", ".join(f"{names[k]} {v:.3f}" for k, v in others.items())
+                    seeds = ", ".join(f"{names[k]} on {a}/{n}" for k in others
+                                      for a, n in [seeds_ahead(by[key], by[k], metric)])
                     lines.append(f"- {label}: FOCUS ({what}) {names[metric]} {f:.3f} vs {vs} → "
-                                 f"{'holds' if ok else 'does not hold'}")
+                                 f"{'holds' if ok else 'does not hold'} (run seeds where FOCUS is ahead of {seeds})")
     t3 = dict(res["table3"])
     base = mean(t3.get(SINK_ROWS[0][0], []), "collapse_rate")
     for lab, _, _ in SINK_ROWS[2:]:
