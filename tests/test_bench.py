@@ -148,6 +148,22 @@ def test_what_holds_counts_the_run_seeds_that_agree_with_the_means():
         "holds (run seeds where FOCUS is ahead of Grad-CAM on 3/3, Prompt-CAM-style on 2/3)"]
 
 
+def test_what_holds_says_when_a_compared_model_is_at_chance():
+    from napari_focus.bench.tables import holds, seeds_above_chance
+
+    def acc(*a):
+        return [{"accuracy": x, "n": 60} for x in a]
+
+    floor = acc(0.5, 0.5, 0.5)
+    assert seeds_above_chance(acc(0.85, 0.6, 0.45), floor) == (1, 3)  # 36/60 vs 0.5: p = 0.08, not above chance
+    assert seeds_above_chance(acc(0.85, 0.62, 0.45), floor) == (2, 3)  # 37/60: p = 0.046
+    assert seeds_above_chance([None, *acc(0.9, 0.9)], floor) == (2, 2)
+    rows = [("focus", "", acc(0.85, 0.9, 0.8)), ("promptcam", "", acc(0.49, 0.5, 0.52)), ("random", "", floor)]
+    lines = holds({"table1": {"bls · x": rows}, "table3": [], "cost": []}, None)
+    assert lines == ["- bls · x: Prompt-CAM-style's model beats the majority class (one-sided binomial p < 0.05) on 0 "
+                     "of 3 run seeds: its maps explain a model that does not classify"]
+
+
 def test_write_block_appends_markers_when_missing(tmp_path):
     p = tmp_path / "b.md"
     p.write_text("# Title\n\nbody\n")
