@@ -140,7 +140,11 @@ def test_what_holds_counts_the_run_seeds_that_agree_with_the_means():
     # one seed carries the mean: FOCUS's mean is ahead, on one seed of three
     rows = [("focus", "", seeds(0.9, 0.1, 0.1)), ("focus_tuned", "", seeds(0.3, 0.3, 0.3)),
             ("gradcam", "", seeds(0.2, 0.2, 0.2)), ("promptcam", "", seeds(0.1, 0.2, 0.5))]
-    lines = holds({"table1": {"bls · x": rows}, "table3": [], "cost": []}, None)
+    collapse = [("no SINK", [{"collapse_rate": 0.5}, {"collapse_rate": 0.1}, None]),
+                ("SINK + loss, λ = 1e-3", [{"collapse_rate": c} for c in (0.2, 0.3, 0.1)])]
+    lines = holds({"table1": {"bls · x": rows}, "table3": collapse, "cost": []}, None)
+    assert lines.pop() == ("- collapse rate, SINK + loss, λ = 1e-3 vs no SINK: 33% lower (goal ≥ 40% lower) → does "
+                           "not hold (lower on 1/2 run seeds)")  # means 0.3 → 0.2; seeds where both rows have one
     assert lines == [
         "- bls · x: FOCUS (default readout) AUPRC 0.367 vs Grad-CAM 0.200, Prompt-CAM-style 0.267 → holds "
         "(run seeds where FOCUS is ahead of Grad-CAM on 1/3, Prompt-CAM-style on 1/3)",

@@ -246,8 +246,9 @@ def holds(res: dict[str, Any], cfg: BenchConfig) -> list[str]:
         if np.isfinite(c) and np.isfinite(base) and base > 0:
             drop = 100 * (base - c) / base
             change = f"{drop:.0f}% lower" if drop >= 0 else f"{-drop:.0f}% higher"
+            lower, n = seeds_ahead(t3[SINK_ROWS[0][0]], t3[lab], "collapse_rate")
             lines.append(f"- collapse rate, {lab} vs no SINK: {change} (goal ≥ 40% lower) → "
-                         f"{'holds' if drop >= 40 else 'does not hold'}")
+                         f"{'holds' if drop >= 40 else 'does not hold'} (lower on {lower}/{n} run seeds)")
     for n_bands, size, r in res["cost"]:
         if r is not None:
             f, g = r["rows"]["focus_all"]["seconds"], r["rows"]["gradcam_all"]["seconds"]
