@@ -1,7 +1,8 @@
 """Markdown from collected cells: mean ± std over run seeds, and the generated block of docs/benchmarks.md.
 
-Nothing here computes a metric; it only formats what the cells hold and compares means for the
-"what holds" lines. A missing cell shows as `pending`, a metric that does not apply as `–`.
+Nothing here computes a metric; it only formats what the cells hold and compares means (and, per run seed, values
+and accuracy against chance) for the "what holds" lines. A missing cell shows as `pending`, a metric that does not
+apply as `–`.
 """
 
 from __future__ import annotations
@@ -292,7 +293,8 @@ def render(cfg: BenchConfig, res: dict[str, Any], header: list[str]) -> str:
             f"{bb['patch_size']}, width {bb['embed_dim']}, depth {bb['depth']}; {c.n_groups} groups, {c.n_classes} "
             "classes.", ""]
     out += table_cost(res["cost"], c.naive_max_seconds, c.isolate, reps)
-    out += ["#### What holds (generated from the means above)", ""] + holds(res, cfg) + [""]
+    out += ["#### What holds (generated from the means above, with the run seeds that agree)", ""] + holds(res, cfg)
+    out += [""]
     return "\n".join(out)
 
 
