@@ -141,6 +141,8 @@ def group_weight(model: FocusModel, out: FocusOutput, c: int, kind: str) -> torc
     if kind == "one":
         return torch.ones(z.shape[1], device=z.device)
     if model.task == "regression" or z.shape[0] == 1:
+        if z.shape[1] == 1:  # one group: no other group's prediction to deviate from (|z − mean z| would be 0)
+            return torch.ones(1, device=z.device)
         return (z[0] - z[0].mean()).abs()
     return (z[c] - z.mean(0)).clamp_min(0)
 

@@ -103,6 +103,18 @@ def test_regression_explanation():
     assert isinstance(exp.predicted, float) and exp.T.shape == (24, 40, 36) and (exp.T >= 0).all()
 
 
+@pytest.mark.parametrize("rule", list(RULES))
+def test_one_group_regression_explanation_is_not_empty(rule):
+    """G = 1 (the Prompt-CAM-style baseline) on a regression: a group's weight is its deviation from the other
+    groups' predictions, and with no other group that is 0 for every pixel; the one group must weigh 1 instead."""
+    from .conftest import tiny_model
+
+    m = tiny_model(classes=["chl"], task="regression", n_groups=1, use_sink=False)
+    m.calibrate(torch.rand(2, 24, 32, 32))
+    exp = explain(m.eval(), _cube(), rule=rule)
+    assert exp.T.sum() > 0 and np.ptp(exp.B) > 0
+
+
 def test_explain_classes_matches_single_explanations(model):
     from napari_focus.focus.explain import explain_classes
 
