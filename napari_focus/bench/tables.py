@@ -209,7 +209,7 @@ def seeds_above_chance(model: list[dict[str, Any] | None], floor: list[dict[str,
         acc, chance = values([m], "accuracy"), values([f], "accuracy")
         if acc and chance and m.get("n"):
             k = round(acc[0] * m["n"])
-            out.append(binomtest(k, int(m["n"]), min(chance[0], 1 - 1e-9), alternative="greater").pvalue < alpha)
+            out.append(binomtest(k, int(m["n"]), chance[0], alternative="greater").pvalue < alpha)
     return sum(out), len(out)
 
 
@@ -230,8 +230,8 @@ def holds(res: dict[str, Any], cfg: BenchConfig) -> list[str]:
                 if np.isfinite(f) and others and all(np.isfinite(v) for v in others.values()):
                     ok = all(f > v for v in others.values())
                     vs = ", ".join(f"{names[k]} {v:.3f}" for k, v in others.items())
-                    seeds = ", ".join(f"{names[k]} on {a}/{n}" for k in others
-                                      for a, n in [seeds_ahead(by[key], by[k], metric)])
+                    ahead = {k: seeds_ahead(by[key], by[k], metric) for k in others}
+                    seeds = ", ".join(f"{names[k]} on {a}/{n}" for k, (a, n) in ahead.items())
                     lines.append(f"- {label}: FOCUS ({what}) {names[metric]} {f:.3f} vs {vs} → "
                                  f"{'holds' if ok else 'does not hold'} (run seeds where FOCUS is ahead of {seeds})")
         for k in ("focus", "promptcam"):
