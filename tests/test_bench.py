@@ -107,6 +107,27 @@ def test_other_datasets_part_computes_only_their_cells(tmp_path, backbone):
     assert len(list((cache / "cells").iterdir())) > n and out.is_file()
 
 
+def test_main_tail_part_computes_the_main_datasets_training_tables_only(tmp_path, backbone):
+    """`--part main-tail` (a second process once the other datasets are done) trains the main dataset's Table III
+    and IV rows, random backbone and sanity cells, none of Table I's other datasets, no cost and no table."""
+    torch.set_num_threads(1)
+    cache, out = tmp_path / "cache", tmp_path / "b.md"
+    common = ["bench", "--smoke", "--backbone-file", str(backbone), "--cache", str(cache), "--out", str(out)]
+    assert main(common + ["--part", "main-tail"]) == 0
+    assert not out.exists()
+    cells = [json.loads(p.read_text()) for p in (cache / "cells").glob("*.json")]
+    kinds = {c["config"]["kind"] for c in cells}
+    assert "sanity" in kinds and "cost" not in kinds
+    trained = [c["config"] for c in cells if c["config"]["kind"] == "train"]
+    assert {(c["data"]["task"], c["data"]["sensor"][-1]) for c in trained} == {("bls", 1000.0)}
+    assert any(c["backbone"]["init"] == "random" for c in trained)
+    assert any(c.get("sequence") == "joint" for c in trained)
+    assert not list((cache / "cells").glob(".claim-*"))
+    n = len(cells)
+    assert main(common) == 0
+    assert len(list((cache / "cells").glob("*.json"))) > n and out.is_file()
+
+
 def test_chosen_readout_takes_the_map_and_the_curve_from_the_tuning_leaves_best_rules():
     from napari_focus.bench.run import chosen_readout
 

@@ -4,7 +4,8 @@ A cell is one unit of work (a training run, an evaluation, a cost measurement) t
 full configuration, which is stored inside the file. Files are written atomically (temp file +
 rename), so an interrupted run leaves either a whole cell or none, and a rerun skips every cell
 that exists: the benchmark resumes where it stopped and can be spread over several sittings.
-Two tables that need the same configuration share its cell.
+Two tables that need the same configuration share its cell. Two processes on one cache (a sitting
+on 2 cores) claim each top-level cell while computing it, so they never compute one cell twice.
 """
 
 from __future__ import annotations
@@ -97,6 +98,10 @@ class CellCache:
             self.compute, self.stopped = False, label
             self.log(f"time budget spent: stopping before {label} (rerun to resume)")
             return None
+        claim = self._claim(config) if self._depth == 0 else None
+        if self._depth == 0 and claim is None:
+            self.log(f"skipping {label}: another process is computing it")
+            return None
         self.log(f"computing {label} …")
         t0 = time.perf_counter()
         self._depth += 1
@@ -104,6 +109,8 @@ class CellCache:
             result = compute()
         finally:
             self._depth -= 1
+            if claim is not None:
+                claim.unlink(missing_ok=True)
         seconds = time.perf_counter() - t0
         rec = {"key": cell_key(config), "label": label, "config": config, "result": result,
                "seconds": round(seconds, 2), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -112,6 +119,45 @@ class CellCache:
         self.computed.add(cell_key(config))
         self.log(f"  {label}: {seconds:.1f} s")
         return result
+
+    def _claim(self, config: dict[str, Any]) -> Path | None:
+        """A claim file beside the cell naming this process; None when a live process holds it. Only top-level cells
+        are claimed: the cells they need (a training under an evaluation) are each reached through one of them."""
+        p = self.path(config)
+        claim = p.with_name(f".claim-{p.stem}")
+        claim.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if _alive(claim):
+                    return None
+                claim.unlink(missing_ok=True)  # left by a process that died: take it over
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return claim
+        return None
+
+
+def _alive(claim: Path) -> bool:
+    """Whether the process named in a claim file still runs (an unreadable claim counts as held)."""
+    try:
+        pid = int(claim.read_text().strip())
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):  # empty: being written this instant, or left empty by a crash
+        try:
+            return time.time() - claim.stat().st_mtime < 60
+        except FileNotFoundError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def check_cache_dir(root: str | Path) -> Path:

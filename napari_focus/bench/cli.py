@@ -33,9 +33,10 @@ def register(subparsers: Any) -> None:
     b.add_argument("--max-minutes", type=float, default=None,
                    help="start no new cell after this many minutes (rerun to resume)")
     b.add_argument("--render-only", action="store_true", help="only render the cells already in the cache")
-    b.add_argument("--part", choices=("all", "other-datasets"), default="all",
-                   help="other-datasets: only Table I of the datasets after the main one, last first, writing cells "
-                        "and no tables (a second process beside a sitting, on different cells)")
+    b.add_argument("--part", choices=("all", "other-datasets", "main-tail"), default="all",
+                   help="a second process beside a sitting, writing cells and no tables: other-datasets computes "
+                        "Table I of the datasets after the main one, last first; main-tail the main dataset's "
+                        "training tables from their far end (claims keep the two off each other's cells)")
     b.set_defaults(func=run)
 
 
@@ -69,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
     deadline = t0 + 60 * args.max_minutes if args.max_minutes else None
     cache = CellCache(check_cache_dir(args.cache), compute=not args.render_only, deadline=deadline,
                       log=lambda m: print(f"[{time.monotonic() - t0:7.1f} s] {m}", file=sys.stderr, flush=True))
-    if args.part == "other-datasets":
-        collect.collect_other_datasets(cache, cfg)
+    if args.part != "all":
+        (collect.collect_other_datasets if args.part == "other-datasets" else collect.collect_main_tail)(cache, cfg)
         stopped = f"; stopped before {cache.stopped}" if cache.stopped else ""
         print(f"{len(cache.computed)} cells computed, {len(cache.reused)} reused, "
               f"{(time.monotonic() - t0) / 60:.1f} min{stopped}")

@@ -152,6 +152,23 @@ def collect_other_datasets(cache: CellCache, cfg: BenchConfig) -> None:
         table1(cache, cfg, spec, chosen)
 
 
+def collect_main_tail(cache: CellCache, cfg: BenchConfig) -> None:
+    """A second process's share once the other datasets are done: the main dataset's training tables from the far
+    end (sanity, random backbone, Table IV's joint row and G from the largest, Table III from its last row, each
+    seed from the last), so that it walks towards the main order and the cell claims stop them meeting twice on
+    one cell. The cost table stays the main order's: it is measured with only one process at work."""
+    back = cfg.with_(seeds=tuple(reversed(cfg.seeds)))
+    table_sanity(cache, back)
+    _focus_eval(cache, back, back.main, init="random")
+    if back.joint_row:
+        _focus_eval(cache, back, back.main, joint=True)
+    for g in sorted(back.groups, reverse=True):
+        _focus_eval(cache, back, back.main, groups=g)
+    for i in reversed(back.sink_rows):
+        _, use_sink, lam = SINK_ROWS[i]
+        _focus_eval(cache, back, back.main, use_sink=use_sink, sink_weight=lam)
+
+
 def collect(cache: CellCache, cfg: BenchConfig) -> dict[str, Any]:
     """Every table's values, computing what is missing (unless the cache only reads)."""
     out: dict[str, Any] = {"table1": {}, "readout": table_readout(cache, cfg)}

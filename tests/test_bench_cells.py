@@ -1,0 +1,54 @@
+"""The benchmark's cell cache: a cell is computed once, stored whole, and two processes never compute one cell twice."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from napari_focus.bench.cells import CellCache
+
+CONFIG = {"kind": "train", "seed": 0}
+
+
+def test_a_cell_is_computed_once_then_read(tmp_path):
+    calls = []
+    cache = CellCache(tmp_path)
+    assert cache.run(CONFIG, lambda: calls.append(1) or {"acc": 0.5}, "cell") == {"acc": 0.5}
+    assert CellCache(tmp_path).run(CONFIG, lambda: calls.append(1) or {"acc": 0.9}, "cell") == {"acc": 0.5}
+    assert calls == [1]
+    assert [p.name for p in (tmp_path / "cells").iterdir()] == [cache.path(CONFIG).name]  # no claim is left behind
+
+
+def test_a_cell_another_live_process_claims_is_skipped_not_computed_twice(tmp_path):
+    logs: list[str] = []
+    other = CellCache(tmp_path, log=logs.append)  # a second process on the same cache, reaching the same cell
+    seen = []
+
+    def compute():
+        seen.append(other.run(CONFIG, lambda: {"acc": 0.9}, "cell"))
+        return {"acc": 0.5}
+
+    assert CellCache(tmp_path).run(CONFIG, compute, "cell") == {"acc": 0.5}
+    assert seen == [None] and logs == ["skipping cell: another process is computing it"]
+    assert other.run(CONFIG, lambda: {"acc": 0.9}, "cell") == {"acc": 0.5}  # once stored, the other reads it
+
+
+def test_a_claim_left_by_a_dead_process_is_taken_over(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    cache = CellCache(tmp_path)
+    claim = cache.path(CONFIG).with_name(f".claim-{cache.path(CONFIG).stem}")
+    claim.parent.mkdir(parents=True)
+    claim.write_text(str(dead.pid))
+    assert cache.run(CONFIG, lambda: {"acc": 0.5}, "cell") == {"acc": 0.5}
+    assert not claim.exists()
+
+
+def test_a_claim_held_by_a_live_process_blocks(tmp_path):
+    cache = CellCache(tmp_path)
+    claim = cache.path(CONFIG).with_name(f".claim-{cache.path(CONFIG).stem}")
+    claim.parent.mkdir(parents=True)
+    claim.write_text(str(os.getppid()))  # alive, and not this process
+    assert cache.run(CONFIG, lambda: {"acc": 0.5}, "cell") is None
+    assert claim.read_text() == str(os.getppid()) and not cache.path(CONFIG).exists()
