@@ -27,6 +27,10 @@ from napari_focus.metric_means import mean_std as mean_std
 from napari_focus.metric_means import summarize as summarize
 
 _SLACK_NM = 1e-6
+#: "One band spacing" (the tolerant BIO's floor) is widened by this fraction: headers round band centres (an ENVI
+#: header's 6 significant digits give 410.553 and 1010.55), so a neighbour of a 10.5528 nm grid lies 10.550-10.560 nm
+#: away around a median spacing of 10.55 nm, and a tolerance of exactly the median would miss half the neighbours.
+_SPACING_ROUNDING = 0.01
 
 
 def _axis_nm(wavelengths_nm: Any, n: int) -> np.ndarray:
@@ -108,7 +112,8 @@ def bio_from_bands(
     """BIO between two band-index sets (e.g. a curve's top-k and ``gt_top5_band``).
 
     Strict: |P ∩ T| / |P ∪ T|. Tolerant: M / (|P| + |T| − M) with M the maximum one-to-one
-    matching within ``tolerance_nm`` (default max(10 nm, one median band spacing); band-index
+    matching within ``tolerance_nm`` (default max(10 nm, one median band spacing + 1 % for the
+    header's rounding of band centres), so that neighbouring bands always match; band-index
     units when wavelengths are unknown), which is M / (2k − M) when both sets hold k bands.
     """
     p = np.unique(np.asarray(pred_bands, dtype=np.int64).ravel())
@@ -125,7 +130,7 @@ def bio_from_bands(
         if max(p.max(initial=-1), t.max(initial=-1)) >= pos.size:
             raise ValueError(f"band index out of range for {pos.size} wavelengths")
     if tolerance_nm is None:
-        tolerance_nm = max(10.0, band_spacing_nm(wavelengths_nm))
+        tolerance_nm = max(10.0, band_spacing_nm(wavelengths_nm) * (1 + _SPACING_ROUNDING))
     m = max_matching(pos[p], pos[t], tolerance_nm)
     return float(m / (p.size + t.size - m))
 

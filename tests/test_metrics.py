@@ -90,6 +90,22 @@ def test_bio_tolerant_optimal_matching_beats_greedy():
     assert mt.bio_at_k(pred, true, wl, k=2) == 0.0
 
 
+def test_bio_tolerant_matches_neighbours_of_a_10_nm_sensor_whose_header_rounds_the_band_centres():
+    """vswir200 (200 bands, 400–2500 nm, 10.5528 nm apart) as its ENVI header stores it (6 significant digits):
+    neighbours lie 10.550–10.560 nm apart around a median of 10.55 nm. One band off must still match."""
+    wl = np.array([float(f"{w:g}") for w in np.linspace(400.0, 2500.0, 200)])
+    assert {round(d, 3) for d in np.diff(wl)} >= {10.55, 10.553, 10.56}
+    true = [18, 20, 22, 24, 28]  # the simulator's red-edge top bands on this sensor (each pair is 2 bands apart)
+    assert mt.bio_from_bands([19, 21, 23, 25, 29], true, wl, tolerant=True) == pytest.approx(1.0)
+    assert mt.bio_from_bands([110, 111, 112, 113, 114], [111, 112, 113, 114, 115], wl, tolerant=True) == 1.0
+    assert mt.bio_from_bands([19, 21, 23, 25, 29], true, wl) == 0.0  # strict stays exact
+    assert mt.bio_from_bands([16], [18], wl, tolerant=True) == 0.0  # two bands (21.1 nm) apart do not match
+    # the 10 nm floor is unchanged on a finer sensor: 4 bands of 2.9557 nm (11.8 nm) apart do not match
+    vnir = np.array([float(f"{w:g}") for w in np.linspace(400.0, 1000.0, 204)])
+    assert mt.bio_from_bands([100], [103], vnir, tolerant=True) == 1.0
+    assert mt.bio_from_bands([100], [104], vnir, tolerant=True) == 0.0
+
+
 def test_bio_from_bands_and_length_check():
     assert mt.bio_from_bands([1, 2, 3], [3, 4, 5]) == pytest.approx(1 / 5)
     assert mt.bio_from_bands([1, 3], [13, 30], tolerant=True) == pytest.approx(1 / 3)  # 10 bands apart
