@@ -48,17 +48,23 @@ def tensors_from(model, data: Any, progress: Progress | None = None) -> tuple[to
             pairs.append(it)
         else:
             pairs.append((it, it.label if model.task == "classification" else it.target))
-    xs, ys = [], []
+    if not pairs:
+        raise FocusError("no training samples")
+    x: torch.Tensor | None = None  # allocated once the first cube gives the shape: stacking a list held X twice
+    ys = []
     for i, (src, y) in enumerate(pairs):
         cube = src.cube() if hasattr(src, "cube") else src
-        xs.append(prepare_cube(model, cube).x)
+        xi = prepare_cube(model, cube).x
+        if x is None:
+            x = xi.new_empty((len(pairs), *xi.shape))
+        elif xi.shape != x.shape[1:]:
+            raise FocusError(f"training sample {i} prepares to {tuple(xi.shape)}, not {tuple(x.shape[1:])}")
+        x[i] = xi
         ys.append(_target(model, y))
         if progress is not None:
             progress(i + 1, len(pairs), {"stage": "reading"})
-    if not xs:
-        raise FocusError("no training samples")
     dtype = torch.long if model.task == "classification" else torch.float32
-    return torch.stack(xs), torch.as_tensor(ys, dtype=dtype)
+    return x, torch.as_tensor(ys, dtype=dtype)
 
 
 def _target(model, y: Any) -> Any:
