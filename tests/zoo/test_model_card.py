@@ -59,3 +59,15 @@ def test_render_only_adds_a_random_backbone_row_measured_alone(tmp_path, monkeyp
     assert {k: v for k, v in after.items() if k != "random_backbone"} == \
         {k: v for k, v in before.items() if k != "random_backbone"}
     assert "randomly initialised" in (model / "MODEL_CARD.md").read_text()
+
+
+def test_pretraining_sentence_names_what_the_random_backbone_matches_or_beats():
+    pre = {"accuracy": 0.93, "auprc": 0.458, "bio5_tolerant": 0.257}
+    rand = {"accuracy": 0.52, "auprc": 0.150, "bio5_tolerant": 0.429}
+    assert model_card.pretraining_sentence(pre, rand) == (
+        "Pretraining raises accuracy (0.930 vs 0.520) and AUPRC (0.458 vs 0.150); "
+        "it does not raise BIO@5 tolerant (0.257 vs 0.429).")
+    assert model_card.pretraining_sentence(pre, {**rand, "bio5_tolerant": 0.1}) == (
+        "Pretraining raises accuracy (0.930 vs 0.520), AUPRC (0.458 vs 0.150) and BIO@5 tolerant (0.257 vs 0.100).")
+    low = {"accuracy": 0.5, "auprc": 0.1, "bio5_tolerant": 0.2}
+    assert model_card.pretraining_sentence(low, rand).startswith("Pretraining raises none of these; it does not")
