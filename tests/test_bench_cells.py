@@ -52,3 +52,22 @@ def test_a_claim_held_by_a_live_process_blocks(tmp_path):
     claim.write_text(str(os.getppid()))  # alive, and not this process
     assert cache.run(CONFIG, lambda: {"acc": 0.5}, "cell") is None
     assert claim.read_text() == str(os.getppid()) and not cache.path(CONFIG).exists()
+
+
+def test_a_measurement_waits_until_no_other_process_computes(tmp_path, monkeypatch):
+    cache = CellCache(tmp_path)
+    claim = cache.path(CONFIG).with_name(f".claim-{cache.path(CONFIG).stem}")
+    claim.parent.mkdir(parents=True)
+    claim.write_text(str(os.getppid()))  # another live process is computing a cell
+    assert cache.others_computing() == 1
+    sleeps = []
+
+    def sleep(seconds):  # the other process finishes while this one waits
+        sleeps.append(seconds)
+        claim.unlink()
+
+    monkeypatch.setattr("napari_focus.bench.cells.time.sleep", sleep)
+    cache.wait_alone("cost")
+    assert sleeps == [30.0] and cache.others_computing() == 0
+    cache.wait_alone("cost")  # alone: returns at once
+    assert sleeps == [30.0]

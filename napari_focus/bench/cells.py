@@ -120,6 +120,18 @@ class CellCache:
         self.log(f"  {label}: {seconds:.1f} s")
         return result
 
+    def others_computing(self) -> int:
+        """How many cells other live processes are computing on this cache now (their claims)."""
+        return sum(_alive(c) for c in (self.root / "cells").glob(".claim-*"))
+
+    def wait_alone(self, label: str, poll_seconds: float = 30.0) -> None:
+        """Block until no other process computes a cell: a measurement of time and memory (the cost table) is not
+        taken beside a training on a 2-core machine."""
+        if self.compute and self.others_computing():
+            self.log(f"waiting to measure {label} until the other bench process finishes its cell …")
+            while self.others_computing():
+                time.sleep(poll_seconds)
+
     def _claim(self, config: dict[str, Any]) -> Path | None:
         """A claim file beside the cell naming this process; None when a live process holds it. Only top-level cells
         are claimed: the cells they need (a training under an evaluation) are each reached through one of them."""
