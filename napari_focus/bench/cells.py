@@ -86,8 +86,12 @@ class CellCache:
         self.touched[rec["key"]] = rec
         return rec
 
-    def run(self, config: dict[str, Any], compute: Callable[[], dict[str, Any]], label: str) -> dict[str, Any] | None:
-        """The cell's result: from the cache, or computed now and stored. None when not computable now."""
+    def run(self, config: dict[str, Any], compute: Callable[[], dict[str, Any]], label: str,
+            alone: bool = False) -> dict[str, Any] | None:
+        """The cell's result: from the cache, or computed now and stored. None when not computable now.
+
+        `alone`: a measurement of time and memory (the cost table), started only once no other process computes
+        a cell (`wait_alone`), so it is not taken beside a training on a 2-core machine."""
         rec = self.get(config)
         if rec is not None:
             self.reused.add(cell_key(config))
@@ -98,6 +102,8 @@ class CellCache:
             self.compute, self.stopped = False, label
             self.log(f"time budget spent: stopping before {label} (rerun to resume)")
             return None
+        if alone:
+            self.wait_alone(label)
         claim = self._claim(config) if self._depth == 0 else None
         if self._depth == 0 and claim is None:
             self.log(f"skipping {label}: another process is computing it")
@@ -125,9 +131,8 @@ class CellCache:
         return sum(_alive(c) for c in (self.root / "cells").glob(".claim-*"))
 
     def wait_alone(self, label: str, poll_seconds: float = 30.0) -> None:
-        """Block until no other process computes a cell: a measurement of time and memory (the cost table) is not
-        taken beside a training on a 2-core machine."""
-        if self.compute and self.others_computing():
+        """Block until no other process computes a cell."""
+        if self.others_computing():
             self.log(f"waiting to measure {label} until the other bench process finishes its cell …")
             while self.others_computing():
                 time.sleep(poll_seconds)

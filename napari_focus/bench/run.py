@@ -134,10 +134,8 @@ def table_cost(cache: CellCache, cfg: BenchConfig) -> list[tuple[int, int, dict[
     rows = []
     for n_bands, size in cfg.cost.cubes:
         ccfg = cost_config(cfg, n_bands, size)
-        if cache.get(ccfg) is None:
-            cache.wait_alone(f"cost {n_bands} bands {size} px")
         res = cache.run(ccfg, lambda c=ccfg: cost_cell(c["job"], tuple(c["naive_bands"]), c["naive_max_seconds"],
-                                                       c["isolate"]), f"cost {n_bands} bands {size} px")
+                                                       c["isolate"]), f"cost {n_bands} bands {size} px", alone=True)
         rows.append((n_bands, size, res))
     return rows
 
@@ -159,7 +157,7 @@ def collect_main_tail(cache: CellCache, cfg: BenchConfig) -> None:
     end (sanity, random backbone, Table IV's joint row and G from the largest, Table III from its last row, each
     seed from the last), so that it walks towards the main order and the cell claims stop them meeting twice on
     one cell. The cost table stays the main order's, which waits for the other process's cell to end before it
-    measures (`CellCache.wait_alone`)."""
+    measures (`CellCache.run(alone=True)`)."""
     back = cfg.with_(seeds=tuple(reversed(cfg.seeds)))
     table_sanity(cache, back)
     _focus_eval(cache, back, back.main, init="random")
