@@ -71,3 +71,29 @@ def test_a_measurement_waits_until_no_other_process_computes(tmp_path, monkeypat
     assert sleeps == [30.0] and cache.others_computing() == 0
     cache.wait_alone("cost")  # alone: returns at once
     assert sleeps == [30.0]
+
+
+def test_a_cell_whose_needed_cell_another_process_computes_is_skipped_not_computed_twice(tmp_path):
+    """Two evaluations need one training: the second process skips its evaluation instead of training again."""
+    logs: list[str] = []
+    train = {"kind": "train", "seed": 0}
+    other = CellCache(tmp_path, log=logs.append)
+    trainings, seen = [], []
+
+    def evaluation(cache, name):
+        return lambda: {"acc": cache.run(train, lambda: trainings.append(name) or {"w": 1}, "train")["w"]}
+
+    def train_first():  # while this process trains, the other reaches the same training through its evaluation
+        seen.append(other.run({"kind": "eval", "rule": "b"}, evaluation(other, "other"), "eval b"))
+        trainings.append("this")
+        return {"w": 1}
+
+    cache = CellCache(tmp_path)
+    assert cache.run({"kind": "eval", "rule": "a"}, lambda: {"acc": cache.run(train, train_first, "train")["w"]},
+                     "eval a") == {"acc": 1}
+    assert trainings == ["this"] and seen == [None]
+    assert logs == ["computing eval b …", "skipping eval b: another process is computing train, which it needs"]
+    assert not other.path({"kind": "eval", "rule": "b"}).exists()
+    assert not list((tmp_path / "cells").glob(".claim-*"))  # the skipped cell's claim is released
+    assert other.run({"kind": "eval", "rule": "b"}, evaluation(other, "other"), "eval b") == {"acc": 1}
+    assert trainings == ["this"]  # the training stored by the first process is read, not repeated

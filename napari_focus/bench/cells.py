@@ -5,7 +5,7 @@ full configuration, which is stored inside the file. Files are written atomicall
 rename), so an interrupted run leaves either a whole cell or none, and a rerun skips every cell
 that exists: the benchmark resumes where it stopped and can be spread over several sittings.
 Two tables that need the same configuration share its cell. Two processes on one cache (a sitting
-on 2 cores) claim each top-level cell while computing it, so they never compute one cell twice.
+on 2 cores) claim each cell while computing it, so they never compute one cell twice.
 """
 
 from __future__ import annotations
@@ -41,6 +41,14 @@ def _jsonable(o: Any) -> Any:
     if hasattr(o, "tolist"):
         return o.tolist()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+class CellBusy(Exception):
+    """A cell another live process is computing; raised from a nested cell so its top-level cell is skipped."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(label)
+        self.label = label
 
 
 class CellCache:
@@ -104,8 +112,10 @@ class CellCache:
             return None
         if alone:
             self.wait_alone(label)
-        claim = self._claim(config) if self._depth == 0 else None
-        if self._depth == 0 and claim is None:
+        claim = self._claim(config)
+        if claim is None:
+            if self._depth:
+                raise CellBusy(label)
             self.log(f"skipping {label}: another process is computing it")
             return None
         self.log(f"computing {label} …")
@@ -113,10 +123,14 @@ class CellCache:
         self._depth += 1
         try:
             result = compute()
+        except CellBusy as busy:
+            if self._depth > 1:
+                raise
+            self.log(f"skipping {label}: another process is computing {busy.label}, which it needs")
+            return None
         finally:
             self._depth -= 1
-            if claim is not None:
-                claim.unlink(missing_ok=True)
+            claim.unlink(missing_ok=True)
         seconds = time.perf_counter() - t0
         rec = {"key": cell_key(config), "label": label, "config": config, "result": result,
                "seconds": round(seconds, 2), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -138,8 +152,9 @@ class CellCache:
                 time.sleep(poll_seconds)
 
     def _claim(self, config: dict[str, Any]) -> Path | None:
-        """A claim file beside the cell naming this process; None when a live process holds it. Only top-level cells
-        are claimed: the cells they need (a training under an evaluation) are each reached through one of them."""
+        """A claim file beside the cell naming this process; None when a live process holds it. The cells a cell
+        needs (a training under an evaluation) are claimed too: the other process may reach the same training
+        through another evaluation, and then skips that evaluation (`CellBusy`) instead of training twice."""
         p = self.path(config)
         claim = p.with_name(f".claim-{p.stem}")
         claim.parent.mkdir(parents=True, exist_ok=True)
