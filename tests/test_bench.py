@@ -88,6 +88,10 @@ def test_smoke_bench_writes_every_table_and_resumes(tmp_path, backbone, monkeypa
     again = out.read_text()
     assert _sections(again[again.index(START):]) == sections  # same numbers, read back from the cells
 
+    monkeypatch.chdir(tmp_path)  # without --out a smoke check writes its own file, never the full run's tables
+    assert main(args[:-2]) == 0
+    assert (tmp_path / "docs" / "bench_quick.md").is_file() and not (tmp_path / "docs" / "benchmarks.md").exists()
+
 
 def test_other_datasets_part_computes_only_their_cells(tmp_path, backbone):
     """The second process's share (`--part other-datasets`) trains and evaluates only the non-main datasets, and

@@ -25,7 +25,9 @@ def register(subparsers: Any) -> None:
     size = b.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="smoke check of every table (≤ 10 min on 2 cores)")
     size.add_argument("--smoke", action="store_true", help="seconds-long configuration for tests (tiny data)")
-    b.add_argument("--out", default="docs/benchmarks.md", help="markdown file to write the block into")
+    b.add_argument("--out", default=None,
+                   help="markdown file to write the block into (default: docs/benchmarks.md for the full run, "
+                        "docs/bench_quick.md for --quick and --smoke, so a smoke check never replaces the full tables)")
     b.add_argument("--cache", default=DEFAULT_CACHE,
                    help="cache folder (cells and trained models: committed; simulated data, random backbones: not)")
     b.add_argument("--backbone-file", default=None, help="backbone.json (default: the embedded backbone)")
@@ -42,7 +44,7 @@ def register(subparsers: Any) -> None:
 
 def _command(args: argparse.Namespace) -> str:
     parts = ["napari-focus", "bench"] + (["--quick"] if args.quick else []) + (["--smoke"] if args.smoke else [])
-    for flag, default in (("out", "docs/benchmarks.md"), ("cache", DEFAULT_CACHE), ("backbone_file", None),
+    for flag, default in (("out", None), ("cache", DEFAULT_CACHE), ("backbone_file", None),
                           ("threads", None), ("max_minutes", None)):
         val = getattr(args, flag)
         if val != default:
@@ -80,10 +82,15 @@ def run(args: argparse.Namespace) -> int:
     wall = time.monotonic() - t0
     sitting = f"wall {wall / 60:.1f} min, CPU {_cpu_seconds() / 60:.1f} min, load average {load0} → {_load()}"
     block = render(cfg, res, header(cfg, cache, _command(args), sitting))
-    out = write_block(args.out, block)
+    out = write_block(args.out or default_out(cfg.name), block)
     done = "stopped before " + cache.stopped + " (rerun to resume)" if cache.stopped else "complete"
     print(f"{out}: {len(cache.computed)} cells computed, {len(cache.reused)} reused, {wall / 60:.1f} min; {done}")
     return 0
+
+
+def default_out(preset_name: str) -> str:
+    """Where a preset's tables go: only the full run writes docs/benchmarks.md."""
+    return "docs/benchmarks.md" if preset_name == "full" else "docs/bench_quick.md"
 
 
 def _load() -> str:
