@@ -212,3 +212,23 @@ def test_naive_vit_extrapolation_recovers_linear_plus_quadratic_cost():
     assert fit_predict(small, [cost(t) for t in small], 39984) == pytest.approx(cost(39984), rel=1e-6)
     # noisy timings never bend the curve down: the prediction stays above the largest measured point
     assert fit_predict(small, [0.5, 0.4, 2.0], 39984) > 2.0
+
+
+def test_what_holds_checks_that_the_default_g_is_best_with_the_seeds_that_agree():
+    from napari_focus.bench.tables import best_groups
+
+    def seeds(*accs, bio=0.1):
+        return [{"accuracy": a, "bio5_tolerant": bio} for a in accs]
+
+    rows = [(2, seeds(0.7, 0.8, 0.6, bio=0.2), []), (10, seeds(0.8, 0.9, 0.7), []), (20, seeds(0.9, 0.7, 0.8), []),
+            ("joint", seeds(1.0, 1.0, 1.0), [])]  # the ablation is not a G: its better accuracy does not count
+    acc, bio = best_groups(rows, 10)
+    assert acc == ("- Table IV, Acc: G = 10 0.800, best of G ∈ {2, 10, 20} is G = 10 (0.800) → holds (run seeds "
+                   "where G = 10 is ahead of G = 2 on 3/3, G = 20 on 1/3)")
+    assert bio.endswith("is G = 2 (0.200) → does not hold (run seeds where G = 10 is ahead of G = 2 on 0/3, "
+                        "G = 20 on 0/3)")  # a tie with G = 20 is not "ahead"
+    rows[2] = (20, seeds(0.9, 0.95, 0.85), [])
+    assert best_groups(rows, 10)[0].startswith("- Table IV, Acc: G = 10 0.800, best of G ∈ {2, 10, 20} is G = 20")
+    assert best_groups(rows[:1], 10) == []  # no default G in this run
+    rows[0] = (2, seeds(0.7, 0.8, 0.6, bio=0.05), [])
+    assert "is G = 10 (0.100) → holds" in best_groups(rows, 10)[1]  # tied with G = 20: the tie counts for G = 10
