@@ -232,3 +232,18 @@ def test_what_holds_checks_that_the_default_g_is_best_with_the_seeds_that_agree(
     assert best_groups(rows[:1], 10) == []  # no default G in this run
     rows[0] = (2, seeds(0.7, 0.8, 0.6, bio=0.05), [])
     assert "is G = 10 (0.100) → holds" in best_groups(rows, 10)[1]  # tied with G = 20: the tie counts for G = 10
+
+
+def test_cost_table_states_the_trainable_parameters_once_per_band_count():
+    from napari_focus.bench.tables import table_cost
+
+    def cell(n_bands, trainable):
+        row = {"seconds": 1.0, "peak_mb": 100.0}
+        return {"rows": {"focus_one": row, "focus_all": row}, "trainable_params": trainable,
+                "params_percent": trainable / 1e4, "backbone_params": 1_000_000}
+
+    rows = [(204, 128, cell(204, 47_617)), (204, 256, cell(204, 47_617)), (200, 128, cell(200, 46_849)),
+            (200, 256, None)]
+    text = "\n".join(table_cost(rows, 120.0, True))
+    assert text.count("trainable 47,617") == 1 and text.count("trainable 46,849") == 1
+    assert "| 200 bands, 256 px | pending |" in text
