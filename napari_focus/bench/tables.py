@@ -178,15 +178,14 @@ def table_cost(rows, limit: float, isolate: bool, repeats: str = "the repeats") 
             mem = f"{r['peak_mb'] / base['peak_mb']:.1f}" if base["peak_mb"] >= 1 else "–"
             body.append([f"{n_bands} bands, {size} px", what, f"{r['seconds']:.3f}",
                          f"{r['seconds'] / base['seconds']:.2f}", f"{r['peak_mb']:.0f}", mem])
-        note = (f"{n_bands} bands: trainable {res['trainable_params']:,} = {res['params_percent']:.2f}% of the "
-                f"backbone's {res['backbone_params']:,} parameters")
-        notes += [note] if note not in notes else []  # one per band count, not per cube size
+        notes.append(f"{n_bands} bands: trainable {res['trainable_params']:,} = {res['params_percent']:.2f}% of the "
+                     f"backbone's {res['backbone_params']:,} parameters")
     how = ("each measurement in its own process" if isolate else
            "all measurements in one process (freed memory is handed back to the OS before each; the FOCUS rows, "
            "per-group and joint, timed in turns)")
     out = [f"Median of {repeats} after a warm-up; peak RSS above the RSS before the measurement; {how}.", ""]
     out += _table(["cube", "what", "seconds", "× FOCUS 1 class", "peak MB above idle", "× FOCUS 1 class"], body)
-    return out + [""] + ([" · ".join(notes), ""] if notes else [])
+    return out + [""] + ([" · ".join(dict.fromkeys(notes)), ""] if notes else [])  # one note per band count
 
 
 def seeds_ahead(focus: list[dict[str, Any] | None], other: list[dict[str, Any] | None], key: str) -> tuple[int, int]:
