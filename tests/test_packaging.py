@@ -2,15 +2,58 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def test_license_is_spdx_and_its_text_ships():
+    assert PROJECT["license"] == "BSD-3-Clause"
+    assert PROJECT["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("BSD 3-Clause License") and "Neither the name of the copyright holder" in text
+    # PEP 639: an SPDX expression replaces the License :: classifiers (PyPI refuses both)
+    assert not any(c.startswith("License ::") for c in PROJECT["classifiers"])
+
+
+def test_hub_metadata_points_at_one_repository():
+    """The hub, PyPI, the citation and the README's Issues link must not drift apart."""
+    urls = PROJECT["urls"]
+    repo = urls["Source Code"]
+    assert urls["Bug Tracker"] == urls["User Support"] == f"{repo}/issues"
+    assert urls["Documentation"].startswith(repo)
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["repository-code"] == repo
+    assert citation["version"] == PROJECT["version"]
+    assert f"[file an issue]: {repo}/issues" in (ROOT / "README.md").read_text()
+    assert "Framework :: napari" in PROJECT["classifiers"]
+
+
+def test_citation_cites_the_focus_paper():
+    paper = yaml.safe_load((ROOT / "CITATION.cff").read_text())["preferred-citation"]
+    assert paper["title"] == "FOCUS: Fused Observation of Channels for Unveiling Spectra"
+    assert paper["authors"][0]["family-names"] == "Xiao"
+    assert {i["value"] for i in paper["identifiers"]} >= {"arXiv:2507.14787", "10.48550/arXiv.2507.14787"}
+
+
+def test_declared_python_matches_the_classifiers():
+    """requires-python and the Python classifiers state the same, tested, versions."""
+    low = re.fullmatch(r">=3\.(\d+)", PROJECT["requires-python"])
+    assert low, PROJECT["requires-python"]
+    minors = sorted(int(c.rsplit(".", 1)[1]) for c in PROJECT["classifiers"]
+                    if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c))
+    assert minors and minors[0] == int(low.group(1))
+    assert sys.version_info >= (3, minors[0])
 
 
 def test_core_imports_neither_qt_nor_torch():
@@ -48,6 +91,10 @@ def test_wheel_ships_manifest_model_and_samples(tmp_path):
         names = set(zf.namelist())
         manifest_text = zf.read("napari_focus/napari.yaml").decode()
         entry_points = zf.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+        metadata = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "License-Expression: BSD-3-Clause" in metadata and "Requires-Python: >=3.11" in metadata
+    assert "Project-URL: Source Code, https://" in metadata
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert "name: napari-focus" in manifest_text and "napari-focus.get_reader" in manifest_text
     assert "napari_focus:napari.yaml" in entry_points
     assert any(n.startswith("napari_focus/_data/model/") for n in names)
