@@ -9,8 +9,12 @@ STAMP := $(VENV)/.napari-focus-installed
 # torchvision here), and a CI run once ran out of disk in this install: no second copy of each wheel in a cache.
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check --no-cache-dir -c requirements/constraints.txt
 NEED_FREE_GB := 8
+# small venvs layered on $(VENV) (scripts/overlay_venv.sh): only what differs is installed into them
+NAPARI_MIN_VENV ?= .venv-napari-min
+NAPARI_MIN_STAMP := $(NAPARI_MIN_VENV)/.napari-focus-installed
+GUI_TESTS := tests/napari tests/_qt
 
-.PHONY: install sysdeps run screenshot test lint clean-venv
+.PHONY: install sysdeps run screenshot test test-napari-min lint clean-venv
 
 install: sysdeps $(STAMP)
 
@@ -36,8 +40,16 @@ screenshot: install
 test: install
 	QT_QPA_PLATFORM=xcb $(PY) -m pytest
 
+# the lowest napari pyproject.toml accepts, with the GUI tests (minutes; not part of `make test`)
+$(NAPARI_MIN_STAMP): $(STAMP) requirements/napari-min.txt scripts/overlay_venv.sh
+	bash scripts/overlay_venv.sh $(VENV) $(NAPARI_MIN_VENV) -r requirements/napari-min.txt
+	@touch $@
+
+test-napari-min: install $(NAPARI_MIN_STAMP)
+	QT_QPA_PLATFORM=xcb $(NAPARI_MIN_VENV)/bin/python -m pytest -p no:cacheprovider $(GUI_TESTS)
+
 lint: install
 	$(VENV)/bin/ruff check napari_focus tests scripts
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(NAPARI_MIN_VENV)

@@ -106,3 +106,28 @@ def test_wheel_ships_manifest_model_and_samples(tmp_path):
 
     (tmp_path / "napari.yaml").write_text(manifest_text)
     assert PluginManifest.from_file(tmp_path / "napari.yaml").name == "napari-focus"
+
+
+def test_lowest_napari_tested_is_the_declared_lower_bound():
+    """`make test-napari-min` installs requirements/napari-min.txt: its napari is the one pyproject.toml promises."""
+    declared = next(d for d in PROJECT["dependencies"] if re.match(r"napari\b", d))
+    pinned = next(line for line in (ROOT / "requirements" / "napari-min.txt").read_text().splitlines()
+                  if line.startswith("napari=="))
+    assert declared.replace(">=", "==") == pinned
+
+
+def test_overlay_venv_sees_the_base_and_shadows_it(tmp_path):
+    """scripts/overlay_venv.sh: the overlay imports the base venv's packages, its own come first."""
+    overlay = tmp_path / "overlay"
+    base = Path(sys.prefix)
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "overlay_venv.sh"), str(base), str(overlay)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    python = str(overlay / "bin" / "python")
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (Path(site) / "yaml.py").write_text("SHADOW = True\n")
+    code = "import yaml, numpy, sys; print(getattr(yaml, 'SHADOW', False), sys.prefix)"
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", str(overlay)]

@@ -210,14 +210,26 @@ class SpectralDockLink:
         self.pixels.disconnect()
 
 
-def _find_dock(viewer: Any, name: str) -> Any:
-    """The inner widget docked under `name` (napari ≥ 0.5 maps names to docks), or None."""
-    docks = getattr(viewer.window, "dock_widgets", None)
+def docked_widgets(viewer: Any) -> dict[str, Any]:
+    """The widgets docked in `viewer`'s window, by dock name (the widgets themselves, not napari's proxies).
+
+    `Window.dock_widgets` is public in recent napari; napari 0.5.1 has only the private map of dock frames, read
+    here through the unwrapped viewer so that napari's plugin proxy does not warn a user about private access.
+    """
+    window = getattr(viewer, "__wrapped__", viewer).window
+    docks = getattr(window, "dock_widgets", None)
     if docks is None:
-        docks = getattr(viewer.window, "_dock_widgets", {})
-    found = docks.get(name)
-    found = found.widget() if hasattr(found, "widget") and callable(found.widget) else found
-    return getattr(found, "__wrapped__", found)  # the widget itself, not napari's PublicOnlyProxy of it
+        docks = getattr(window, "_dock_widgets", {})
+    found = {}
+    for name, dock in list(docks.items()):
+        inner = dock.widget() if hasattr(dock, "widget") and callable(dock.widget) else dock
+        found[name] = getattr(inner, "__wrapped__", inner)
+    return found
+
+
+def _find_dock(viewer: Any, name: str) -> Any:
+    """The inner widget docked under `name`, or None."""
+    return docked_widgets(viewer).get(name)
 
 
 def add_spectral_dock(viewer: Any, curve: SpectralCurve, cube_layer: Any,

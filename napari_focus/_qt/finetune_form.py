@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import FocusError
+from .band_link import docked_widgets
 from .combo import select_or_add
 from .explain_dock import ExplainDock
 
@@ -38,11 +39,7 @@ TRAINED = (("prompts + head (fast)", True), ("prompts + adapter + sink", False))
 
 def explain_docks(viewer: Any) -> list[ExplainDock]:
     """The Explain docks open in this viewer."""
-    try:
-        widgets = list(viewer.window.dock_widgets.values())
-    except AttributeError:
-        return []
-    return [w for w in widgets if isinstance(w, ExplainDock)]
+    return [w for w in docked_widgets(viewer).values() if isinstance(w, ExplainDock)]
 
 
 class FinetuneForm(QWidget):

@@ -10,7 +10,7 @@ from qtpy.QtCore import QEvent, QPointF, Qt
 from qtpy.QtGui import QMouseEvent
 from qtpy.QtWidgets import QApplication
 
-from napari_focus._qt.band_link import DOCK_NAME, add_spectral_dock, link_plot_to_viewer
+from napari_focus._qt.band_link import DOCK_NAME, add_spectral_dock, docked_widgets, link_plot_to_viewer
 from napari_focus._qt.spectral_plot import SpectralPlotWidget
 from napari_focus.metrics import top_k_bands
 from napari_focus.spectral_curve import SpectralCurve, SpectralGroup
@@ -223,7 +223,7 @@ def test_dock_shift_click_plots_pixel_spectra(viewer_cube, curve16, cube16, good
     viewer, layer = viewer_cube
     saliency = np.random.default_rng(1).random(cube16.shape).astype(np.float32)
     widget, link = add_spectral_dock(viewer, curve16, layer, saliency=saliency)
-    assert viewer.window.dock_widgets[DOCK_NAME] is widget
+    assert docked_widgets(viewer)[DOCK_NAME] is widget
     _press(viewer, (0.0, 3.0, 7.0), modifiers=())  # a plain click does nothing
     assert widget.pixel is None
     _press(viewer, (0.0, 3.2, 6.8))
@@ -241,8 +241,8 @@ def test_dock_is_replaced_not_piled_up(viewer_cube, curve16):
     viewer, layer = viewer_cube
     first, link1 = add_spectral_dock(viewer, curve16, layer)
     second, link2 = add_spectral_dock(viewer, curve16, layer)
-    assert [n for n in viewer.window.dock_widgets if n == DOCK_NAME] == [DOCK_NAME]
-    assert viewer.window.dock_widgets[DOCK_NAME] is second
+    assert [n for n in docked_widgets(viewer) if n == DOCK_NAME] == [DOCK_NAME]
+    assert docked_widgets(viewer)[DOCK_NAME] is second
     assert not link1.band.connected and link2.band.connected
     n_callbacks = len(viewer.mouse_drag_callbacks)
     viewer.dims.set_current_step(0, 4)
@@ -276,7 +276,7 @@ def test_unusable_layer_is_refused_before_anything_is_added(make_napari_viewer, 
     n_callbacks = len(viewer.mouse_drag_callbacks)
     with pytest.raises(FocusError, match="flat"):
         add_spectral_dock(viewer, curve16, layer)
-    assert DOCK_NAME not in viewer.window.dock_widgets and len(viewer.mouse_drag_callbacks) == n_callbacks
+    assert DOCK_NAME not in docked_widgets(viewer) and len(viewer.mouse_drag_callbacks) == n_callbacks
 
 
 def test_crowded_top_band_labels_never_overlap(qtbot, wl16):

@@ -67,15 +67,15 @@ def test_spectral_dock_is_docked_hidden_before_the_first_result(make_napari_view
                                                                 monkeypatch):
     """Docking writes napari's settings file on the GUI thread: it happens when the Explain dock opens, hidden, and
     the first result only fills and shows that dock (no add_dock_widget while explain runs)."""
-    from napari_focus._qt.band_link import DOCK_NAME
+    from napari_focus._qt.band_link import DOCK_NAME, docked_widgets
     from napari_focus._qt.band_link import dock_of as _qdock
 
     viewer = make_napari_viewer()
     viewer.open(str(envi_cube), plugin="napari-focus")
     dock = _dock(viewer)
     dock.set_model_folder(tiny_checkpoint)
-    qtbot.waitUntil(lambda: DOCK_NAME in viewer.window.dock_widgets, timeout=60_000)
-    early = viewer.window.dock_widgets[DOCK_NAME]
+    qtbot.waitUntil(lambda: DOCK_NAME in docked_widgets(viewer), timeout=60_000)
+    early = docked_widgets(viewer)[DOCK_NAME]
     early = getattr(early, "__wrapped__", early)
     assert early.curve is None and _qdock(early).isHidden()
     assert early.status.text().startswith("No explanation yet")  # what a user who shows it from the Window menu reads
