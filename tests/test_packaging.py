@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tomllib
 import zipfile
 from pathlib import Path
@@ -76,16 +77,31 @@ def test_manifest_is_valid_and_found_by_npe2():
     pm.discover()
     manifest = pm.get_manifest("napari-focus")
     assert manifest.contributions.readers and manifest.contributions.writers
-    assert (ROOT / "napari_focus" / "napari.yaml").resolve() == (ROOT / "napari.yaml").resolve()
+
+
+def test_manifest_ships_as_a_file_and_the_top_level_copy_matches():
+    """The package holds the real manifest (a symlink breaks Windows checkouts); the top-level copy says the same."""
+    packaged = ROOT / "napari_focus" / "napari.yaml"
+    assert packaged.is_file() and not packaged.is_symlink()
+    top = ROOT / "napari.yaml"
+    assert not top.is_symlink()
+    header, _, body = top.read_text().partition("\nname: ")
+    assert all(line.startswith("#") for line in header.splitlines())
+    assert "name: " + body == packaged.read_text(), "copy napari_focus/napari.yaml over napari.yaml (after its header)"
 
 
 @pytest.mark.slow
 def test_wheel_ships_manifest_model_and_samples(tmp_path):
     if shutil.which("git") is None:
         pytest.skip("git not available")
-    res = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    res = subprocess.run([sys.executable, "-m", "build", "--sdist", "--wheel", "--no-isolation",
+                          "--outdir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    with tarfile.open(next(tmp_path.glob("napari_focus-*.tar.gz"))) as sdist:
+        members = sdist.getmembers()
+    assert not [m.name for m in members if m.issym() or m.islnk()]  # links break Windows checkouts and unpacks
+    assert {m.name.split("/", 1)[1] for m in members if m.isfile()} >= {"napari.yaml", "napari_focus/napari.yaml",
+                                                                         "LICENSE", "CITATION.cff"}
     wheel = next(tmp_path.glob("napari_focus-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
