@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import importlib.abc
 import os
 import sys
 import threading
@@ -33,18 +34,54 @@ _prefetch: list[threading.Thread] = []
 _warmed: list[bool] = []
 
 
-def prepare_torch_import() -> None:
-    """What a GUI process does before its first `import torch` (from a background thread):
+class _HideTriton(importlib.abc.MetaPathFinder):
+    """Refuses `import triton` (and its submodules) while it is on `sys.meta_path`."""
 
-    - without an NVIDIA device, keep torch from importing triton: loading triton's LLVM after napari's OpenGL
-      context exists segfaults under Mesa's llvmpipe (software GL: VMs, remote desktops, Xvfb);
-    - load torch's native libraries with the GIL released (`native_preload`), so that the import's dlopens do
-      not freeze the GUI thread.
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        if fullname == "triton" or fullname.startswith("triton."):
+            raise ModuleNotFoundError(f"No module named {fullname!r} (hidden while napari-focus imports torch)",
+                                      name=fullname)
+        return None
+
+
+_HIDE_TRITON = _HideTriton()
+_hiders: list[int] = []  # one entry per thread inside torch_imports() that hides triton
+_hiders_lock = threading.Lock()
+
+
+def _hiding_triton(on: bool) -> None:
+    with _hiders_lock:
+        if on:
+            _hiders.append(threading.get_ident())
+            if _HIDE_TRITON not in sys.meta_path:
+                sys.meta_path.insert(0, _HIDE_TRITON)
+        else:
+            _hiders.remove(threading.get_ident())
+            if not _hiders and _HIDE_TRITON in sys.meta_path:
+                sys.meta_path.remove(_HIDE_TRITON)
+
+
+@contextlib.contextmanager
+def torch_imports() -> Iterator[None]:
+    """Wrap a GUI process's imports of torch & co. (from a background thread):
+
+    - without an NVIDIA device, torch does not see triton meanwhile: loading triton's LLVM after napari's OpenGL
+      context exists segfaults under Mesa's llvmpipe (software GL: VMs, remote desktops, Xvfb), and torch._dynamo
+      imports it when timm imports torch._dynamo. torch remembers the answer (`has_triton_package` is cached), so
+      it never loads triton later; triton stays importable by the rest of the process once the block ends;
+    - torch's native libraries are loaded with the GIL released first (`native_preload`), so that the import's
+      dlopens do not freeze the GUI thread.
     """
-    if "triton" not in sys.modules and not os.path.exists("/dev/nvidia0"):
-        sys.modules["triton"] = None  # type: ignore[assignment]
-    with contextlib.suppress(Exception):  # only a head start: torch loads them itself otherwise
-        preload_torch_libraries()
+    hide = "triton" not in sys.modules and not os.path.exists("/dev/nvidia0")
+    if hide:
+        _hiding_triton(True)
+    try:
+        with contextlib.suppress(Exception):  # only a head start: torch loads them itself otherwise
+            preload_torch_libraries()
+        yield
+    finally:
+        if hide:
+            _hiding_triton(False)
 
 
 @contextlib.contextmanager
@@ -101,17 +138,17 @@ def _warm_torch() -> None:
 def _import_all() -> None:
     if _warmed and all(name in sys.modules for name in PREFETCH_MODULES):
         return  # the worker's call after a prefetch
-    prepare_torch_import()
-    with _one_full_collection():
-        for name in PREFETCH_MODULES:
-            with contextlib.suppress(Exception):  # a broken install is reported by the run that needs it
-                importlib.import_module(name)
-    if not _warmed:
-        with contextlib.suppress(Exception):  # only a warm-up: napari does it itself if this fails
-            _warm_vispy()
-        with contextlib.suppress(Exception):
-            _warm_torch()
-        _warmed.append(True)
+    with torch_imports():
+        with _one_full_collection():
+            for name in PREFETCH_MODULES:
+                with contextlib.suppress(Exception):  # a broken install is reported by the run that needs it
+                    importlib.import_module(name)
+        if not _warmed:
+            with contextlib.suppress(Exception):  # only a warm-up: napari does it itself if this fails
+                _warm_vispy()
+            with contextlib.suppress(Exception):
+                _warm_torch()
+            _warmed.append(True)
 
 
 def prefetch() -> None:
@@ -156,11 +193,12 @@ def job(cube: Cube, model: Any, class_name: Any, method: str, leaf: Any, layer_g
     """
     wait_for_prefetch()
     _import_all()  # no-op after a prefetch
-    import torch
+    with torch_imports():
+        import torch
 
-    from ..explain_job import default_checkpoint, explain_steps, load_model
-    from ..explain_layers import curve_from_explanation, saliency_layer_data
-    from .result_layers import build_layers
+        from ..explain_job import default_checkpoint, explain_steps, load_model
+        from ..explain_layers import curve_from_explanation, saliency_layer_data
+        from .result_layers import build_layers
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     yield 0, 3, "loading model"

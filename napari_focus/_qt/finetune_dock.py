@@ -28,7 +28,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import FocusError
-from .explain_worker import prepare_torch_import, wait_for_prefetch
+from .explain_worker import torch_imports, wait_for_prefetch
 from .finetune_form import FinetuneForm, explain_docks
 from .train_plot import TrainPlot
 from .training_set_editor import TrainingSetEditor
@@ -47,10 +47,10 @@ class _Relay(QObject):
 def _job(ts: Any, start: Any, settings: Any, relay: _Relay, stop: threading.Event) -> Any:
     """Worker body: leave the GUI a core, then fine-tune (torch is first imported here)."""
     wait_for_prefetch()  # an Explain dock may be importing torch in the background: never two at once
-    prepare_torch_import()
-    import torch
+    with torch_imports():
+        import torch
 
-    from ..finetune_job import run_finetune
+        from ..finetune_job import run_finetune
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     return run_finetune(ts, start, settings, progress=lambda s, t, i: relay.progress.emit((s, t, dict(i))),
