@@ -15,6 +15,7 @@ import numpy as np
 from ..cube import Cube, strided_sample
 from ..errors import CubeReadError
 from .envi import DATA_EXTENSIONS, header_for, lazy_bands, read_envi, write_envi
+from .peek import why_not_a_cube
 from .wavelengths import preset_for, read_sidecar
 
 __all__ = ["read_cube", "claims", "write_envi", "CubeReadError", "EXTENSIONS"]
@@ -26,13 +27,14 @@ FINITE_CHECK_VALUES = 1_000_000
 
 
 def claims(path: str | os.PathLike) -> bool:
-    """Whether this plugin should try to read `path` (from its name and neighbours only)."""
+    """Whether this plugin should try to read `path`: from its name and neighbours, and for TIFF and `.npy` from
+    its header (ordinary images are left to napari's own reader)."""
     p = Path(path)
     if p.is_dir():
         return (p / "capture").is_dir()
     ext = p.suffix.lower()
     if ext in (".hdr",) + TIFF_EXT + ARRAY_EXT:
-        return True
+        return why_not_a_cube(p) is None
     if ext in DATA_EXTENSIONS:  # ENVI data file: ours only with a header beside it
         return header_for(p) is not None
     return False

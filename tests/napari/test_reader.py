@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 
@@ -27,7 +28,7 @@ def test_open_through_manifest(make_napari_viewer, envi_cube, cube_chw, waveleng
 
 
 def test_band_label_without_wavelengths(make_napari_viewer, tmp_path, cube_chw):
-    np.save(tmp_path / "anon.npy", cube_chw)
+    np.save(tmp_path / "anon.npy", np.concatenate([cube_chw] * 3))  # 36 bands: enough to be a cube without them
     viewer = make_napari_viewer()
     viewer.open(str(tmp_path / "anon.npy"), plugin="napari-focus")
     viewer.dims.set_current_step(0, 2)
@@ -47,9 +48,10 @@ def test_bad_file_gives_one_clear_notification(make_napari_viewer, tmp_path, env
     elif problem == "garbage":
         path = tmp_path / "photo.npy"
         path.write_text("not numpy")
-    else:
-        path = tmp_path / "flat.npy"
-        np.save(path, np.zeros((4, 4)))
+    else:  # a 2-D TIFF or .npy is left to napari's own reader; a 2-D HDF5 is claimed and refused clearly
+        path = tmp_path / "flat.h5"
+        with h5py.File(path, "w") as f:
+            f["data"] = np.zeros((4, 4))
     viewer.open(str(path), plugin="napari-focus")  # must not raise
     assert len(viewer.layers) == 0
     errors = [n for n in notifications if n.severity == "error"]
@@ -91,6 +93,7 @@ def test_screenshot_shows_the_displayed_band(make_napari_viewer, tmp_path):
     c, h, w = 6, 48, 64  # independent smooth fields: each band looks unlike every other band
     cube = np.stack([gaussian_filter(rng.standard_normal((h, w)), 3) for _ in range(c)]).astype(np.float32)
     np.save(tmp_path / "pattern.npy", cube)
+    np.savetxt(tmp_path / "pattern.wavelengths.txt", np.linspace(450.0, 900.0, c))  # 6 planes: a cube by its sidecar
     viewer = make_napari_viewer(show=True)
     layer = viewer.open(str(tmp_path / "pattern.npy"), plugin="napari-focus")[0]
     lo, hi = float(cube.min()), float(cube.max())
@@ -107,3 +110,17 @@ def test_screenshot_shows_the_displayed_band(make_napari_viewer, tmp_path):
         assert int(np.argmax(corr)) == band, corr
         runner_up = max(v for i, v in enumerate(corr) if i != band)
         assert corr[band] > 0.9 and corr[band] - runner_up > 0.5, corr
+
+
+def test_ordinary_pictures_open_with_napari_own_reader(make_napari_viewer, tmp_path):
+    """With the plugin installed, a photo, a z-stack or a 2-D array opens as napari would open it, no question asked."""
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "photo.tif", np.zeros((16, 16, 3), np.uint8), photometric="rgb")
+    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((30, 16, 16), np.uint16), imagej=True, metadata={"axes": "ZYX"})
+    np.save(tmp_path / "flat.npy", np.zeros((16, 16), np.float32))
+    viewer = make_napari_viewer()
+    for name in ("photo.tif", "stack.tif", "flat.npy"):
+        layer = viewer.open(str(tmp_path / name))[0]
+        assert layer.source.reader_plugin == "napari", name
+        assert "wavelengths_nm" not in layer.metadata

@@ -3,6 +3,7 @@
 import csv
 import json
 
+import h5py
 import numpy as np
 import pytest
 
@@ -33,7 +34,8 @@ def summary(out):
 
 def test_folder_batch_summary_and_resume(tiny_checkpoint, tmp_path, capsys):
     src = write_cubes(tmp_path / "cubes", 3)
-    np.save(src / "mask.npy", np.ones((24, 24), bool))  # claimed by the readers, but not a cube: an error row
+    with h5py.File(src / "mask.h5", "w") as f:  # claimed by the readers, but not a cube: an error row
+        f["mask"] = np.ones((24, 24), bool)
     out = tmp_path / "out"
     assert main(["explain", str(src), "--model", str(tiny_checkpoint), "--out", str(out)]) == 1
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -65,7 +67,7 @@ def test_folder_batch_summary_and_resume(tiny_checkpoint, tmp_path, capsys):
 
 def test_listing_and_names(tmp_path):
     a = write_cubes(tmp_path / "a", 2)
-    np.save(a / "leaf00.npy", np.zeros((12, 4, 4), np.float32))
+    np.save(a / "leaf00.npy", np.zeros((40, 4, 4), np.float32))
     found = find_cubes(a)
     assert [p.name for p in found] == ["leaf00.hdr", "leaf00.npy", "leaf01.hdr"]  # ENVI once, by its header
     assert output_names(found) == ["leaf00.hdr", "leaf00.npy", "leaf01"]
