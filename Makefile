@@ -10,6 +10,8 @@ STAMP := $(VENV)/.napari-focus-installed
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check --no-cache-dir -c requirements/constraints.txt
 NEED_FREE_GB := 8
 # small venvs layered on $(VENV) (scripts/overlay_venv.sh): only what differs is installed into them
+QT6_VENV ?= .venv-pyqt6
+QT6_STAMP := $(QT6_VENV)/.napari-focus-installed
 NAPARI_MIN_VENV ?= .venv-napari-min
 NAPARI_MIN_STAMP := $(NAPARI_MIN_VENV)/.napari-focus-installed
 GUI_TESTS := tests/napari tests/_qt
@@ -37,8 +39,13 @@ run: install
 screenshot: install
 	QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m napari_focus.launch --screenshot docs/img/main_window.png
 
-test: install
-	QT_QPA_PLATFORM=xcb $(PY) -m pytest
+# PyQt6: the suite runs under PyQt5, and tests/test_qt_bindings.py runs the GUI tests again in $(QT6_VENV)
+$(QT6_STAMP): $(STAMP) requirements/constraints.txt scripts/overlay_venv.sh
+	bash scripts/overlay_venv.sh $(VENV) $(QT6_VENV) -c requirements/constraints.txt PyQt6
+	@touch $@
+
+test: install $(QT6_STAMP)
+	QT_QPA_PLATFORM=xcb NAPARI_FOCUS_PYQT6_PYTHON=$(QT6_VENV)/bin/python $(PY) -m pytest
 
 # the lowest napari pyproject.toml accepts, with the GUI tests (minutes; not part of `make test`)
 $(NAPARI_MIN_STAMP): $(STAMP) requirements/napari-min.txt scripts/overlay_venv.sh
@@ -52,4 +59,4 @@ lint: install
 	$(VENV)/bin/ruff check napari_focus tests scripts
 
 clean-venv:
-	rm -rf $(VENV) $(NAPARI_MIN_VENV)
+	rm -rf $(VENV) $(QT6_VENV) $(NAPARI_MIN_VENV)
