@@ -21,8 +21,9 @@ from napari_focus.focus.backbone import BackboneSpec, build_backbone, sha256_fil
 from napari_focus.focus.groups import SpectralGroups
 from napari_focus.focus.model import FocusModel
 from napari_focus.focus.readout import DEFAULT_RULE
+from napari_focus.outputs import CHECKPOINT_FORMAT as FORMAT
+from napari_focus.outputs import check_out
 
-FORMAT = "napari-focus-checkpoint"
 VERSION = 1
 CONFIG, WEIGHTS, BACKBONE = "config.json", "weights.safetensors", "backbone.safetensors"
 
@@ -66,6 +67,7 @@ def save_checkpoint(model: FocusModel, folder: str | Path, copy_backbone: bool =
     from safetensors.torch import save_file
 
     folder = Path(folder).resolve()
+    check_out(folder, "checkpoint")  # only an absent or empty folder, or a checkpoint, is replaced
     folder.parent.mkdir(parents=True, exist_ok=True)
     restore_interrupted(folder)
     tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"

@@ -125,6 +125,9 @@ def _epoch_log(epochs: int):
 
 
 def _train(args: argparse.Namespace) -> int:
+    from napari_focus.outputs import check_train_out
+
+    check_train_out(args.out)  # before the data is read or torch imported: a refusal costs nothing
     import torch
 
     from napari_focus.dataset import load_dataset
@@ -186,6 +189,9 @@ def _tile_arg(value: str) -> str | int:
 
 def _explain(args: argparse.Namespace) -> int:
     from napari_focus.batch import is_batch_input
+    from napari_focus.outputs import check_out
+
+    check_out(args.out, "result")  # before any cube is read or torch imported
 
     if is_batch_input(args.cube):
         return _explain_batch(args)

@@ -24,17 +24,12 @@ import torch
 
 from napari_focus.atomic import replace_file
 from napari_focus.errors import FocusError
+from napari_focus.outputs import TRAIN_STATE_FORMAT as FORMAT
+from napari_focus.outputs import train_state_dir
 
-FORMAT = "napari-focus-train-state"
 VERSION = 1
 STATE = "state.json"
-SUFFIX = ".partial"
-
-
-def state_dir_for(out: str | Path) -> Path:
-    """Where the CLI keeps the training state of checkpoint folder `out`: the sibling `<out>.partial/`."""
-    out = Path(out).resolve()
-    return out.with_name(out.name + SUFFIX)
+state_dir_for = train_state_dir  # the CLI's `<out>.partial/`, defined beside the check that guards it
 
 
 def clear_state(folder: str | Path | None) -> None:

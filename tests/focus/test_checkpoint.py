@@ -114,6 +114,23 @@ def test_refusals(model, tmp_path):
         load_checkpoint(folder)
 
 
+def test_save_refuses_a_users_folder_or_file_and_replaces_a_checkpoint(model, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    afile = tmp_path / "afile.txt"
+    afile.write_text("mine too")
+    for target in (mine, afile):
+        with pytest.raises(FocusError, match="refusing"):
+            save_checkpoint(model, target)
+    assert (mine / "keep.txt").read_text() == "mine" and afile.read_text() == "mine too"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile.txt", "mine"]  # no hidden copies either
+    ck = save_checkpoint(model, tmp_path / "ck")
+    _perturb(model)
+    assert save_checkpoint(model, ck) == ck  # an earlier checkpoint is replaced, as before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile.txt", "ck", "mine"]
+
+
 def test_dinov2_architecture_backbone_from_a_weights_file(tmp_path):
     import timm
     from safetensors.torch import save_file
