@@ -18,6 +18,7 @@ import torch
 from napari_focus.atomic import OLD_MARK, replace_dir, replace_file
 from napari_focus.errors import CheckpointError
 from napari_focus.focus.backbone import BackboneSpec, build_backbone, sha256_file
+from napari_focus.focus.backbone_rules import check_backbone
 from napari_focus.focus.groups import SpectralGroups
 from napari_focus.focus.model import FocusModel
 from napari_focus.focus.readout import DEFAULT_RULE
@@ -142,6 +143,8 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         cfg = json.loads((folder / CONFIG).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{folder / CONFIG}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise CheckpointError(f"{folder / CONFIG}: nested too deeply to be a napari-focus config") from None
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
         raise CheckpointError(f"{folder}: not a napari-focus checkpoint (config.json has no format {FORMAT!r})")
     _check_types(cfg, folder / CONFIG)
@@ -198,6 +201,7 @@ def _check_types(cfg: dict[str, Any], path: Path) -> None:
             continue
         if not check(cfg[key]):
             raise CheckpointError(f"{path}: field {key!r} has an invalid value or type ({str(cfg[key])[:60]!r})")
+    check_backbone(cfg["backbone"], path)  # name, arguments and size: before timm or torch see them
     wf = cfg["backbone"].get("weights_file")
     if wf and not str(wf).lower().endswith(".safetensors"):
         raise CheckpointError(f"{path}: backbone weights {wf!r} are not a .safetensors file (pickles are never loaded)")
