@@ -112,7 +112,7 @@ def is_complete(folder: Path, job: BatchJob) -> bool:
     """A finished output of this job (job.json is written last, the folder renamed into place after it)."""
     try:
         return json.loads((folder / JOB).read_text()) == job.record()
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False
 
 

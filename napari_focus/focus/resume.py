@@ -125,15 +125,16 @@ def read_state(folder: Path, fmt: str, version: int,
     try:
         meta = json.loads(path.read_text())
         ok = isinstance(meta, dict) and meta.get("format") == fmt and meta.get("version") == version
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         ok = False
     if not ok:
         raise FocusError(f"{folder}: not a readable training state; delete it or {hint}")
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
         tensors = load_file(str(Path(folder) / meta["tensors"]))
-    except (OSError, KeyError, TypeError, ValueError) as e:
+    except (OSError, KeyError, TypeError, ValueError, SafetensorError) as e:  # e.g. truncated by a full disk
         raise FocusError(f"{folder}: the training state's tensors cannot be read ({e}); {hint} to start over") from None
     return meta, tensors
 
