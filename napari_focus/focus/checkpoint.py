@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_focus.atomic import OLD_MARK, replace_dir, replace_file
+from napari_focus.atomic import OLD_MARK, TMP_MARK, remove_leftovers, replace_dir, replace_file
 from napari_focus.errors import CheckpointError
 from napari_focus.focus.backbone import BackboneSpec, build_backbone, sha256_file
 from napari_focus.focus.backbone_rules import check_backbone
@@ -71,7 +71,8 @@ def save_checkpoint(model: FocusModel, folder: str | Path, copy_backbone: bool =
     check_out(folder, "checkpoint")  # only an absent or empty folder, or a checkpoint, is replaced
     folder.parent.mkdir(parents=True, exist_ok=True)
     restore_interrupted(folder)
-    tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
+    remove_leftovers(folder)  # copies that earlier killed saves left beside it
+    tmp = folder.parent / f".{folder.name}{TMP_MARK}{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         spec = BackboneSpec.from_dict(model.backbone_spec.to_dict())
@@ -119,7 +120,8 @@ def set_saliency_rule(folder: str | Path, rule: str) -> str:
 
 def restore_interrupted(folder: Path) -> None:
     """A save killed between its two renames left `folder` missing and the previous checkpoint at
-    `.NAME.old-*`: put that one back (the newer one, never confirmed, stays in its hidden `.tmp-*`)."""
+    `.NAME.old-*`: put that one back (the newer one, never confirmed, stays in its hidden `.tmp-*` until the
+    next save removes it with any other leftover: `atomic.remove_leftovers`)."""
     if folder.exists() or not folder.parent.is_dir():
         return
     olds = [p for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}{OLD_MARK}")]
