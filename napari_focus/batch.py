@@ -195,10 +195,10 @@ def run_batch(
     every cube. Otherwise on Dask distributed. `progress(done, total, info)` counts explained cubes.
     """
     out = check_out(out, "result")
+    paths = find_cubes(spec, exclude=out)  # no cubes: refused before anything is written
     out.mkdir(parents=True, exist_ok=True)
     mark_result_folder(out, "batch")  # first: an interrupted run's folder is recognised when it resumes
     clean_partials(out)
-    paths = find_cubes(spec, exclude=out)
     names = output_names(paths)
     rows: dict[str, list[str]] = {}
     todo = []
