@@ -1,6 +1,6 @@
 """The train and explain commands refuse bad data, devices, cubes and state in one line with exit status 2, for
 the reason they give, before torch is imported or a model is loaded where they can, and without a traceback.
-(tests/test_bad_inputs.py holds the whole catalogue of bad inputs, bad arguments included.)"""
+(tests/catalogue/test_bad_inputs.py holds the whole catalogue of bad inputs, bad arguments included.)"""
 
 from __future__ import annotations
 
