@@ -122,6 +122,8 @@ def explain_one(path: str, out_dir: str, name: str, job: BatchJob, model: Any = 
     out = Path(out_dir)
     tmp = out / f".{name}{PARTIAL}{uuid.uuid4().hex[:8]}"
     try:
+        if (out / name).exists() and not is_result_folder(out / name):  # a user's own folder of that name
+            raise OutputRefused(f"{out / name}: is not a napari-focus result folder; refusing to replace it")
         from .cube_io import read_cube
         from .explain_job import check_cube_for_model, load_model
         from .export import export_explanation
@@ -138,8 +140,6 @@ def explain_one(path: str, out_dir: str, name: str, job: BatchJob, model: Any = 
                             overlap=job.overlap)
         export_explanation(exp, tmp, list(model.classes))
         (tmp / JOB).write_text(json.dumps(job.record()))
-        if (out / name).exists() and not is_result_folder(out / name):  # a user's own folder of that name
-            raise OutputRefused(f"{out / name}: is not a napari-focus result folder; refusing to replace it")
         replace_dir(tmp, out / name)
     except (FocusError, OSError, ValueError, MemoryError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
