@@ -4,6 +4,7 @@ outputs, training state)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -12,6 +13,8 @@ from pathlib import Path
 #: marks the previous folder while it is moved aside (`.NAME.old-XXXXXXXX`); a crash between the two
 #: renames leaves it there, and `focus.checkpoint.restore_interrupted` puts it back
 OLD_MARK = ".old-"
+#: marks a folder being written next to its destination (`.NAME.tmp-XXXXXXXX`); a killed save leaves it
+TMP_MARK = ".tmp-"
 
 
 def replace_dir(tmp: Path, final: Path) -> None:
@@ -35,3 +38,18 @@ def replace_file(path: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_leftovers(final: Path, marks: tuple[str, ...] = (OLD_MARK, TMP_MARK)) -> list[Path]:
+    """Delete the hidden `.NAME<mark>XXXXXXXX` folders that saves of `final` killed mid-way left beside it (full
+    copies of old or never-confirmed models that nothing else would remove). Only names this module makes
+    match; call it from the writer, once any interrupted save has been restored. Returns what was removed."""
+    final = Path(final)
+    pattern = re.compile(rf"^\.{re.escape(final.name)}({'|'.join(map(re.escape, marks))})[0-9a-f]{{8}}$")
+    try:
+        found = [p for p in final.parent.iterdir() if pattern.match(p.name) and p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return []
+    for p in found:
+        shutil.rmtree(p, ignore_errors=True)
+    return found

@@ -5,7 +5,9 @@ Every cube gets its own output folder `OUT/<name>/` (the files of `export.export
 in one step, so a folder that exists is complete; a killed run leaves only hidden `.<name>.partial-*`
 folders, removed by the next run. A folder whose `job.json` matches the current job (same checkpoint
 hash, method, rule, class and tiling) is skipped, so re-running the same command resumes. `summary.csv`
-(one row per cube, in input order) is rewritten atomically after each cube.
+(one row per cube, in input order) is rewritten atomically after each cube. OUT and every output folder
+carry the result marker (`outputs.RESULT_MARKER`), OUT's written first: a rerun recognises its own folder,
+and an OUT or a folder of a cube's name holding anything else is refused, never replaced.
 
 `workers=N` runs the cubes on a Dask `LocalCluster` of N single-threaded worker processes,
 `scheduler=ADDRESS` on an existing cluster (its workers need napari-focus installed and the same paths);
@@ -28,6 +30,7 @@ from typing import Any
 from .atomic import OLD_MARK, replace_dir
 from .errors import FocusError
 from .export import _atomic_text, csv_text
+from .outputs import OutputRefused, check_out, is_result_folder, mark_result_folder
 
 SUMMARY, JOB = "summary.csv", "job.json"
 PARTIAL, OLD = ".partial-", OLD_MARK
@@ -109,7 +112,7 @@ def is_complete(folder: Path, job: BatchJob) -> bool:
     """A finished output of this job (job.json is written last, the folder renamed into place after it)."""
     try:
         return json.loads((folder / JOB).read_text()) == job.record()
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False
 
 
@@ -119,6 +122,8 @@ def explain_one(path: str, out_dir: str, name: str, job: BatchJob, model: Any = 
     out = Path(out_dir)
     tmp = out / f".{name}{PARTIAL}{uuid.uuid4().hex[:8]}"
     try:
+        if (out / name).exists() and not is_result_folder(out / name):  # a user's own folder of that name
+            raise OutputRefused(f"{out / name}: is not a napari-focus result folder; refusing to replace it")
         from .cube_io import read_cube
         from .explain_job import check_cube_for_model, load_model
         from .export import export_explanation
@@ -189,10 +194,11 @@ def run_batch(
     In process (`workers=0`, no `scheduler`): `model` (or the job's checkpoint, loaded once) explains
     every cube. Otherwise on Dask distributed. `progress(done, total, info)` counts explained cubes.
     """
-    out = Path(out)
+    out = check_out(out, "result")
+    paths = find_cubes(spec, exclude=out)  # no cubes: refused before anything is written
     out.mkdir(parents=True, exist_ok=True)
+    mark_result_folder(out, "batch")  # first: an interrupted run's folder is recognised when it resumes
     clean_partials(out)
-    paths = find_cubes(spec, exclude=out)
     names = output_names(paths)
     rows: dict[str, list[str]] = {}
     todo = []

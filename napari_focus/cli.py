@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
 from .errors import FocusError
@@ -34,12 +36,19 @@ def _info(args: argparse.Namespace) -> int:
         out["interleave"] = cube.metadata["interleave"]
     if cube.notes:
         out["notes"] = cube.notes
-    print(json.dumps(out))
+    print(json.dumps(out), flush=True)  # a closed pipe (`| head`) is then seen here, where main handles it
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (the usage is one `--help` away), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="napari-focus", description="Explain hyperspectral Vision Transformers in space and wavelength (FOCUS).")
     parser.add_argument("--version", action="version", version=f"napari-focus {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -71,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("napari-focus: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `napari-focus info … | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141  # what a shell reports for a pipe writer stopped by SIGPIPE
     except (OSError, MemoryError) as exc:
         print(f"napari-focus: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -141,4 +141,8 @@ def load_dataset(folder: str | Path) -> LeafDataset:
             gt = json.loads(gt_path.read_text())
         except json.JSONDecodeError as exc:
             raise FocusError(f"{gt_path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        except (RecursionError, UnicodeDecodeError):
+            raise FocusError(f"{gt_path}: not a ground-truth file (undecodable or nested too deeply)") from None
+        if not isinstance(gt, dict):
+            raise FocusError(f"{gt_path}: not a ground-truth file (not a JSON object)")
     return LeafDataset(root=root, items=items, ground_truth=gt)

@@ -122,10 +122,18 @@ def explain_steps(
 
 def check_cube_for_model(cube: Cube, model: Any) -> None:
     """Refuse, with a clear reason, a cube the model cannot read (band counts that cannot be mapped)."""
+    check_cube(cube, int(model.groups.n_bands), getattr(model, "wavelengths_nm", None))
+
+
+def check_cube(cube: Cube, n_model: int | None = None, model_wl: Any = None) -> None:
+    """Refuse a cube that cannot be explained: not 3-D, fewer than 2 bands, or (with the model's band count
+    and wavelengths) bands that cannot be mapped to the model's. Cheap: run it before a model is loaded."""
     if cube.data.ndim != 3:
         raise FocusError(f"the layer is {cube.data.ndim}-D; explain needs a (bands, y, x) cube")
-    model_wl = getattr(model, "wavelengths_nm", None)
-    n_model = int(model.groups.n_bands)
+    if cube.n_bands < 2:
+        raise FocusError(f"the cube has {cube.n_bands} band; explaining which wavelengths matter needs at least 2")
+    if n_model is None:
+        return
     if cube.wavelengths_nm is None and cube.n_bands != n_model:
         raise FocusError(f"the cube has {cube.n_bands} bands and no wavelengths; the model needs {n_model} bands "
                          "(add wavelengths to resample)")
@@ -135,6 +143,23 @@ def check_cube_for_model(cube: Cube, model: Any) -> None:
         overlap = max(0.0, min(hi, mhi) - max(lo, mlo)) / max(mhi - mlo, 1e-9)
         if overlap < 0.5:
             raise FocusError(f"the cube covers {lo:.0f}–{hi:.0f} nm; the model was trained on {mlo:.0f}–{mhi:.0f} nm")
+
+
+def checkpoint_bands(folder: str | os.PathLike) -> tuple[int, np.ndarray | None] | None:
+    """A checkpoint's band count and wavelengths read from its config.json alone (no torch), so a cube can be
+    checked before the model is loaded; None when the file does not say (loading it then explains why)."""
+    import json
+
+    try:
+        cfg = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+        n = len(cfg["normalisation"]["band_mean"])
+        wl = cfg.get("wavelengths_nm")
+        wl = None if wl is None else np.asarray(wl, dtype=float)
+    except (OSError, ValueError, RecursionError, KeyError, TypeError):
+        return None
+    if wl is not None and (wl.shape != (n,) or not np.isfinite(wl).all()):
+        return None
+    return n, wl
 
 
 def run(steps: Generator[Step, None, Any]) -> Any:

@@ -4,6 +4,8 @@
 (band, wavelength_nm, importance), `figure.png` (M beside B) and `prediction.json` (predicted class,
 probabilities, method, readout rule, the model's SHA-256); a tiled explanation adds `tiles.csv` (each
 tile's box and prediction) and its T is streamed to disk, never held whole. Shared by the CLI and the Explain dock.
+The folder is marked as a result (`outputs.RESULT_MARKER`) before anything else is written; one holding a
+user's own files is refused.
 """
 
 from __future__ import annotations
@@ -108,11 +110,15 @@ def prediction_record(exp: Any, classes: list[str] | None = None) -> dict[str, A
 
 
 def export_explanation(exp: Any, folder: str | os.PathLike, classes: list[str] | None = None) -> list[Path]:
-    """Write every file of an explanation into `folder` (created); returns the paths written."""
-    from .metrics import top_k_bands
+    """Write every file of an explanation into `folder` (created); returns the paths written.
 
-    out = Path(folder)
+    `folder` must be new, empty or an earlier result: its files are overwritten."""
+    from .metrics import top_k_bands
+    from .outputs import check_out, mark_result_folder
+
+    out = check_out(folder, "result")
     out.mkdir(parents=True, exist_ok=True)
+    mark_result_folder(out, "explanation")
     top = top_k_bands(np.asarray(exp.B, float), exp.wavelengths_nm, k=5)
     T = exp.T.astype(np.float32) if hasattr(exp.T, "dask") else np.asarray(exp.T, np.float32)  # lazy: streamed
     hdr = write_envi(out / "saliency.hdr", T, wavelengths_nm=exp.wavelengths_nm,

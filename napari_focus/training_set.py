@@ -110,8 +110,9 @@ def count_labels(task: str, labels: Sequence[Any]) -> dict[str, int]:
     return dict(Counter(str(x) for x in labels))
 
 
-def check_labels(task: str, labels: Sequence[Any]) -> None:
-    """Refuse, with one sentence, labels that cannot train a model (the dock asks before building crops)."""
+def check_labels(task: str, labels: Sequence[Any], classes: Sequence[str] = ()) -> None:
+    """Refuse, with one sentence, labels that cannot train a model (the dock asks before building crops, the
+    CLI before importing torch). `classes`: the classes the model will have, so one without samples counts."""
     if task == "regression":
         if len(labels) < MIN_PER_CLASS:
             raise FocusError(f"regression needs at least {MIN_PER_CLASS} samples with a target; "
@@ -119,11 +120,12 @@ def check_labels(task: str, labels: Sequence[Any]) -> None:
         if len({float(x) for x in labels}) < 2:
             raise FocusError("every sample has the same target: there is nothing to learn")
         return
-    counts = count_labels(task, labels)
+    counts = {str(c): 0 for c in classes} | count_labels(task, labels)
     few = [c for c, n in counts.items() if n < MIN_PER_CLASS]
     if few:
         c = few[0]
-        raise FocusError(f"class {c!r} has {counts[c]} sample; give every class at least {MIN_PER_CLASS}")
+        raise FocusError(f"class {c!r} has {counts[c]} sample{'' if counts[c] == 1 else 's'}; give every class "
+                         f"at least {MIN_PER_CLASS}")
     if len(counts) < 2:
         raise FocusError("training needs samples of at least 2 classes" +
                          (f"; all are {next(iter(counts))!r}" if counts else "; there are none yet"))

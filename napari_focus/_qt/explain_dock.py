@@ -377,6 +377,9 @@ class ExplainDock(QWidget):
             return []
         try:
             paths = export_explanation(self.result, folder, getattr(self, "_classes", None))
+        except FocusError as exc:  # a folder holding the user's own files: refused, nothing written
+            show_error(f"napari-focus: {exc}")
+            return []
         except OSError as exc:
             show_error(f"napari-focus could not export to {folder}: {exc}")
             return []

@@ -77,7 +77,7 @@ def model_offer(data: Any, layer: Any) -> tuple[list[str], str]:
     if folder is not None:
         try:
             classes = list(json.loads((folder / "config.json").read_text()).get("classes", []))
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError, RecursionError):  # not ours: loading it says why
             classes = []
         from ..explain_job import DEMO_NOTE, is_embedded
 

@@ -282,7 +282,10 @@ class FinetuneDock(QWidget):
 
         try:
             out = save_checkpoint(self.model, folder)
-        except (OSError, FocusError) as exc:
+        except FocusError as exc:  # e.g. a folder holding the user's own files: refused, nothing written
+            show_error(f"napari-focus: {exc}")
+            return None
+        except OSError as exc:
             show_error(f"napari-focus could not save to {folder}: {exc}")
             return None
         show_info(f"napari-focus: saved the fine-tuned model to {out}")

@@ -140,7 +140,7 @@ class FinetuneForm(QWidget):
             try:
                 for c in json.loads((Path(ref) / "config.json").read_text()).get("classes", []):
                     self.editor.add_class(c)
-            except (OSError, ValueError):
+            except (OSError, ValueError, AttributeError, RecursionError):  # not ours: loading it says why
                 pass
 
     def start_point(self) -> Any:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_focus.errors import CheckpointError, FocusError
+from napari_focus.focus.backbone_rules import MAX_PARAMS, check_backbone
 
 
 @dataclass
@@ -71,7 +72,10 @@ def build_backbone(spec: BackboneSpec, base_dir: str | Path | None = None, verif
     With a timm `name`, timm's own pretrained loader filters the file (position embeddings resized
     to `img_size`); without one, `VisionTransformer(**kwargs)` is built and the safetensors file
     loaded strictly. A spec without a weights file builds random weights (tests, pretraining).
+    The spec is checked first (`backbone_rules`): nothing reaches timm that could download or allocate
+    an unbounded network.
     """
+    check_backbone(spec.to_dict(), Path(base_dir) / "config.json" if base_dir is not None else "backbone")
     import timm
     from timm.models.vision_transformer import VisionTransformer
 
@@ -86,6 +90,8 @@ def build_backbone(spec: BackboneSpec, base_dir: str | Path | None = None, verif
     kwargs.setdefault("num_classes", 0)
     if spec.img_size:
         kwargs["img_size"] = int(spec.img_size)
+    if spec.name:
+        _dry_run(spec.name, kwargs)
     try:
         if spec.name:
             if path is None:
@@ -108,6 +114,26 @@ def build_backbone(spec: BackboneSpec, base_dir: str | Path | None = None, verif
     spec.timm_version = timm.__version__
     spec.img_size = int(vit.patch_embed.img_size[0])
     return freeze(vit)
+
+
+def _dry_run(name: str, kwargs: dict[str, Any]) -> None:
+    """Build a named network on torch's meta device (no memory, no network, no file) and refuse one that
+    is not a plain ViT or is larger than `MAX_PARAMS`, before its weights are allocated."""
+    import timm
+    import torch
+
+    if not timm.is_model(name):
+        raise CheckpointError(f"backbone {name!r} is not a timm model name")
+    try:
+        with torch.device("meta"):
+            vit = timm.create_model(name, pretrained=False, **kwargs)
+    except (RuntimeError, ValueError, KeyError, TypeError, AssertionError) as e:
+        raise CheckpointError(f"cannot build backbone {name}: {str(e).splitlines()[0] if str(e) else e!r}") from None
+    check_plain_vit(vit)
+    n = sum(p.numel() for p in vit.parameters())
+    if n > MAX_PARAMS:
+        raise CheckpointError(f"backbone {name} has {n / 1e9:.1f} billion parameters, more than napari-focus builds "
+                              f"({MAX_PARAMS / 1e9:.1f} billion)")
 
 
 def resolve_weights(spec: BackboneSpec, base_dir: str | Path | None) -> Path | None:

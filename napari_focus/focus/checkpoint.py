@@ -15,14 +15,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_focus.atomic import OLD_MARK, replace_dir, replace_file
+from napari_focus.atomic import OLD_MARK, TMP_MARK, remove_leftovers, replace_dir, replace_file
 from napari_focus.errors import CheckpointError
 from napari_focus.focus.backbone import BackboneSpec, build_backbone, sha256_file
+from napari_focus.focus.backbone_rules import check_backbone
 from napari_focus.focus.groups import SpectralGroups
 from napari_focus.focus.model import FocusModel
 from napari_focus.focus.readout import DEFAULT_RULE
+from napari_focus.outputs import CHECKPOINT_FORMAT as FORMAT
+from napari_focus.outputs import check_out
 
-FORMAT = "napari-focus-checkpoint"
 VERSION = 1
 CONFIG, WEIGHTS, BACKBONE = "config.json", "weights.safetensors", "backbone.safetensors"
 
@@ -66,9 +68,11 @@ def save_checkpoint(model: FocusModel, folder: str | Path, copy_backbone: bool =
     from safetensors.torch import save_file
 
     folder = Path(folder).resolve()
+    check_out(folder, "checkpoint")  # only an absent or empty folder, or a checkpoint, is replaced
     folder.parent.mkdir(parents=True, exist_ok=True)
     restore_interrupted(folder)
-    tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
+    remove_leftovers(folder)  # copies that earlier killed saves left beside it
+    tmp = folder.parent / f".{folder.name}{TMP_MARK}{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         spec = BackboneSpec.from_dict(model.backbone_spec.to_dict())
@@ -116,7 +120,8 @@ def set_saliency_rule(folder: str | Path, rule: str) -> str:
 
 def restore_interrupted(folder: Path) -> None:
     """A save killed between its two renames left `folder` missing and the previous checkpoint at
-    `.NAME.old-*`: put that one back (the newer one, never confirmed, stays in its hidden `.tmp-*`)."""
+    `.NAME.old-*`: put that one back (the newer one, never confirmed, stays in its hidden `.tmp-*` until the
+    next save removes it with any other leftover: `atomic.remove_leftovers`)."""
     if folder.exists() or not folder.parent.is_dir():
         return
     olds = [p for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}{OLD_MARK}")]
@@ -140,6 +145,8 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         cfg = json.loads((folder / CONFIG).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{folder / CONFIG}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise CheckpointError(f"{folder / CONFIG}: nested too deeply to be a napari-focus config") from None
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
         raise CheckpointError(f"{folder}: not a napari-focus checkpoint (config.json has no format {FORMAT!r})")
     _check_types(cfg, folder / CONFIG)
@@ -196,6 +203,7 @@ def _check_types(cfg: dict[str, Any], path: Path) -> None:
             continue
         if not check(cfg[key]):
             raise CheckpointError(f"{path}: field {key!r} has an invalid value or type ({str(cfg[key])[:60]!r})")
+    check_backbone(cfg["backbone"], path)  # name, arguments and size: before timm or torch see them
     wf = cfg["backbone"].get("weights_file")
     if wf and not str(wf).lower().endswith(".safetensors"):
         raise CheckpointError(f"{path}: backbone weights {wf!r} are not a .safetensors file (pickles are never loaded)")

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from napari_focus.arg_types import device, float_in, int_in
 from napari_focus.errors import FocusError
 
 
@@ -18,22 +19,23 @@ def register(subparsers: Any) -> None:
     t.add_argument("--out", required=True, help="checkpoint folder to write")
     t.add_argument("--backbone", default=None, help="timm model name (with --backbone-file; no downloads)")
     t.add_argument("--backbone-file", default=None, help="local backbone weights (.safetensors) or backbone.json")
-    t.add_argument("--img-size", type=int, default=None, help="backbone input size (DINOv2: 224)")
-    t.add_argument("--groups", type=int, default=10, help="number of spectral groups G (default 10)")
-    t.add_argument("--epochs", type=int, default=8)
-    t.add_argument("--lr", type=float, default=3e-3)
-    t.add_argument("--batch-size", type=int, default=8)
-    t.add_argument("--sink-weight", type=float, default=1e-3, help="λ of the sink attraction loss")
+    t.add_argument("--img-size", type=int_in(8, 1024), default=None, help="backbone input size (DINOv2: 224)")
+    t.add_argument("--groups", type=int_in(1, 512), default=10, help="number of spectral groups G (default 10)")
+    t.add_argument("--epochs", type=int_in(1, 100_000), default=8)
+    t.add_argument("--lr", type=float_in(0.0, 10.0, lo_open=True), default=3e-3)
+    t.add_argument("--batch-size", type=int_in(1, 4096), default=8)
+    t.add_argument("--sink-weight", type=float_in(0.0), default=1e-3, help="λ of the sink attraction loss")
     t.add_argument("--no-sink", action="store_true", help="no [SINK] token")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int_in(0, 2**32 - 1), default=0)
     t.add_argument("--fast", action="store_true",
                    help="train prompts + head only, against cached backbone keys/values (Φ, e_g, SINK stay at init)")
-    t.add_argument("--views", type=int, default=None, help="fast path: dihedral views cached per leaf (1-8)")
-    t.add_argument("--prompt-std", type=float, default=0.02, help="spread of the initial prompts around CLS")
-    t.add_argument("--spectral-contrast", type=float, default=0.0,
+    t.add_argument("--views", type=int_in(1, 8), default=None, help="fast path: dihedral views cached per leaf (1-8)")
+    t.add_argument("--prompt-std", type=float_in(0.0, 10.0), default=0.02,
+                   help="spread of the initial prompts around CLS")
+    t.add_argument("--spectral-contrast", type=float_in(0.0, 100.0), default=0.0,
                    help="first fit Φ's in-group spectral contrast on the training leaves at this strength (0: Φ "
                         "starts as each group's mean band, SPEC §3.3; the embedded models use 1)")
-    t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
+    t.add_argument("--device", type=device, default=None, help="cuda, mps or cpu (default: best available)")
     t.add_argument("--restart", action="store_true",
                    help="discard the state an interrupted run left in OUT.partial/ and train from epoch 0 (by default "
                         "the same command resumes after its last finished epoch; other settings or data are refused)")
@@ -47,13 +49,15 @@ def register(subparsers: Any) -> None:
     e.add_argument("--class", dest="class_name", default=None, help="class to explain (default: predicted)")
     e.add_argument("--method", default="focus", choices=["focus", "gradxinput", "gradcam"])
     e.add_argument("--rule", default=None, help="FOCUS saliency rule (default: the model's)")
-    e.add_argument("--device", default=None)
+    e.add_argument("--device", type=device, default=None)
     e.add_argument("--tile", type=_tile_arg, default="auto",
                    help="tiled explain: a tile size in pixels, 'off', or 'auto' (default: tiles of the model's "
                         "input size when the cube's longer side exceeds 4 model inputs)")
-    e.add_argument("--overlap", type=float, default=0.25, help="tile overlap, a fraction of a tile (default 0.25)")
+    e.add_argument("--overlap", type=float_in(0.0, 1.0, hi_open=True), default=0.25,
+                   help="tile overlap, a fraction of a tile (default 0.25)")
     e.add_argument("--labels", default=None, help="a .npy leaf mask or label image: one tile per leaf (one cube)")
-    e.add_argument("--workers", type=int, default=0, help="batch on a Dask LocalCluster of N worker processes")
+    e.add_argument("--workers", type=int_in(0, 256), default=0,
+                   help="batch on a Dask LocalCluster of N worker processes")
     e.add_argument("--scheduler", default=None, help="batch on an existing Dask cluster (scheduler address)")
     e.set_defaults(func=_explain)
 
@@ -63,8 +67,8 @@ def register(subparsers: Any) -> None:
     v.add_argument("--split", default="test")
     v.add_argument("--method", default="focus", choices=["focus", "gradxinput", "gradcam"])
     v.add_argument("--rule", default=None)
-    v.add_argument("--max-items", type=int, default=None)
-    v.add_argument("--device", default=None)
+    v.add_argument("--max-items", type=int_in(1), default=None)
+    v.add_argument("--device", type=device, default=None)
     v.set_defaults(func=_evaluate)
 
 
@@ -125,14 +129,11 @@ def _epoch_log(epochs: int):
 
 
 def _train(args: argparse.Namespace) -> int:
-    import torch
+    from napari_focus.outputs import check_train_out
 
+    check_train_out(args.out)  # before the data is read or torch imported: a refusal costs nothing
     from napari_focus.dataset import load_dataset
-    from napari_focus.focus.checkpoint import save_checkpoint
-    from napari_focus.focus.device import select_device
-    from napari_focus.focus.factory import backbone_spec, new_model
-    from napari_focus.focus.resume import clear_state, state_dir_for
-    from napari_focus.focus.train import train
+    from napari_focus.training_set import check_labels
 
     ds = load_dataset(args.data)
     train_items = ds.split("train")
@@ -140,6 +141,20 @@ def _train(args: argparse.Namespace) -> int:
         raise FocusError(f"{args.data}: no items with split 'train'")
     task = "regression" if ds.is_regression else "classification"
     classes = [ds.ground_truth.get("trait") or "trait"] if task == "regression" else ds.classes
+    labels = [it.target for it in train_items if it.target is not None] if task == "regression" else \
+        [it.label for it in train_items]
+    try:  # a held-out score of a one-class model means nothing: refuse as the Fine-tune dock does
+        check_labels(task, labels, classes if task == "classification" else ())
+    except FocusError as e:
+        raise FocusError(f"{args.data}: training split: {e}") from None
+    import torch
+
+    from napari_focus.focus.checkpoint import save_checkpoint
+    from napari_focus.focus.device import select_device
+    from napari_focus.focus.factory import backbone_spec, new_model
+    from napari_focus.focus.resume import clear_state, state_dir_for
+    from napari_focus.focus.train import train
+
     first = train_items[0].cube()
     spec = backbone_spec(args.backbone, args.backbone_file, args.img_size)
     torch.manual_seed(args.seed)
@@ -186,6 +201,9 @@ def _tile_arg(value: str) -> str | int:
 
 def _explain(args: argparse.Namespace) -> int:
     from napari_focus.batch import is_batch_input
+    from napari_focus.outputs import check_out
+
+    check_out(args.out, "result")  # before any cube is read or torch imported
 
     if is_batch_input(args.cube):
         return _explain_batch(args)
@@ -194,11 +212,14 @@ def _explain(args: argparse.Namespace) -> int:
     import numpy as np
 
     from napari_focus.cube_io import read_cube
-    from napari_focus.export import export_explanation
-    from napari_focus.focus.tiled import explain_scene
+    from napari_focus.explain_job import check_cube, check_cube_for_model, checkpoint_bands, default_checkpoint
 
     cube = read_cube(args.cube)
-    model = _load(args.model, args.device)
+    model_dir = args.model if args.model is not None else default_checkpoint(cube)
+    try:  # the cube first, against the checkpoint's config.json: a refusal costs no torch, no model
+        check_cube(cube, *(checkpoint_bands(model_dir) or ()))
+    except FocusError as e:
+        raise FocusError(f"{args.cube}: {e}") from None
     labels = None
     if args.labels:
         try:
@@ -206,6 +227,14 @@ def _explain(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as e:
             raise FocusError(f"{args.labels}: not a readable .npy label image ({e})") from None
         labels = labels.astype(np.int32) if labels.dtype != bool else labels
+    from napari_focus.export import export_explanation
+    from napari_focus.focus.tiled import explain_scene
+
+    model = _load(model_dir, args.device)
+    try:
+        check_cube_for_model(cube, model)
+    except FocusError as e:
+        raise FocusError(f"{args.cube}: {e}") from None
     exp = explain_scene(model, cube, class_index=args.class_name, method=args.method, rule=args.rule, tile=args.tile,
                         overlap=args.overlap, leaf_mask=labels if labels is not None and labels.dtype == bool else None,
                         labels=labels if labels is not None and labels.dtype != bool else None, progress=_bar("tiles"))

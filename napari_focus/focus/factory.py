@@ -47,7 +47,7 @@ def backbone_spec(name: str | None = None, weights_file: str | Path | None = Non
             info = json.loads(path.read_text())
             w = path.parent / info["weights_file"]
             kwargs = dict(info.get("kwargs") or {})
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
+        except (json.JSONDecodeError, KeyError, TypeError, RecursionError, UnicodeDecodeError) as e:
             raise FocusError(f"{path}: not a backbone description ({e})") from None
         kwargs.pop("img_size", None) if img_size else None
         return BackboneSpec(name=info.get("name") or name, kwargs=kwargs, weights_file=str(w.resolve()),

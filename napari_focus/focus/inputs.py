@@ -40,9 +40,7 @@ def band_mapping(
         return None, None
     if cwl.size == model_wl.size and np.allclose(cwl, model_wl, atol=0.5):
         return None, None
-    from spectral import BandResampler
-
-    m = np.asarray(BandResampler(cwl, model_wl, cube.fwhm_nm, None).matrix, dtype=np.float64)
+    m = _resampling_matrix(cwl, model_wl, cube.fwhm_nm)
     if cube.good_bands is not None:
         m[:, ~cube.good_bands] = 0.0
     s = m.sum(1, keepdims=True)
@@ -57,6 +55,29 @@ def band_mapping(
     note = (f"resampled {cube.n_bands} bands ({cwl.min():.0f}–{cwl.max():.0f} nm) to the model's "
             f"{model_bands} bands")
     return m, note
+
+
+def _resampling_matrix(cwl: np.ndarray, model_wl: np.ndarray, fwhm: np.ndarray | None) -> np.ndarray:
+    """spectral's resampling matrix, without its per-band INFO lines (hundreds for a cube outside the model's
+    range, before the one error that matters) and with its failures as one FocusError."""
+    import logging
+    import warnings
+
+    from spectral import BandResampler
+
+    if cwl.size < 2:
+        raise FocusError(f"the cube has {cwl.size} band; resampling to the model's bands needs at least 2")
+    log = logging.getLogger("spectral")
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a zero-width band: its row is refused below
+            return np.asarray(BandResampler(cwl, model_wl, fwhm, None).matrix, dtype=np.float64)
+    except (IndexError, ValueError, ZeroDivisionError) as e:
+        raise FocusError(f"the cube's wavelengths cannot be resampled to the model's ({e})") from None
+    finally:
+        log.setLevel(level)
 
 
 def resize_cube(data: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:

@@ -24,17 +24,12 @@ import torch
 
 from napari_focus.atomic import replace_file
 from napari_focus.errors import FocusError
+from napari_focus.outputs import TRAIN_STATE_FORMAT as FORMAT
+from napari_focus.outputs import train_state_dir
 
-FORMAT = "napari-focus-train-state"
 VERSION = 1
 STATE = "state.json"
-SUFFIX = ".partial"
-
-
-def state_dir_for(out: str | Path) -> Path:
-    """Where the CLI keeps the training state of checkpoint folder `out`: the sibling `<out>.partial/`."""
-    out = Path(out).resolve()
-    return out.with_name(out.name + SUFFIX)
+state_dir_for = train_state_dir  # the CLI's `<out>.partial/`, defined beside the check that guards it
 
 
 def clear_state(folder: str | Path | None) -> None:
@@ -130,15 +125,16 @@ def read_state(folder: Path, fmt: str, version: int,
     try:
         meta = json.loads(path.read_text())
         ok = isinstance(meta, dict) and meta.get("format") == fmt and meta.get("version") == version
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         ok = False
     if not ok:
         raise FocusError(f"{folder}: not a readable training state; delete it or {hint}")
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
         tensors = load_file(str(Path(folder) / meta["tensors"]))
-    except (OSError, KeyError, TypeError, ValueError) as e:
+    except (OSError, KeyError, TypeError, ValueError, SafetensorError) as e:  # e.g. truncated by a full disk
         raise FocusError(f"{folder}: the training state's tensors cannot be read ({e}); {hint} to start over") from None
     return meta, tensors
 

@@ -114,6 +114,46 @@ def test_refusals(model, tmp_path):
         load_checkpoint(folder)
 
 
+def test_save_refuses_a_users_folder_or_file_and_replaces_a_checkpoint(model, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    afile = tmp_path / "afile.txt"
+    afile.write_text("mine too")
+    for target in (mine, afile):
+        with pytest.raises(FocusError, match="refusing"):
+            save_checkpoint(model, target)
+    assert (mine / "keep.txt").read_text() == "mine" and afile.read_text() == "mine too"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile.txt", "mine"]  # no hidden copies either
+    ck = save_checkpoint(model, tmp_path / "ck")
+    _perturb(model)
+    assert save_checkpoint(model, ck) == ck  # an earlier checkpoint is replaced, as before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile.txt", "ck", "mine"]
+
+
+def test_the_next_save_removes_what_killed_saves_left(model, tmp_path):
+    ck = save_checkpoint(model, tmp_path / "ck")
+    for name in (".ck.old-0123abcd", ".ck.tmp-89abcdef"):  # a kill after the swap, a kill while writing
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "weights.safetensors").write_bytes(b"a full copy")
+    (tmp_path / ".ck.tmp-notes").mkdir()  # not a name a save makes: not ours to delete
+    (tmp_path / ".other.old-0123abcd").mkdir()  # another checkpoint's
+    save_checkpoint(model, ck)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ck.tmp-notes", ".other.old-0123abcd", "ck"]
+
+
+def test_a_save_killed_between_renames_is_restored_then_cleaned(model, tmp_path):
+    ck = save_checkpoint(model, tmp_path / "ck")
+    before = {p.name: p.read_bytes() for p in ck.iterdir()}
+    ck.rename(tmp_path / ".ck.old-0123abcd")  # the moment between the two renames
+    (tmp_path / ".ck.tmp-89abcdef").mkdir()  # the newer model, never renamed in
+    load_checkpoint(ck)  # puts the previous checkpoint back
+    assert {p.name: p.read_bytes() for p in ck.iterdir()} == before
+    _perturb(model)
+    save_checkpoint(model, ck)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+
+
 def test_dinov2_architecture_backbone_from_a_weights_file(tmp_path):
     import timm
     from safetensors.torch import save_file

@@ -109,6 +109,17 @@ def _errors(notifications):
     return [n.message for n in notifications if n.severity == "error"]
 
 
+def test_export_refuses_a_folder_holding_the_users_files(make_napari_viewer, tmp_path, notifications):
+    dock = _dock(make_napari_viewer())
+    dock.result = object()  # refused before the result is looked at
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    assert dock.export(mine) == []
+    assert "refusing" in _errors(notifications)[-1] and str(mine) in _errors(notifications)[-1]
+    assert [p.name for p in mine.iterdir()] == ["keep.txt"]
+
+
 def test_bad_inputs_notify_and_add_nothing(make_napari_viewer, qtbot, tmp_path, tiny_checkpoint, notifications):
     viewer = make_napari_viewer()
     dock = _dock(viewer)

@@ -92,6 +92,22 @@ def _errors(notifications):
     return [n.message for n in notifications if n.severity == "error"]
 
 
+def test_save_refuses_a_users_file_or_folder(make_napari_viewer, tmp_path, notifications):
+    dock = _dock(make_napari_viewer())
+    dock.model = object()  # refused before the model is looked at
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    afile = tmp_path / "afile.txt"
+    afile.write_text("mine too")
+    for target in (mine, afile):
+        assert dock.save(target) is None
+        err = [n.message for n in notifications if n.severity == "error"][-1]
+        assert "refusing" in err and str(target) in err
+    assert (mine / "keep.txt").read_text() == "mine" and afile.read_text() == "mine too"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile.txt", "mine"]
+
+
 def test_set_from_layers_counts_refusals_and_class_edits(make_napari_viewer, notifications):
     viewer = make_napari_viewer()
     names = _add_leaves(viewer, n_per_class=2)

@@ -12,9 +12,11 @@ pytest.importorskip("torch")
 from napari_focus.batch import JOB, SUMMARY, find_cubes, make_job, output_names, run_batch  # noqa: E402
 from napari_focus.cli import main  # noqa: E402
 from napari_focus.cube_io import read_cube, write_envi  # noqa: E402
+from napari_focus.outputs import RESULT_MARKER, mark_result_folder  # noqa: E402
 
 WL = np.linspace(400.0, 1000.0, 12)
-FILES = ("curve.csv", "figure.png", JOB, "prediction.json", "saliency.hdr", "saliency.img", "saliency_map.npy")
+FILES = ("curve.csv", "figure.png", JOB, "prediction.json", "saliency.hdr", "saliency.img", "saliency_map.npy",
+         RESULT_MARKER)
 
 
 def write_cubes(folder, n, size=24, seed=0):
@@ -63,6 +65,22 @@ def test_folder_batch_summary_and_resume(tiny_checkpoint, tmp_path, capsys):
     redo = run_batch(src / "leaf*.hdr", out, make_job(tiny_checkpoint, rule="paper"))
     assert (redo["explained"], redo["skipped"]) == (3, 0)
     assert json.loads((out / "leaf01" / JOB).read_text())["rule"] == "paper"
+
+
+def test_a_users_folder_inside_the_output_is_never_replaced(tiny_checkpoint, tmp_path):
+    """A folder the user made in a batch's output, named like a cube's result, gives an error row and stays."""
+    src = write_cubes(tmp_path / "cubes", 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    mark_result_folder(out, "batch")  # an earlier run's output folder
+    (out / "leaf00").mkdir()
+    (out / "leaf00" / "keep.txt").write_text("mine")
+    res = run_batch(src, out, make_job(tiny_checkpoint))
+    assert (res["explained"], res["failed"]) == (1, 1)
+    assert (out / "leaf00" / "keep.txt").read_text() == "mine"
+    assert sorted(p.name for p in (out / "leaf00").iterdir()) == ["keep.txt"]
+    assert "not a napari-focus result folder" in summary(out)[0]["status"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
 def test_listing_and_names(tmp_path):

@@ -20,6 +20,7 @@ from napari_focus.batch import JOB, SUMMARY  # noqa: E402
 from napari_focus.cli import main  # noqa: E402
 from napari_focus.cube_io import read_cube  # noqa: E402
 from napari_focus.dataset import write_manifest  # noqa: E402
+from napari_focus.outputs import RESULT_MARKER  # noqa: E402
 
 from .test_batch import FILES, summary, write_cubes  # noqa: E402
 
@@ -78,7 +79,7 @@ def test_killed_batch_leaves_no_partial_output_and_resumes(tiny_checkpoint, tmp_
     res = run_killed(".partial-", 2, args, tmp_path)
     assert res.returncode == -signal.SIGKILL, res.stderr[-2000:]
     visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-    assert visible == ["leaf00", SUMMARY]  # the second cube was written but never renamed into place
+    assert visible == ["leaf00", RESULT_MARKER, SUMMARY]  # the second cube was written but never renamed into place
     assert [p.name.split(".partial-")[0] for p in out.iterdir() if ".partial-" in p.name] == [".leaf01"]
     assert sorted(p.name for p in (out / "leaf00").iterdir()) == sorted(FILES)
     assert read_cube(out / "leaf00" / "saliency.hdr").data.shape == (12, 24, 24)
@@ -89,6 +90,6 @@ def test_killed_batch_leaves_no_partial_output_and_resumes(tiny_checkpoint, tmp_
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (again["skipped"], again["explained"], again["failed"]) == (1, 2, 0)
     assert (out / "leaf00" / JOB).stat().st_mtime_ns == stamp
-    assert sorted(p.name for p in out.iterdir()) == ["leaf00", "leaf01", "leaf02", SUMMARY]
+    assert sorted(p.name for p in out.iterdir()) == ["leaf00", "leaf01", "leaf02", RESULT_MARKER, SUMMARY]
     assert [r["status"] for r in summary(out)] == ["ok"] * 3
     assert np.isfinite(np.asarray(read_cube(out / "leaf01" / "saliency.hdr").data)).all()
