@@ -1,6 +1,6 @@
 """Cost of explaining one cube: FOCUS vs Grad-CAM and gradient × input on the same model, same process.
 
-Issue 4's setting: a ViT-tiny-sized frozen backbone (d 192, 12 layers, patch 16, 224 px; random weights:
+The setting: a ViT-tiny-sized frozen backbone (d 192, 12 layers, patch 16, 224 px; random weights:
 cost does not depend on them), G = 10, K = 3 classes, one 204-band 256×256 cube. Reports the median of
 `--repeats` runs after a warm-up (the FOCUS rows in turns), ratios against FOCUS one class, one training
 step, and peak RSS. FOCUS renders T on its first read, so its rows come twice: with every T read, and

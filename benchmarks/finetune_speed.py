@@ -1,4 +1,4 @@
-"""Fine-tuning speed (issue 7): the cached fast path (prompts + head against cached backbone keys and
+"""Fine-tuning speed: the cached fast path (prompts + head against cached backbone keys and
 values) against the full path (prompts + adapter + SINK through the frozen backbone), same leaves, same
 process, ratios reported. Not a test: numbers depend on the machine and its load (printed).
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
-SECTION = "## Fine-tuning speed (issue 7)"
+SECTION = "## Fine-tuning speed"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""GUI responsiveness of the Explain dock (issue 6): event-loop stalls while explain runs, slider → line latency.
+"""GUI responsiveness of the Explain dock: event-loop stalls while explain runs, slider → line latency.
 
     QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" \
         .venv/bin/python benchmarks/gui_latency.py [--model CHECKPOINT_FOLDER] [--note "what else ran"]
@@ -18,7 +18,7 @@ Opens napari with the sample leaf (through the plugin's reader), then, in one pr
 The model: `--model PATH`, else the embedded default; when none is installed, an untrained model on
 the embedded backbone is built in a separate process (scripts/fallback_model.py), so that this process
 imports torch only through the dock, as for a user. Prints a markdown table and writes it to
-docs/benchmarks.md under "GUI responsiveness (issue 6)" (replacing that section, keeping the rest).
+docs/benchmarks.md under "GUI responsiveness" (replacing that section, keeping the rest).
 """
 
 from __future__ import annotations

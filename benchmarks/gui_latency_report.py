@@ -1,8 +1,8 @@
-"""The markdown section benchmarks/gui_latency.py writes to docs/benchmarks.md ("GUI responsiveness (issue 6)")."""
+"""The markdown section benchmarks/gui_latency.py writes to docs/benchmarks.md ("GUI responsiveness")."""
 
 from __future__ import annotations
 
-SECTION = "## GUI responsiveness (issue 6)"
+SECTION = "## GUI responsiveness"
 FRAME_MS = 1000.0 / 60.0
 WHAT_THE_DOCK_DOES = """
 What the dock does for this (each found with this script): torch's C++ libraries (and through them the CUDA ones) are
@@ -91,6 +91,6 @@ def render(res: dict, sl: dict, header: dict) -> str:
             continue
         cells = [f"{st[k]:.1f} ({st[k] / FRAME_MS:.2f})" for k in ("median", "p95", "max")]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", "A frame is 16.7 ms (60 Hz). The floors (issue 6): no stall > 100 ms while explain runs; the line "
+    lines += ["", "A frame is 16.7 ms (60 Hz). The floors: no stall > 100 ms while explain runs; the line "
               "follows the slider within one frame."]
     return "\n".join(lines) + "\n"

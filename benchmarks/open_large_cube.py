@@ -1,4 +1,4 @@
-"""How fast a whole-scan ENVI cube opens in napari, and how much memory that takes (issue 9 floor).
+"""How fast a whole-scan ENVI cube opens in napari, and how much memory that takes (against its floor).
 
 Writes a 2000×2000×204 uint16 BIL cube (1.6 GB) to a scratch folder once, then in a fresh process
 opens it through the plugin in a shown napari viewer and reports wall time to the first drawn frame

@@ -1,4 +1,4 @@
-"""Scale (issue 9): a whole scan explained by tiles (time, peak RSS), and batch throughput in cubes/minute.
+"""Scale: a whole scan explained by tiles (time, peak RSS), and batch throughput in cubes/minute.
 
 1. Tiled explain of the 2000×2000×204 uint16 BIL ENVI scan that `open_large_cube.py` writes (1.63 GB, a
    reflectance scale factor, so the reader serves it as a lazy dask array over the memory map), with the

@@ -1,4 +1,4 @@
-"""Show `band 97 · 742.3 nm` in the viewer while the band slider moves (SPEC §2).
+"""Show `band 97 · 742.3 nm` in the viewer while the band slider moves (docs/method.md §2).
 
 Installed once per viewer by the reader, the sample data and the docks; it follows the active cube
 layer (or the first one) and writes napari's text overlay.

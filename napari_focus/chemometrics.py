@@ -1,4 +1,4 @@
-"""Leaf-mean-spectrum baselines (SPEC §6): PLS-DA VIP band importance and a logistic regression.
+"""Leaf-mean-spectrum baselines (docs/method.md §6): PLS-DA VIP band importance and a logistic regression.
 
 They answer two questions the ViT explanations are judged against: which bands would the
 chemometrics standard (VIP of a PLS-DA on mean leaf spectra) pick, and how hard is the task with

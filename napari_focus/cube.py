@@ -87,7 +87,7 @@ class Cube:
         return band_label(band, self.wavelengths_nm)
 
     def layer_metadata(self) -> dict[str, Any]:
-        """Metadata for a napari image layer (SPEC §2)."""
+        """Metadata for a napari image layer (docs/method.md §2)."""
         md: dict[str, Any] = dict(self.metadata)
         if self.wavelengths_nm is not None:
             md["wavelengths_nm"] = [float(x) for x in self.wavelengths_nm]

@@ -1,4 +1,4 @@
-"""A simple leaf (vegetation) mask, so that saliency and every score stay on the leaf (SPEC §2).
+"""A simple leaf (vegetation) mask, so that saliency and every score stay on the leaf (docs/method.md §2).
 
 NDVI from a red band (~670 nm) and a NIR band (~800 nm) separates living tissue from almost any
 background; without those wavelengths the mask falls back to band-mean brightness. Only the few

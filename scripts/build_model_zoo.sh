@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild the embedded model (issue 5) from scratch, offline. Usage: scripts/build_model_zoo.sh [backbone] vnir204|vswir200
+# Rebuild the embedded model from scratch, offline. Usage: scripts/build_model_zoo.sh [backbone] vnir204|vswir200
 #   scripts/build_model_zoo.sh backbone   # once: stage 1 (35 min) then stages 2+3 (30 min), each resumable
 #   scripts/build_model_zoo.sh vnir204    # simulate, train (fast path), card: ~15 min and ~15 GB RAM at 960 leaves
 # In the background: nohup scripts/build_model_zoo.sh vnir204 > runs/zoo_vnir204.log 2>&1 &  (a line per epoch).

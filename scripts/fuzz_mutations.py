@@ -1,4 +1,4 @@
-"""Valid seed cubes and their hostile mutations for the reader fuzzer (`fuzz_readers.py`, issue 9).
+"""Valid seed cubes and their hostile mutations for the reader fuzzer (`fuzz_readers.py`).
 
 Seeds (ENVI in three interleaves, a Specim capture, TIFF pages and stacks, .npy with a wavelength sidecar, .npz,
 .h5, .mat v5 and v7.3) are written with spectral/tifffile/numpy/h5py/scipy; a *case* is a plain dict (seed +

@@ -1,4 +1,4 @@
-"""Fuzz every cube reader with mutated headers and corrupted files (issue 9, "hostile input").
+"""Fuzz every cube reader with mutated headers and corrupted files ("hostile input", docs/robustness.md).
 
 The contract: ``napari_focus.cube_io.read_cube(path)`` on any file returns a valid `Cube` (3-D data
 with no empty axis, wavelengths/fwhm/bbl one per band) or raises `CubeReadError` with a one-line

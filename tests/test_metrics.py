@@ -1,4 +1,4 @@
-"""SPEC §4 metrics against hand-computed cases (and scikit-learn / scipy where they define them)."""
+"""The metrics of docs/method.md §4 against hand-computed cases (and scikit-learn / scipy where they define them)."""
 
 from __future__ import annotations
 

@@ -135,7 +135,7 @@ class ExplainDock(QWidget):
         self._offer_leaf_mask()
 
     def _offer_leaf_mask(self, *_: Any) -> None:
-        """Show the picked cube's leaf mask (SPEC §2) before any explain, once the prefetch has imported what the
+        """Show the picked cube's leaf mask (docs/method.md §2) before explaining, once the prefetch imported what the
         mask and napari's first Labels layer need (`result_layers.LeafMaskOffer`)."""
         if prefetch_done():
             self._leaf_masks.offer()

@@ -130,7 +130,7 @@ def _mask_layer(leaf_mask: np.ndarray, scale: Any, translate: Any, name: str = "
 
 
 def build_leaf_mask(data: Any, metadata: dict) -> Any:
-    """The cube's leaf mask (SPEC §2's vegetation mask) as a napari Labels layer, made off the GUI thread; None when
+    """The cube's leaf mask (docs/method.md §2) as a napari Labels layer, made off the GUI thread; None when
     the cube has no red and NIR bands or no leaf was found (explain then falls back as it always did and says so).
 
     A thread, because reading the red and NIR bands of a large band-interleaved file touches all of it.

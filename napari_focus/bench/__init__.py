@@ -1,4 +1,4 @@
-"""The benchmark of issue 8 (`napari-focus bench`): FOCUS against Grad-CAM, gradient × input, a
+"""The benchmark (`napari-focus bench`): FOCUS against Grad-CAM, gradient × input, a
 Prompt-CAM-style model and chemometrics on simulated leaves whose truth is known, and its cost.
 
 `config` (presets), `cells` (the JSON cache), `runs` (simulate, train through the recipe, evaluate),

@@ -19,7 +19,7 @@ DEFAULT_CACHE = "benchmarks/cache"
 def register(subparsers: Any) -> None:
     """Add the `bench` subcommand."""
     b = subparsers.add_parser(
-        "bench", help="FOCUS vs Grad-CAM, Prompt-CAM-style and chemometrics on simulated leaves (issue 8)",
+        "bench", help="FOCUS vs Grad-CAM, Prompt-CAM-style and chemometrics on simulated leaves",
         description="Compute the benchmark's cells (cached as JSON; a rerun resumes) and write the tables between "
                     "the bench markers of the output file.")
     size = b.add_mutually_exclusive_group()

@@ -1,4 +1,4 @@
-"""What the benchmark runs (issue 8): data sizes, seeds, the rows of every table, the cost sizes.
+"""What the benchmark runs: data sizes, seeds, the rows of every table, the cost sizes.
 
 Three presets: `full` (the published benchmark, hours, spread over sittings), `quick` (a smoke check
 of every table in ≤ 10 min on 2 cores) and `smoke` (seconds, for the test suite, with a tiny backbone
@@ -46,7 +46,7 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class CostConfig:
-    """Issue 4's cost setting: a DINOv2-layout frozen ViT (random weights: cost does not depend on them)."""
+    """The setting of benchmarks/cost.py: a DINOv2-layout frozen ViT (random weights: cost does not depend on them)."""
 
     backbone: dict[str, Any] = field(default_factory=lambda: dict(
         img_size=224, patch_size=16, embed_dim=192, depth=12, num_heads=3, num_classes=0))

@@ -1,6 +1,6 @@
 """Cost of explaining one cube: FOCUS vs Grad-CAM, gradient × input and a naive per-band-token ViT.
 
-Issue 4's setting (`benchmarks/cost.py`) and issue 8's cost table share this module. The frozen
+The cost setting of `benchmarks/cost.py` and the benchmark's cost table share this module. The frozen
 backbone has random weights (cost does not depend on them). Time is the median of `repeats` runs
 after a warm-up; memory is the peak resident set size during those runs above the RSS just before
 (sampled every 2 ms). With `isolate`, every measurement runs in its own process

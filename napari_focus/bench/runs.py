@@ -230,7 +230,7 @@ def _evaluate(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any], deletion
 
 
 def evaluation(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any]) -> dict[str, Any] | None:
-    """SPEC §4 metrics of one method on the held-out folder (means over leaves), plus ρ against the truth.
+    """docs/method.md §4 metrics of one method on the held-out folder (means over leaves), plus ρ against the truth.
 
     The cell's key adds the metric set's version to `ecfg` (which the deletion cell keys on unchanged), so a new
     metric re-runs the evaluations only."""
@@ -255,7 +255,7 @@ def evaluation(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any]) -> dict
 
 
 def deletion(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any]) -> dict[str, Any] | None:
-    """Spectral deletion (SPEC §4) of one method's curves over the held-out leaves: its own cell, because it
+    """Spectral deletion (docs/method.md §4) of one method's curves over the held-out leaves: its own cell, because it
     costs several forward passes per leaf and only Table I reports it. Grad-CAM's band curve is gradient ×
     input's (focus/baselines.py), so its deletion is gradient × input's cell, not a second identical one."""
     if ecfg["method"] == "gradcam":

@@ -214,7 +214,7 @@ def seeds_above_chance(model: list[dict[str, Any] | None], floor: list[dict[str,
 
 
 def holds(res: dict[str, Any], cfg: BenchConfig) -> list[str]:
-    """The issue's goals, checked against the means above (generated, not typed)."""
+    """The benchmark's goals, checked against the means above (generated, not typed)."""
     names = {"bio5_tolerant": "BIO@5 tolerant", "bio5_tolerant_diseased": "BIO@5 tolerant on diseased leaves",
              "auprc": "AUPRC", "gradcam": "Grad-CAM", "promptcam": "Prompt-CAM-style"}
     readouts = {"focus": "default readout", "focus_tuned": "readout chosen on tuning leaves"}

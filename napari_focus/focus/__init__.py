@@ -1,4 +1,4 @@
-"""The FOCUS model core (SPEC §3), pure PyTorch, no Qt.
+"""The FOCUS model core (docs/method.md §3), pure PyTorch, no Qt.
 
 Modules: `groups` (spectral groups), `backbone` (frozen timm ViT from local files), `model`
 (`FocusModel`), `readout` (named saliency rules), `explain` (`explain`, `predict`, `Explanation`),

@@ -1,4 +1,4 @@
-"""Build and freeze a timm plain ViT from local files only (SPEC §3.9); never the network.
+"""Build and freeze a timm plain ViT from local files only (docs/method.md §3.9); never the network.
 
 A backbone is described by a `BackboneSpec` (a timm name and/or constructor kwargs, the weights
 file, its SHA-256 and the input size) so that a checkpoint can rebuild exactly the same network
@@ -60,7 +60,7 @@ def check_plain_vit(vit: Any) -> None:
 
 
 def freeze(vit: Any) -> Any:
-    """No gradients, eval mode: the backbone is never trained (SPEC §3.7)."""
+    """No gradients, eval mode: the backbone is never trained (docs/method.md §3.7)."""
     for p in vit.parameters():
         p.requires_grad_(False)
     return vit.eval()

@@ -1,8 +1,8 @@
-"""Second opinions on the same trained FOCUS model (SPEC §6): gradient × input and Grad-CAM.
+"""Second opinions on the same trained FOCUS model (docs/method.md §6): gradient × input and Grad-CAM.
 
 Both explain the class logit z_c with one backward pass and return the same `Explanation` as FOCUS.
 Grad-CAM (the `grad-cam` library) reads the last block's `norm1` (its output is exactly zero for
-the head, SPEC §7), with the group axis folded into channels; its band curve is gradient × input's.
+the head, docs/method.md §6), with the group axis folded into channels; its band curve is gradient × input's.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Device choice (SPEC §3.10): CUDA with autocast, then Apple MPS, else CPU; always overridable."""
+"""Device choice (docs/method.md §3.10): CUDA with autocast, then Apple MPS, else CPU; always overridable."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A saliency cube held as its factors, so that explaining every class does not build every T (SPEC §3.8).
+"""A saliency cube held as its factors, so that explaining every class does not build every T (docs/method.md §3.8).
 
 T = leaf ⊙ clamp₀(upsample(P)), P the patch-level saliency on the cube's bands (C, gh, gw), upsample
 bilinear (align_corners False) to the cube's H×W. T is C·H·W floats per class (53 MB for 204×256×256)

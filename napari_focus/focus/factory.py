@@ -53,7 +53,7 @@ def backbone_spec(name: str | None = None, weights_file: str | Path | None = Non
         return BackboneSpec(name=info.get("name") or name, kwargs=kwargs, weights_file=str(w.resolve()),
                             sha256=sha256_file(w), img_size=img_size or info.get("kwargs", {}).get("img_size"))
     if name is not None and "dinov2" in name and img_size is None:
-        img_size = 224  # SPEC §3: DINOv2 at 224 px, not timm's 518 default
+        img_size = 224  # docs/method.md §3.9: DINOv2 at 224 px, not timm's 518 default
     return BackboneSpec(name=name, weights_file=str(path.resolve()), sha256=sha256_file(path), img_size=img_size)
 
 
@@ -73,7 +73,7 @@ def new_model(
     """A fresh (untrained, uncalibrated) FOCUS model on the spec's frozen backbone.
 
     `joint`: one backbone sequence of all N·G tokens (the benchmark's ablation, joint.py) instead of
-    the SPEC's one sequence per group."""
+    the default one sequence per group (docs/method.md §3.4)."""
     import torch
 
     torch.manual_seed(seed)

@@ -1,4 +1,4 @@
-"""The fast path of training (issue 7): with Φ, the group embeddings and SINK frozen, the frozen
+"""The fast path of training (docs/method.md §3.7): with Φ, the group embeddings and SINK frozen, the frozen
 backbone's per-layer keys and values of a sample never change while prompts and head train, so
 they are computed once, stored (fp16), and the prompts train against the store alone.
 
@@ -115,7 +115,7 @@ def cached_predict(model, cache: KVCache, batch_size: int = 32) -> torch.Tensor:
 
 
 #: views cached by default: identity, two rotations and a flip cost half of all eight (the 60 s floor of
-#: issue 7 is mostly this one-off pass) and gave the same held-out score in benchmarks/finetune_speed.py
+#: fine-tuning is mostly this one-off pass) and gave the same held-out score in benchmarks/finetune_speed.py
 DEFAULT_VIEWS = 4
 
 

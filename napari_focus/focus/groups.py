@@ -1,4 +1,4 @@
-"""Spectral groups: a partition of a cube's good bands into G contiguous, named groups (SPEC §3.1).
+"""Spectral groups: a partition of a cube's good bands into G contiguous, named groups (docs/method.md §3.1).
 
 Groups follow domain knowledge (pigment, red-edge, water bands) so that each backbone sequence
 sees one physically meaningful part of the spectrum; the names are what the UI shows.

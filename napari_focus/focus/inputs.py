@@ -1,5 +1,5 @@
 """From a `Cube` to the model's input: map its bands to the model's (resampling when the
-wavelengths differ, SPEC §3.11) and resize it to the backbone's input size (bilinear)."""
+wavelengths differ, docs/method.md §3.11) and resize it to the backbone's input size (bilinear)."""
 
 from __future__ import annotations
 

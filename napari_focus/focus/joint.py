@@ -1,17 +1,17 @@
-"""One joint sequence of all N·G tokens: the benchmark's ablation of SPEC §3.4 (never the default).
+"""One joint sequence of all N·G tokens: the benchmark's ablation of docs/method.md §3.4 (never the default).
 
 The backbone runs once per cube over `[SINK] [CLS] [registers] x_{1,1} … x_{N,1} … x_{1,G} … x_{N,G}`:
 group g's N patch tokens keep their spatial position embedding and get the group embedding e_g, as in
 the per-group model, but every patch now attends to every group. Prompt p_{c,g} is an extra query at
 every layer that attends to the whole joint sequence and to itself (not to other prompts); z_{c,g}
 and z_c are as usual. So a prompt of group g depends on every group's bands (from layer 1 on, and
-through the patches' cross-group attention), which per-group sequences rule out (SPEC §8).
+through the patches' cross-group attention), which per-group sequences rule out (docs/method.md §7).
 
 Readouts are unchanged: a_{c,g}(p) is the attention of p_{c,g} to *group g's* patch tokens
 (`own_patches`); the rollout runs over the joint sequence's attention before that selection. The
 rest of the machinery (training, calibration, sink loss, diagnostics, Grad-CAM) is `FocusModel`'s,
 through its layout hooks (`_sequences`, `seq_patches`, `own_patches`). The cached fast training path
-(issue 7) is per-group only.
+(docs/method.md §3.7) is per-group only.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One timm block with FOCUS's prompt rows (SPEC §3.4–3.6): the backbone rows run fused attention and never
+"""One timm block with FOCUS's prompt rows (docs/method.md §3.4–3.6): the backbone rows run fused attention and never
 see a prompt; the prompt rows are computed explicitly so their attention weights (the saliency) come for free.
 Also the SINK column's mass (from each row's log-sum-exp) and per-head row statistics, both in chunks of query
 rows so that no full attention matrix is kept."""
@@ -61,7 +61,7 @@ def _prompt_attention(attn: nn.Module, qp: torch.Tensor, kp: torch.Tensor, vp: t
 
 
 def prompt_step(blk: nn.Module, p: torch.Tensor, kb: torch.Tensor, vb: torch.Tensor) -> torch.Tensor:
-    """One block for the prompts alone, against cached backbone keys/values (issue 7's fast path)."""
+    """One block for the prompts alone, against cached backbone keys/values (the cached fast path)."""
     attn = blk.attn
     B, K, _ = p.shape
     h = blk.norm1(p)

@@ -1,8 +1,8 @@
-"""The benchmark's FOCUS training recipe (issue 8): one procedure for every row of every table.
+"""The benchmark's FOCUS training recipe: one procedure for every row of every table.
 
-It trains every trainable tensor of SPEC §3 (Φ after its spectral-contrast fit, e_g, SINK, prompts, head), because
-Table III varies the SINK token and its loss. The shipped models (`scripts/build_model_zoo.sh`) use the fast variant
-instead: prompts and head only, on cached backbone keys/values, 40 epochs on 960 leaves. The benchmark's cells
+It trains every trainable tensor of docs/method.md §3.7 (Φ after its spectral-contrast fit, e_g, SINK, prompts, head),
+because Table III varies the SINK token and its loss. The shipped models (`scripts/build_model_zoo.sh`) use the fast
+variant instead: prompts and head only, on cached backbone keys/values, 40 epochs on 960 leaves. The benchmark's cells
 therefore compare methods and ablations under one recipe; the shipped checkpoints are measured by their model cards.
 """
 

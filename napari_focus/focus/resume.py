@@ -1,4 +1,4 @@
-"""Resuming an interrupted FOCUS training run (issue 5: every artefact run resumes after an interruption).
+"""Resuming an interrupted FOCUS training run (every artefact run resumes after an interruption).
 
 After each epoch `train(..., resume_dir=...)` writes the run's state to that folder (`<out>.partial/`
 on the CLI): the model's own tensors (trainables and calibration), the optimiser's moments, the shuffling

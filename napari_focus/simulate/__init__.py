@@ -1,4 +1,4 @@
-"""Physically simulated leaves with ground truth (SPEC §5): PROSPECT-D, sensors, scenes, datasets.
+"""Physically simulated leaves with ground truth (docs/method.md §5): PROSPECT-D, sensors, scenes, datasets.
 
 Public API (numpy/scipy only; submodules load on first use so `import napari_focus.simulate` is cheap):
 

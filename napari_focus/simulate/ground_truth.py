@@ -1,4 +1,4 @@
-"""Ground truth from the generator's own parameters (SPEC §5), and finding it beside a cube.
+"""Ground truth from the generator's own parameters (docs/method.md §5), and finding it beside a cube.
 
 The band sensitivity of a class (against the rest) or of a trait is the reflectance change that
 the class difference (or one standard deviation of the trait) causes on the sensor's bands,
@@ -20,7 +20,7 @@ from napari_focus.simulate.render import sensor_reflectance
 from napari_focus.simulate.sensors import Sensor
 
 TOP_K = 5
-MIN_SEPARATION_NM = 20.0  # SPEC §4: a band within 20 nm of a higher-ranked one is skipped
+MIN_SEPARATION_NM = 20.0  # docs/method.md §4: a band within 20 nm of a higher-ranked one is skipped
 
 
 def _pixel(mean: dict[str, float]) -> dict[str, np.ndarray]:

@@ -78,7 +78,7 @@ def leaf_shape(
 
 
 def smooth_field(shape: tuple[int, int], rng: np.random.Generator, sigma_px: float) -> np.ndarray:
-    """Zero-mean, unit-std smooth random field (zero-mean *before* scaling: SPEC §7's pitfall)."""
+    """Zero-mean, unit-std smooth random field (zero-mean *before* scaling: docs/method.md §5)."""
     f = ndimage.gaussian_filter(rng.standard_normal(shape), sigma_px, mode="reflect")
     f -= f.mean()
     sd = f.std()

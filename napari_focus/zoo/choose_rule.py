@@ -1,4 +1,4 @@
-"""Choose a checkpoint's saliency rule on tuning leaves (SPEC §3.8), never on the held-out ones.
+"""Choose a checkpoint's saliency rule on tuning leaves (docs/method.md §3.8), never on the held-out ones.
 
 Every single rule is evaluated on the tuning folder; the map rule with the best in-leaf AUPRC and the
 curve rule with the best tolerant BIO@5 (`readout.choose_rule`, which the benchmark's Table II uses too) are

@@ -1,6 +1,6 @@
 """Pretrain the embedded backbone: masked-patch reconstruction on single-band leaf images.
 
-A randomly initialised frozen ViT attends uniformly and cannot carry FOCUS (SPEC §7), and DINOv2
+A randomly initialised frozen ViT attends uniformly and cannot carry FOCUS (docs/method.md §3.9), and DINOv2
 cannot be downloaded here, so the project pretrains its own small ViT, self-supervised (SimMIM-style:
 masked patches replaced by a learned token, a linear decoder predicts their pixels, L1 loss), on single
 bands of simulated leaves of every task and sensor plus smooth random textures. The leaves come from a
@@ -14,8 +14,9 @@ regions and edges). No leaf, lesion mask or class label is used by this objectiv
 
 Stage 3 (`--attn-weight > 0`, with stage 2): the frozen backbone's attention must be able to find small
 spots, or FOCUS's prompts (extra queries that reuse its query/key maps) pool every patch alike and the
-classes tie (session-2 diagnosis). DINOv2's CLS attention finds salient objects; here the CLS row of the
-last `--attn-layers` blocks is taught to put its mass on the spot patches of the same synthetic images.
+classes tie (docs/benchmarks.md, "Why the prompts did not learn at first"). DINOv2's CLS attention finds
+salient objects; here the CLS row of the last `--attn-layers` blocks is taught to put its mass on the spot
+patches of the same synthetic images.
 
     python -m napari_focus.zoo.pretrain_backbone --out model/backbone --minutes 30
 
@@ -159,7 +160,7 @@ def build_model(arch: dict):
 
 
 def attention_entropies(vit, images) -> np.ndarray:
-    """Normalised attention entropy per (layer, head) of patch queries: 1 = uniform (SPEC §3.5)."""
+    """Normalised attention entropy per (layer, head) of patch queries: 1 = uniform (docs/method.md §3.5)."""
     import torch
 
     ents = []

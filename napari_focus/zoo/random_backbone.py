@@ -1,5 +1,5 @@
 """Write a randomly initialised backbone of the embedded one's shape (same backbone.json layout), so the
-same FOCUS recipe can be trained on it and readers see what the pretraining buys (issue 5).
+same FOCUS recipe can be trained on it and readers see what the pretraining buys.
 
     python -m napari_focus.zoo.random_backbone --like model/backbone/backbone.json --out runs/random_backbone
 """

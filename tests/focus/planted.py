@@ -1,7 +1,7 @@
-"""The planted-signal task (issue 4's readout acceptance test) and a tiny self-supervised backbone.
+"""The planted-signal task (the readout's acceptance test) and a tiny self-supervised backbone.
 
 Cubes: a textured leaf-like background, a decoy bright patch, and for class 1 a band window that is
-raised inside a known grid-aligned square. A frozen *random* ViT attends uniformly (SPEC §7), so the
+raised inside a known grid-aligned square. A frozen *random* ViT attends uniformly (docs/method.md §3.9), so the
 tiny backbone is first pretrained by masked-patch reconstruction on textured single-band images.
 """
 

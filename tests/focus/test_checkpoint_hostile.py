@@ -1,4 +1,4 @@
-"""Hostile checkpoints (issue 9): truncated safetensors, pickles named weights, JSON with wrong types.
+"""Hostile checkpoints (docs/robustness.md): truncated safetensors, pickles named weights, JSON with wrong types.
 
 Each is refused with CheckpointError and nothing in it runs: the pickles below would create a marker
 file if anything unpickled them. (test_checkpoint.py covers flipped bytes, foreign and invalid JSON.)

@@ -1,4 +1,4 @@
-"""The cached fast path (issue 7): the cache holds exactly what the full forward pass would see."""
+"""The cached fast path (docs/method.md §3.7): the cache holds exactly what the full forward pass would see."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The joint-sequence ablation (SPEC §3.4, issue 8 Table IV): every prompt sees every group's tokens."""
+"""The joint-sequence ablation (docs/method.md §3.4, bench Table IV): every prompt sees every group's tokens."""
 
 from __future__ import annotations
 

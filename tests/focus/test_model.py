@@ -1,4 +1,4 @@
-"""Mask semantics and trainability of the FOCUS model (SPEC §3.4, §3.5, §3.7)."""
+"""Mask semantics and trainability of the FOCUS model (docs/method.md §3.4, §3.5, §3.7)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Acceptance test of the readout (issue 4): a planted band window inside a known square.
+"""Acceptance test of the readout: a planted band window inside a known square.
 
 A tiny ViT is pretrained once per session by masked-patch reconstruction (a random frozen ViT attends
 uniformly), then for each of the held-out seeds 0–9 a FOCUS model is trained on that seed's cubes.

@@ -1,4 +1,4 @@
-"""Resuming an interrupted training run (issue 5): same weights as an uninterrupted run, or a clear refusal."""
+"""Resuming an interrupted training run: same weights as an uninterrupted run, or a clear refusal."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Φ's first training stage (issue 5): an in-group spectral contrast fitted on the training leaves' mean spectra."""
+"""Φ's first training stage (docs/method.md §3.3): an in-group spectral contrast fitted on training leaves' means."""
 
 from __future__ import annotations
 

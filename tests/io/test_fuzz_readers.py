@@ -1,4 +1,4 @@
-"""Hostile input: every reader returns a valid Cube or raises CubeReadError naming the file (issue 9 §4).
+"""Hostile input: every reader returns a valid Cube or raises CubeReadError naming the file (docs/robustness.md).
 
 Seeds and mutations come from ``scripts/fuzz_readers.py`` (the longer standalone run, which reads each
 input in a subprocess under a timeout and a memory limit); here hypothesis draws them, derandomised so

@@ -1,4 +1,4 @@
-"""Opening a large ENVI cube lazily reads nothing whole (issue 9): dask 2026 copies `from_array` inputs that
+"""Opening a large ENVI cube lazily reads nothing whole: dask 2026 copies `from_array` inputs that
 have a `.copy()`, which once read a whole memory-mapped scan into memory on open."""
 
 import tracemalloc

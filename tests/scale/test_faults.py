@@ -1,4 +1,4 @@
-"""Faults without loss (issue 9): a run killed with SIGKILL at its most dangerous instant loses nothing.
+"""Faults without loss (docs/robustness.md): a run killed with SIGKILL at its most dangerous instant loses nothing.
 
 The child process replaces `os.replace` with one that SIGKILLs the process itself just before a chosen
 rename: (a) `napari-focus train` after moving the existing checkpoint aside and before putting the new

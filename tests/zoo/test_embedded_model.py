@@ -1,5 +1,5 @@
-"""The model shipped in `model/` (issue 5): it loads with the network blocked, its frozen backbone is
-not a uniform-attention random ViT (SPEC §7), and each embedded checkpoint explains a sample leaf."""
+"""The model shipped in `model/`: it loads with the network blocked, its frozen backbone is
+not a uniform-attention random ViT (docs/method.md §3.9), and each embedded checkpoint explains a sample leaf."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_shipped_backbone_hash_and_spread_entropies(no_network):
 def test_every_embedded_checkpoint_is_installed():
     assert [p.name for p in embedded_checkpoints()] == list(EMBEDDED_CHECKPOINTS)
     total = sum(f.stat().st_size for f in model_dir().rglob("*") if f.is_file())
-    assert total < 25e6, f"model/ is {total / 1e6:.1f} MB (issue 5: under 25 MB)"
+    assert total < 25e6, f"model/ is {total / 1e6:.1f} MB (the limit: under 25 MB)"
 
 
 @pytest.mark.parametrize("sample", ["bls_vnir204", "bls_vswir200"])

@@ -1,4 +1,4 @@
-"""The backbone pretraining script's data and objectives (issue 5), on a tiny run."""
+"""The backbone pretraining script's data and objectives, on a tiny run."""
 
 from __future__ import annotations
 
