@@ -67,6 +67,10 @@ class BandLink:
             return None
         return layer
 
+    def go_to(self, band: int) -> None:
+        """Move napari's band slider (and so the plot's line) to `band` of the linked layer."""
+        self._on_band_requested(band)
+
     def _on_band_requested(self, band: int) -> None:
         """Plot → viewer: move the slider to `band` (world coordinate of the band), only if it differs."""
         layer = self.layer
