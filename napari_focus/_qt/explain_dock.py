@@ -67,6 +67,9 @@ class ExplainDock(ResultShowing, QWidget):
         self.method_box = QComboBox()
         for label, key in METHODS:
             self.method_box.addItem(label, key)
+        for box in (self.cube_box, self.class_box, self.method_box):  # long names elide; the dock stays narrow
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(14)
         self.run_button = QPushButton("Explain")
         self.cancel_button = QPushButton("Cancel")  # its own button: a double-click on Explain never cancels
         self.cancel_button.setEnabled(False)

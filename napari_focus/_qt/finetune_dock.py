@@ -30,6 +30,7 @@ from qtpy.QtWidgets import (
 from ..errors import FocusError
 from .explain_worker import torch_imports, wait_for_prefetch
 from .finetune_form import FinetuneForm, explain_docks
+from .scrolling import scrolling
 from .train_plot import TrainPlot
 from .training_set_editor import TrainingSetEditor
 
@@ -102,7 +103,8 @@ class FinetuneDock(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.save_button)
-        layout = QVBoxLayout(self)
+        inner = QWidget()
+        layout = QVBoxLayout(inner)
         layout.addWidget(self.editor, 3)
         layout.addWidget(self.form)
         layout.addLayout(buttons)
@@ -111,6 +113,7 @@ class FinetuneDock(QWidget):
         layout.addWidget(self.plot, 2)
         layout.addWidget(self.notes)
         layout.addWidget(hint)
+        scrolling(self, inner)  # its form, table and plot are ~1000 px tall: it scrolls in a shared column
 
         self.train_button.clicked.connect(self._on_train_clicked)
         self.save_button.clicked.connect(self._on_save_clicked)

@@ -128,3 +128,21 @@ def test_closing_the_dock_mid_run_adds_nothing(make_napari_viewer, qtbot, envi_c
     qtbot.wait(200)
     assert dock.result is None and len(viewer.layers) == n
     assert not any("saliency" in lyr.name for lyr in viewer.layers)
+
+
+def test_both_docks_and_a_result_fit_a_1600_by_1000_screen(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint):
+    viewer = make_napari_viewer(show=True)
+    window = viewer.window._qt_window
+    window.resize(1600, 1000)
+    viewer.open(str(envi_cube), plugin="napari-focus")
+    dock = _dock(viewer)
+    dock.set_model_folder(tiny_checkpoint)
+    viewer.window.add_plugin_dock_widget("napari-focus", "Fine-tune")
+    _click_explain(qtbot, dock)
+    qtbot.wait(100)
+    need = window.minimumSizeHint().expandedTo(window.minimumSize())
+    assert need.height() <= 1000 and need.width() <= 1600
+    assert window.height() <= 1000
+    # nothing of the Explain dock is cut off on the right: its contents are as wide as their minimum
+    area = dock.layout().itemAt(0).widget()
+    assert area.viewport().width() >= area.widget().minimumSizeHint().width()
