@@ -146,3 +146,25 @@ def test_both_docks_and_a_result_fit_a_1600_by_1000_screen(make_napari_viewer, q
     # nothing of the Explain dock is cut off on the right: its contents are as wide as their minimum
     area = dock.layout().itemAt(0).widget()
     assert area.viewport().width() >= area.widget().minimumSizeHint().width()
+
+
+def test_grad_cam_curve_is_labelled_as_gradient_x_input_everywhere(make_napari_viewer, qtbot, envi_cube,
+                                                                     tiny_checkpoint, tmp_path):
+    import json
+    import stat
+
+    pytest.importorskip("pytorch_grad_cam")
+    viewer = make_napari_viewer()
+    viewer.open(str(envi_cube), plugin="napari-focus")
+    dock = _dock(viewer)
+    dock.set_model_folder(tiny_checkpoint)
+    dock.method_box.setCurrentIndex(dock.method_box.findData("gradcam"))
+    assert "gradient × input" in dock.method_box.currentText()
+    _click_explain(qtbot, dock)
+    plot, _ = dock.spectral
+    assert plot.plot_item.titleLabel.text.startswith("gradient × input (the band curve of Grad-CAM)")
+    dock.export(tmp_path / "out")
+    pred = json.loads((tmp_path / "out" / "prediction.json").read_text())
+    assert pred["method"] == "gradcam" and pred["band_curve"].startswith("gradient × input")
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "out").iterdir()}
+    assert len(set(modes.values())) == 1, modes  # the CSV, PNG and JSON as readable as the ENVI files
