@@ -246,6 +246,14 @@ class ExplainDock(ResultShowing, QWidget):
             self.status.setText("cancelling…")
             self.worker.quit()
 
+    def showEvent(self, e: Any) -> None:  # noqa: N802 (Qt's name)
+        """The first time the dock shows, refit the view: napari fitted the cube to the canvas before the dock took
+        a third of its width, and the leaf's edges were cut off."""
+        super().showEvent(e)
+        if not getattr(self, "_refitted", False):
+            self._refitted = True
+            QTimer.singleShot(0, self.viewer.reset_view)
+
     def event(self, e: QEvent) -> bool:
         # napari removes a closed dock by taking its widget out of the window: the run's result must not appear
         if e.type() == QEvent.Type.ParentChange and self.parent() is None and self.running:

@@ -267,8 +267,8 @@ class SpectralPlotWidget(QWidget):
             item.setZValue(-10)
             return item
 
-        def label(i: int) -> pg.TextItem:  # names staggered on two rows so that narrow neighbours do not overlap
-            return pg.TextItem("", color=GROUP_TEXT, anchor=(0.5, 0.0 if i % 2 == 0 else -1.0))
+        def label(_: int) -> pg.TextItem:  # its row is chosen where it is placed (spectral_label_layout.py)
+            return pg.TextItem("", color=GROUP_TEXT, anchor=(0.5, 0.0))
 
         n = len(curve.groups)
         self._group_regions = self._resize(self._group_regions, n, region)

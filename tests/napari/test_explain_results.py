@@ -146,6 +146,8 @@ def test_both_docks_and_a_result_fit_a_1600_by_1000_screen(make_napari_viewer, q
     # nothing of the Explain dock is cut off on the right: its contents are as wide as their minimum
     area = dock.layout().itemAt(0).widget()
     assert area.viewport().width() >= area.widget().minimumSizeHint().width()
+    label = dock.model_box.currentText()
+    assert dock.model_box.width() > dock.model_box.fontMetrics().horizontalAdvance(label)  # never "embedded demonstr"
 
 
 def test_grad_cam_curve_is_labelled_as_gradient_x_input_everywhere(make_napari_viewer, qtbot, envi_cube,
