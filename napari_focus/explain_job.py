@@ -26,6 +26,10 @@ DEMO_NOTE = ("Demonstration model: a small ViT pretrained by this project on sim
              "DINOv2). It explains simulated bacterial leaf spot; do not use it for decisions on real plants.")
 
 
+DEMO_BACKBONE_NOTE = ("Fine-tuned on the demonstration backbone (a small ViT pretrained by this project on simulated "
+                      "leaves, a stand-in for DINOv2): do not use it for decisions on real plants.")
+
+
 def embedded_checkpoints() -> list[Path]:
     """The shipped FOCUS checkpoints that exist in this installation."""
     try:
@@ -37,6 +41,23 @@ def embedded_checkpoints() -> list[Path]:
 
 def is_embedded(path: str | os.PathLike) -> bool:
     return Path(path).resolve() in {p.resolve() for p in embedded_checkpoints()}
+
+
+def on_demo_backbone(model: Any) -> bool:
+    """Whether a model (e.g. fine-tuned in this session) still sits on the embedded demonstration backbone: the
+    shipped checkpoints' backbone weights, by their SHA-256."""
+    import json
+
+    sha = getattr(getattr(model, "backbone_spec", None), "sha256", None)
+    if not sha:
+        return False
+    for folder in embedded_checkpoints():
+        try:
+            if json.loads((folder / "config.json").read_text()).get("backbone", {}).get("sha256") == sha:
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 def default_checkpoint(cube: Cube | None = None) -> Path:

@@ -183,6 +183,11 @@ class ExplainDock(ResultShowing, QWidget):
         """Select an in-memory model (`explain_job.remember_model` key): the Fine-tune dock's hand-over."""
         select_or_add(self.model_box, key, label)
 
+    def offer_model(self, key: str, label: str) -> None:
+        """List an in-memory model without switching to it (a fine-tuned model that scored worse than the start)."""
+        if self.model_box.findData(key) < 0:
+            self.model_box.addItem(label, key)
+
     def _on_browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "FOCUS checkpoint folder")
         if folder:
