@@ -9,10 +9,11 @@ inputs it refuses are `explain_inputs.py`.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
-from qtpy.QtCore import QEvent, QTimer
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -41,6 +42,12 @@ EMBEDDED_LABEL = "embedded demonstration model"
 JOB_STEPS = 4  # the worker's yields: loading, checking, explaining, done
 
 
+class _TileRelay(QObject):
+    """Carries a tiled explain's per-tile progress from the worker to the GUI thread (a queued signal)."""
+
+    tile = Signal(object)
+
+
 class ExplainDock(ResultShowing, QWidget):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__()
@@ -49,6 +56,9 @@ class ExplainDock(ResultShowing, QWidget):
         self._showing: QTimer | None = None  # adding a result to the viewer, one step per event-loop turn
         self._shown = False  # the last run's result is in the viewer
         self._discard = ""  # why the running job's result must not be added (cancelled, dock closed)
+        self._stop = threading.Event()  # a tiled explain stops at its next tile once set
+        self._relay = _TileRelay(self)
+        self._relay.tile.connect(self._on_tile, Qt.ConnectionType.QueuedConnection)
         self.result: Any = None
         self.model_folder: Path | None = None  # None: the embedded default
         self.spectral: tuple[Any, Any] | None = None
@@ -230,9 +240,13 @@ class ExplainDock(ResultShowing, QWidget):
         # `errored` must be connected here: otherwise superqt re-raises the error on the GUI thread
         connect = {"yielded": self._on_step, "returned": self._on_result, "errored": self._on_error,
                    "finished": self._on_finished}
+        self._stop = threading.Event()
+        relay = self._relay
         self.worker = create_worker(job, cube, model, self.class_box.currentData(),
-                                    self.method_box.currentData(), leaf, geometry(layer), _start_thread=False,
-                                    _connect=connect, _progress={"total": JOB_STEPS, "desc": "Explain (FOCUS)"})
+                                    self.method_box.currentData(), leaf, geometry(layer),
+                                    lambda done, of: relay.tile.emit((done, of)), self._stop.is_set,
+                                    _start_thread=False, _connect=connect,
+                                    _progress={"total": JOB_STEPS, "desc": "Explain (FOCUS)"})
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self._discard = ""
@@ -247,6 +261,7 @@ class ExplainDock(ResultShowing, QWidget):
         """Stop the run at its next step; whatever it returns meanwhile is not added."""
         if self.worker is not None:
             self._discard = why
+            self._stop.set()
             self.cancel_button.setEnabled(False)
             self.status.setText("cancelling…")
             self.worker.quit()
@@ -275,9 +290,19 @@ class ExplainDock(ResultShowing, QWidget):
         self.progress.setValue(done)
         self.status.setText(message)
 
+    def _on_tile(self, item: tuple[int, int]) -> None:
+        if self.worker is None or self._discard:
+            return
+        done, of = item
+        self.progress.setRange(0, max(of, 1))
+        self.progress.setValue(done)
+        self.status.setText(f"explaining: tile {done} of {of}")
+
     def _on_error(self, exc: Exception) -> None:
         from napari.utils.notifications import show_error
 
+        if self._discard:  # cancelled between two tiles: said by the status line, not an error
+            return
         msg = str(exc) if isinstance(exc, FocusError) else f"{type(exc).__name__}: {exc}"
         show_error(f"napari-focus could not explain: {msg}")
         self.status.setText("failed; nothing was added")

@@ -144,5 +144,7 @@ class ResultShowing:
         from ..explain_layers import class_words, method_label
 
         notes = "; ".join(exp.notes)
-        text = f"{method_label(exp.method)} explained '{class_words(exp.class_name)}' in {exp.seconds:.1f} s"
+        tiles = len(getattr(exp, "tiles", None) or [])
+        how = f" in {tiles} tiles" if tiles else ""
+        text = f"{method_label(exp.method)} explained '{class_words(exp.class_name)}'{how} in {exp.seconds:.1f} s"
         return text + (f". Note: {notes}" if notes else "")

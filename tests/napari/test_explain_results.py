@@ -170,3 +170,37 @@ def test_grad_cam_curve_is_labelled_as_gradient_x_input_everywhere(make_napari_v
     assert pred["method"] == "gradcam" and pred["band_curve"].startswith("gradient × input")
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "out").iterdir()}
     assert len(set(modes.values())) == 1, modes  # the CSV, PNG and JSON as readable as the ENVI files
+
+
+def test_a_large_cube_is_tiled_as_the_cli_tiles_it(make_napari_viewer, qtbot, tmp_path, tiny_checkpoint,
+                                                    wavelengths):
+    """One policy for the dock and `napari-focus explain`: a cube longer than 4 model inputs is explained in tiles,
+    with the same answer as the command line's `explain_scene` for the same leaf mask."""
+    import spectral.io.envi as envi
+
+    from napari_focus.cube import Cube
+    from napari_focus.explain_job import load_model
+    from napari_focus.focus.tiled import explain_scene
+
+    rng = np.random.default_rng(0)
+    data = (np.linspace(0.05, 0.5, 12)[:, None, None] * (1 + 0.2 * rng.random((12, 140, 136)))).astype(np.float32)
+    hdr = tmp_path / "wide.hdr"
+    envi.save_image(str(hdr), np.transpose(data, (1, 2, 0)), interleave="bsq", force=True, ext=".img",
+                    metadata={"wavelength": list(wavelengths)})
+    viewer = make_napari_viewer()
+    layer = viewer.open(str(hdr), plugin="napari-focus")[0]
+    yy, xx = np.mgrid[0:140, 0:136]
+    mask = ((yy - 70) ** 2 + (xx - 68) ** 2 < 60 ** 2).astype(np.uint8)
+    viewer.add_labels(mask, name="wide · leaf mask")
+    dock = _dock(viewer)
+    dock.set_model_folder(tiny_checkpoint)
+    dock.class_box.setCurrentText("bls")
+    said = []
+    dock.status.setText = lambda text, set_text=dock.status.setText: (said.append(text), set_text(text))
+    _click_explain(qtbot, dock)
+    assert dock.result is not None and dock.result.tiles, dock.status.text()
+    assert any(t.startswith("explaining: tile ") for t in said) and " tiles in " in dock.status.text()
+    cli = explain_scene(load_model(tiny_checkpoint), Cube.from_layer(layer.data, layer.metadata), class_index="bls",
+                        tile="auto", leaf_mask=mask > 0)
+    np.testing.assert_allclose(dock.result.B, cli.B, rtol=1e-5)
+    np.testing.assert_allclose(dock.result.probabilities, cli.probabilities, rtol=1e-5)
