@@ -122,9 +122,9 @@ class ExplainDock(ResultShowing, QWidget):
         layout.addWidget(hint)
         layout.addStretch(1)
         scrolling(self, inner)
-        # as tall as its contents, no taller (the Spectral importance dock below it gets the rest of the column); it
-        # scrolls when a shorter screen or another dock leaves it less
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        # as tall as its contents when the column has room (the Spectral importance dock below it, which expands,
+        # gets the rest); it scrolls when a shorter screen or another dock leaves it less
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
 
         self.run_button.clicked.connect(lambda: self.start())
         self.cancel_button.clicked.connect(lambda: self.cancel())

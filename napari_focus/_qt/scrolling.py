@@ -8,7 +8,8 @@ be squeezed to a few rows and scrolls instead.
 from __future__ import annotations
 
 from qtpy.QtCore import QEvent, QObject, QSize, Qt
-from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtGui import QResizeEvent
+from qtpy.QtWidgets import QFrame, QScrollArea, QStyle, QVBoxLayout, QWidget
 
 MIN_VISIBLE_HEIGHT = 160  # a dock squeezed further than this would show too little to work with
 
@@ -29,12 +30,25 @@ class _FitArea(QScrollArea):
         if inner is None:
             return super().sizeHint()
         hint = inner.sizeHint()
-        return QSize(hint.width() + self.verticalScrollBar().sizeHint().width(), hint.height())
+        height = hint.height()
+        if inner.hasHeightForWidth() and self.isVisible():  # wrapped text is taller in a narrower dock
+            height = max(height, inner.heightForWidth(self.viewport().width()))
+        return QSize(hint.width() + self._bar_width(), height)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self.updateGeometry()  # the height it asks for depends on its width
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
         inner = self.widget()
         width = inner.minimumSizeHint().width() if inner is not None else 0
-        return QSize(width + self.verticalScrollBar().sizeHint().width(), MIN_VISIBLE_HEIGHT)
+        return QSize(width + self._bar_width(), MIN_VISIBLE_HEIGHT)
+
+    def _bar_width(self) -> int:
+        """Room for the vertical scroll bar as the style draws it (its size hint fell 2 px short), and the frame."""
+        extent = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self)
+        return max(extent, self.verticalScrollBar().sizeHint().width()) + 2 * self.frameWidth() + 4
 
 
 def scrolling(outer: QWidget, inner: QWidget) -> QScrollArea:

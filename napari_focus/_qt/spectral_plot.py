@@ -101,7 +101,9 @@ class SpectralPlotWidget(QWidget):
         p.setLabel("left", "importance")
         self.line = pg.InfiniteLine(angle=90, movable=True, pen=LINE_PEN, hoverPen=LINE_HOVER_PEN,
                                     label="", labelOpts={"position": 0.04, "color": "#ffd33d",
-                                                         "anchors": [(0, 1), (0, 1)]})
+                                                         "anchors": [(0, 1), (0, 1)],
+                                                         # opaque: drawn over a top band's label, never mixed with it
+                                                         "fill": pg.mkBrush(38, 41, 48, 235)})
         self.line.setZValue(20)
         self.line.sigPositionChanged.connect(self._on_line_moved)
         self.line.sigPositionChangeFinished.connect(self._on_line_released)

@@ -137,6 +137,8 @@ def test_both_docks_and_a_result_fit_a_1600_by_1000_screen(make_napari_viewer, q
     viewer.open(str(envi_cube), plugin="napari-focus")
     dock = _dock(viewer)
     dock.set_model_folder(tiny_checkpoint)
+    area = dock.layout().itemAt(0).widget()
+    qtbot.waitUntil(lambda: area.viewport().width() >= area.widget().minimumSizeHint().width(), timeout=5_000)
     viewer.window.add_plugin_dock_widget("napari-focus", "Fine-tune")
     _click_explain(qtbot, dock)
     qtbot.wait(100)
@@ -144,7 +146,6 @@ def test_both_docks_and_a_result_fit_a_1600_by_1000_screen(make_napari_viewer, q
     assert need.height() <= 1000 and need.width() <= 1600
     assert window.height() <= 1000
     # nothing of the Explain dock is cut off on the right: its contents are as wide as their minimum
-    area = dock.layout().itemAt(0).widget()
     assert area.viewport().width() >= area.widget().minimumSizeHint().width()
     label = dock.model_box.currentText()
     assert dock.model_box.width() > dock.model_box.fontMetrics().horizontalAdvance(label)  # never "embedded demonstr"
