@@ -134,6 +134,7 @@ class ExplainDock(ResultShowing, QWidget):
         self.cube_box.currentIndexChanged.connect(self._on_model_changed)
         for ev in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
             ev.connect(self._refresh_cubes)
+        self.viewer.layers.selection.events.active.connect(self._follow_active)
         from .._band_label import install_band_label
 
         install_band_label(self.viewer)
@@ -165,18 +166,28 @@ class ExplainDock(ResultShowing, QWidget):
             self._leaf_masks.offer()
 
     # ------------------------------------------------------------------ choices
-    def _refresh_cubes(self, *_: Any) -> None:
+    def _refresh_cubes(self, event: Any = None) -> None:
+        """List the cube layers; a cube just opened becomes the pick (the one a user means to explain next)."""
         current = self.cube_box.currentText()
         names = [lyr.name for lyr in cube_layers(self.viewer)]
         self.cube_box.blockSignals(True)
         self.cube_box.clear()
         self.cube_box.addItems(names)
         active = self.viewer.layers.selection.active
+        opened = getattr(event, "value", None) if getattr(event, "type", "") == "inserted" else None
+        if opened is not None and opened.name in names:
+            current = opened.name
         pick = current if current in names else (active.name if active is not None and active.name in names else "")
         if pick:
             self.cube_box.setCurrentText(pick)
         self.cube_box.blockSignals(False)
         self._on_model_changed()
+
+    def _follow_active(self, *_: Any) -> None:
+        """A cube selected in the layer list becomes the dock's pick."""
+        active = self.viewer.layers.selection.active
+        if active is not None and self.cube_box.findText(active.name) >= 0:
+            self.cube_box.setCurrentText(active.name)
 
     def cube_layer(self) -> Any:
         name = self.cube_box.currentText()

@@ -41,11 +41,14 @@ def test_two_cubes_and_two_methods_keep_their_results(make_napari_viewer, qtbot,
     _click_explain(qtbot, dock)
     a = viewer.layers["leaf · saliency · FOCUS · bls"]
     assert _above(viewer, first.name) == a.name  # drawn over its own cube, not on top of everything
-    dock.cube_box.setCurrentText("other leaf")
+    viewer.layers.selection.active = second  # the dock follows the cube selected in the layer list
+    assert dock.cube_box.currentText() == "other leaf"
     _click_explain(qtbot, dock)
     b = viewer.layers["other leaf · saliency · FOCUS · bls"]
     assert viewer.layers["leaf · saliency · FOCUS · bls"] is a and b is not a  # the first result survives
     assert _above(viewer, second.name) == b.name and _above(viewer, first.name) == a.name
+    viewer.open(str(envi_cube), plugin="napari-focus")  # a cube just opened is the dock's next pick
+    assert dock.cube_box.currentText() == "leaf [1]"
     dock.cube_box.setCurrentText("leaf")
     dock.method_box.setCurrentIndex(dock.method_box.findData("gradxinput"))
     _click_explain(qtbot, dock)
