@@ -202,12 +202,6 @@ class FinetuneDock(QWidget):
                else f" · {_eta(elapsed)} so far")
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(min(step, total))
-        pbar = self._pbar  # a local: napari's progress may process events, and `finished` closes it
-        if pbar is not None:
-            pbar.total = max(total, 1)
-            pbar.n = min(step, total)
-            pbar.set_description(f"fine-tuning: {stage}")
-            pbar.refresh()
         if stage == "training" and "loss" in info:
             epochs = self._settings.epochs
             per_epoch = max(1.0, total / max(epochs, 1))
@@ -215,8 +209,14 @@ class FinetuneDock(QWidget):
             text = f"epoch {info.get('epoch', '?')}/{epochs} · loss {float(info['loss']):.3f}{eta}"
         else:
             text = f"{stage} {step}/{total}{eta}"
-        if not self._stop.is_set() and not self._returned:  # (napari's progress bar may have run the result)
+        if not self._stop.is_set():
             self.status.setText(text)
+        pbar = self._pbar  # a local: napari's progress may process events, and `finished` closes it
+        if pbar is not None:  # last: its refresh may run the next steps and the result, which must come after this
+            pbar.total = max(total, 1)
+            pbar.n = min(step, total)
+            pbar.set_description(f"fine-tuning: {stage}")
+            pbar.refresh()
 
     def _on_epoch(self, item: tuple[int, float, float | None]) -> None:
         if self.worker is not None:
