@@ -28,6 +28,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import FocusError
+from .colour_scale import ColourScale
 from .combo import select_or_add
 from .explain_inputs import cube_layers, cube_or_refuse, model_offer, resolved_model, user_leaf_mask
 from .explain_show import ResultShowing
@@ -90,11 +91,10 @@ class ExplainDock(ResultShowing, QWidget):
         self.progress.setValue(0)
         self.status = QLabel("")
         self.probabilities = QLabel("")
-        self.colour_scale = QLabel("")
+        self.colour_scale = ColourScale()
         self.demo_note = QLabel()
-        for lab in (self.status, self.probabilities, self.colour_scale, self.demo_note):
+        for lab in (self.status, self.probabilities, self.demo_note):
             lab.setWordWrap(True)
-        self.colour_scale.setStyleSheet("color: #9aa4b2; font-size: 11px;")
         self.demo_note.setStyleSheet("color: #f0c674;")
         hint = QLabel("The 'leaf mask' layer is the leaf a run explains: paint on it to correct it. "
                       "Shift-click a pixel to plot its spectrum. Drag the line or click the curve to jump to a band.")

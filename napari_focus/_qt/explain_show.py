@@ -130,14 +130,14 @@ class ResultShowing:
         yield ""
 
     def _show_scale_of(self, saliency: Any, exp: Any, curve: Any) -> None:
-        """The slider to the curve's top band, napari's colour bar on this result only, and the scale in words."""
+        """The slider to the curve's top band, and the overlay's colour scale with its meaning in the dock."""
+        from ..explain_layers import saliency_colormap
+
         top = int(saliency.metadata.get("top_band", 0))
         self.spectral[1].band.go_to(top)
-        for other in self.viewer.layers:
-            if other.metadata.get("napari_focus") == "saliency" and hasattr(other, "colorbar"):
-                other.colorbar.visible = other.name == saliency.name  # (the plugin viewer proxies each layer anew)
-        self.colour_scale.setText(colour_scale_text(exp, saliency.metadata, tuple(saliency.contrast_limits),
-                                                    curve.band_text(top, decimals=1)))
+        limits = tuple(saliency.contrast_limits)
+        self.colour_scale.set_scale(saliency_colormap(), limits,
+                                    colour_scale_text(exp, saliency.metadata, limits, curve.band_text(top, 1)))
 
     @staticmethod
     def _status_text(exp: Any) -> str:
