@@ -1,7 +1,8 @@
 """Show `band 97 · 742.3 nm` in the viewer while the band slider moves (docs/method.md §2).
 
-Installed once per viewer by the reader, the sample data and the docks; it follows the active cube
-layer (or the first one) and writes napari's text overlay.
+Installed once per viewer by the reader, the sample data and the docks; it writes napari's text overlay for the
+active cube layer, else the cube under the cursor, else the topmost visible cube: cubes from different sensors
+share the slider but not their wavelengths, and a selected mask or points layer has no bands of its own.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from .cube import band_label
-from .layers import find_band_axis_layer
 
 _INSTALLED: weakref.WeakSet = weakref.WeakSet()
 
@@ -24,11 +24,35 @@ def current_band(viewer: Any, layer: Any) -> int:
     return int(np.clip(band, 0, layer.data.shape[0] - 1))
 
 
+def _is_cube(layer: Any) -> bool:
+    """A (C, H, W) image layer: a cube, or a saliency cube laid over one (it carries its cube's wavelengths)."""
+    return (hasattr(layer, "rgb") and hasattr(layer, "contrast_limits") and getattr(layer, "ndim", 0) == 3
+            and not layer.rgb)
+
+
+def _under(layer: Any, position: Any) -> bool:
+    """Whether the world `position` (all dims) falls on one of the layer's pixels."""
+    point = np.asarray(position, dtype=float)[-layer.ndim:]
+    if point.size < layer.ndim:
+        return False
+    y, x = np.asarray(layer.world_to_data(point), dtype=float)[-2:]
+    h, w = layer.data.shape[-2:]
+    return bool(-0.5 <= y < h - 0.5 and -0.5 <= x < w - 0.5)
+
+
 def cube_layer(viewer: Any) -> Any:
+    """The cube whose band the label names: the active one, the topmost visible one under the cursor, the topmost
+    visible one, the topmost one; None without any."""
     active = viewer.layers.selection.active
-    if active is not None and "wavelengths_nm" in active.metadata and active.ndim == 3:
+    if _is_cube(active):
         return active
-    return find_band_axis_layer(viewer.layers)
+    cubes = [lyr for lyr in reversed(viewer.layers) if _is_cube(lyr) and lyr.metadata.get("napari_focus") != "saliency"]
+    visible = [lyr for lyr in cubes if lyr.visible]
+    under = [lyr for lyr in visible if _under(lyr, viewer.cursor.position)]
+    for found in (under, visible, cubes):
+        if found:
+            return found[0]
+    return None
 
 
 def text_overlay(viewer: Any) -> Any:
@@ -47,7 +71,8 @@ def update_band_label(viewer: Any) -> str:
         overlay.visible = False
         return ""
     text = band_label(current_band(viewer, layer), layer.metadata.get("wavelengths_nm"))
-    overlay.text = text
+    if overlay.text != text:  # the cursor moves often; the overlay redraws only when the words change
+        overlay.text = text
     overlay.visible = True
     return text
 
@@ -65,8 +90,10 @@ def install_band_label(viewer: Any) -> None:
             update_band_label(v)
 
     viewer.dims.events.current_step.connect(_update)
+    viewer.cursor.events.position.connect(_update)  # the cube under the cursor may change
     viewer.layers.events.inserted.connect(_update)
     viewer.layers.events.removed.connect(_update)
+    viewer.layers.events.moved.connect(_update)
     viewer.layers.selection.events.active.connect(_update)
     text_overlay(viewer).position = "top_left"
     text_overlay(viewer).font_size = 12

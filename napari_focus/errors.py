@@ -23,3 +23,7 @@ class CubeReadError(FocusError):
 
 class CheckpointError(FocusError):
     """A model folder is not a valid, trusted FOCUS checkpoint."""
+
+
+class Cancelled(FocusError):
+    """The user cancelled a running job; nothing it made is kept."""

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .cube import Cube
-from .errors import CheckpointError, FocusError
+from .errors import Cancelled, CheckpointError, FocusError
 from .resources import model_dir
 
 Step = tuple[int, int, str]
@@ -24,6 +24,10 @@ Step = tuple[int, int, str]
 EMBEDDED_CHECKPOINTS = ("focus_bls_vnir204", "focus_bls_vswir200")
 DEMO_NOTE = ("Demonstration model: a small ViT pretrained by this project on simulated leaves (a stand-in for "
              "DINOv2). It explains simulated bacterial leaf spot; do not use it for decisions on real plants.")
+
+
+DEMO_BACKBONE_NOTE = ("Fine-tuned on the demonstration backbone (a small ViT pretrained by this project on simulated "
+                      "leaves, a stand-in for DINOv2): do not use it for decisions on real plants.")
 
 
 def embedded_checkpoints() -> list[Path]:
@@ -37,6 +41,23 @@ def embedded_checkpoints() -> list[Path]:
 
 def is_embedded(path: str | os.PathLike) -> bool:
     return Path(path).resolve() in {p.resolve() for p in embedded_checkpoints()}
+
+
+def on_demo_backbone(model: Any) -> bool:
+    """Whether a model (e.g. fine-tuned in this session) still sits on the embedded demonstration backbone: the
+    shipped checkpoints' backbone weights, by their SHA-256."""
+    import json
+
+    sha = getattr(getattr(model, "backbone_spec", None), "sha256", None)
+    if not sha:
+        return False
+    for folder in embedded_checkpoints():
+        try:
+            if json.loads((folder / "config.json").read_text()).get("backbone", {}).get("sha256") == sha:
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 def default_checkpoint(cube: Cube | None = None) -> Path:
@@ -104,18 +125,33 @@ def explain_steps(
     method: str = "focus",
     rule: str | None = None,
     leaf_mask: np.ndarray | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Generator[Step, None, Any]:
-    """Load the model if given as a folder (None: the embedded default), check the cube, explain it."""
+    """Load the model if given as a folder (None: the embedded default), check the cube, explain it.
+
+    The one tiling policy of the CLI and the batch runner (`focus.tiled.explain_scene`, tile "auto"): the cube
+    resized whole to the model's input, unless its longer side exceeds 4 inputs; then in tiles (one per leaf of
+    `leaf_mask`, as `napari-focus explain --labels` does with a boolean mask). `on_tile(done, total)` counts
+    tiles; `should_stop()` returning True stops at the next tile with `Cancelled`.
+    """
     total = 3
     if model is None or isinstance(model, (str, os.PathLike)):
         yield 0, total, "loading model"
         model = load_model(model if model is not None else default_checkpoint(cube))
     yield 1, total, "checking cube"
     check_cube_for_model(cube, model)
-    from .focus.explain import explain  # FOCUS enters inference_mode itself; the baselines need gradients
+    from .focus.tiled import explain_scene  # FOCUS enters inference_mode itself; the baselines need gradients
+
+    def progress(done: int, of: int, _: dict) -> None:
+        if should_stop is not None and should_stop():
+            raise Cancelled("cancelled")
+        if on_tile is not None:
+            on_tile(done, of)
 
     yield 2, total, f"explaining ({method})"
-    exp = explain(model, cube, class_index=class_name, method=method, rule=rule, leaf_mask=leaf_mask)
+    exp = explain_scene(model, cube, class_index=class_name, method=method, rule=rule, tile="auto",
+                        leaf_mask=leaf_mask, progress=progress)
     yield 3, total, "done"
     return exp
 

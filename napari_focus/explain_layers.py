@@ -1,7 +1,8 @@
 """An `Explanation` as napari layer data and a spectral curve: no napari or Qt import.
 
 The saliency cube is laid over the cube it explains (same scale and translate, band axis shared) with
-one contrast range for all bands, so that scrubbing compares bands honestly.
+one contrast range for all bands, so that scrubbing compares bands honestly. The range is read from the
+data (the readout's units are whatever the method gives), never from an assumed scale.
 """
 
 from __future__ import annotations
@@ -18,11 +19,36 @@ SALIENCY_COLORMAP = "inferno"  # the family; the layers use `saliency_colormap()
 _INFERNO_STOPS = ((0.0874, 0.0446, 0.2248), (0.2582, 0.0386, 0.4065), (0.4163, 0.0902, 0.4329),
                   (0.5783, 0.148, 0.4044), (0.7328, 0.2143, 0.3321), (0.865, 0.3168, 0.2261),
                   (0.9545, 0.4687, 0.0999), (0.9876, 0.6453, 0.0399), (0.9644, 0.8438, 0.2734))
-OPAQUE_FROM = 0.35  # fraction of the contrast range where the overlay becomes fully opaque
+OPAQUE_FROM = 0.7  # fraction of the contrast range where the overlay becomes fully opaque
+SATURATED_AT_MOST = 0.02  # of the leaf's pixels at the curve's top band: the top of the colour scale
+METHOD_LABELS = {"focus": "FOCUS", "gradxinput": "gradient × input", "gradcam": "Grad-CAM"}
+# the band curve (B) each method gives; Grad-CAM's map has no band axis, so its curve is gradient × input's
+CURVE_OF = {"gradcam": "gradxinput"}
+CLASS_WORDS = {"bls": "bacterial leaf spot"}  # class names the shipped models use, in plain words
 
 
-def saliency_names(class_name: str) -> tuple[str, str]:
-    return f"saliency · {class_name}", f"saliency map · {class_name}"
+def method_label(method: str) -> str:
+    return METHOD_LABELS.get(method, method)
+
+
+def curve_label(method: str) -> str:
+    """What the band curve of `method` really is: Grad-CAM's band curve is gradient × input's."""
+    source = CURVE_OF.get(method)
+    if source is None:
+        return method_label(method)
+    return f"{method_label(source)} (the band curve of {method_label(method)})"
+
+
+def class_words(class_name: str) -> str:
+    """'bls (bacterial leaf spot)'; other names as they are."""
+    words = CLASS_WORDS.get(str(class_name).lower())
+    return f"{class_name} ({words})" if words else str(class_name)
+
+
+def saliency_names(cube_name: str, method: str, class_name: str) -> tuple[str, str]:
+    """One result per cube, method and class: a second explain of another cube or method never replaces it."""
+    tail = f"{method_label(method)} · {class_name}"
+    return f"{cube_name} · saliency · {tail}", f"{cube_name} · saliency map · {tail}"
 
 
 def saliency_colormap() -> dict:
@@ -39,15 +65,48 @@ def saliency_colormap() -> dict:
     return {"colors": colors, "controls": controls.tolist(), "name": "saliency (inferno, transparent at 0)"}
 
 
-def _limits(arr: np.ndarray, pct: float = 99.9) -> tuple[float, float]:
-    finite = arr[np.isfinite(arr)]
-    hi = float(np.percentile(finite, pct)) if finite.size else 1.0
-    return 0.0, hi if hi > 0 else 1.0
+def top_band(importance: Any, good_bands: Any = None) -> int:
+    """The band where the curve peaks (bad and non-finite bands never); 0 for a curve without any value."""
+    v = np.asarray(importance, float).copy()
+    if good_bands is not None and np.size(good_bands) == v.size:
+        v[~np.asarray(good_bands, bool)] = np.nan
+    return int(np.nanargmax(v)) if np.isfinite(v).any() else 0
 
 
-def saliency_layer_data(exp: Any, scale: Any = None, translate: Any = None, method_label: str = "") -> list[tuple]:
+def _top_of(values: np.ndarray) -> float:
+    """The top of the colour scale for these pixels: only the SATURATED_AT_MOST largest of them (rounded down) lie
+    at or above it. Exact for a handful of pixels too, where a percentile would let two of 60 saturate."""
+    v = values[np.isfinite(values)]
+    allowed = int(np.floor(SATURATED_AT_MOST * v.size))
+    if v.size == 0 or not (v > 0).any():
+        return 1.0  # nothing salient: any positive top shows nothing
+    kth = float(np.partition(v, v.size - 1 - allowed)[v.size - 1 - allowed])  # the (allowed + 1)-th largest
+    if kth <= 0:  # no more positive pixels than may saturate: the faintest of them is the top
+        return float(v[v > 0].min())
+    return kth * (1 + 1e-5)  # just above it (also once napari stores the limits as float32): its ties stay below
+
+
+def saliency_limits(T: Any, band: int, leaf: Any) -> tuple[float, float]:
+    """One contrast range for all bands: 0 (transparent) to the value that at most SATURATED_AT_MOST of the leaf's
+    pixels reach at `band` (the curve's top band). From the data, whatever the readout's units."""
+    plane = np.asarray(T[band], dtype=np.float64)
+    inside = _leaf_or_all(leaf, plane.shape)
+    return 0.0, _top_of(plane[inside])
+
+
+def _leaf_or_all(leaf: Any, shape: tuple) -> np.ndarray:
+    mask = None if leaf is None else np.asarray(leaf, bool)
+    if mask is None or mask.shape != tuple(shape) or not mask.any():
+        return np.ones(shape, bool)
+    return mask
+
+
+def saliency_layer_data(exp: Any, scale: Any = None, translate: Any = None, cube_name: str = "cube",
+                        good_bands: Any = None) -> list[tuple]:
     """(T, kwargs, "image") and (M, kwargs, "image"), aligned with the explained cube layer."""
-    t_name, m_name = saliency_names(str(exp.class_name))
+    t_name, m_name = saliency_names(cube_name, exp.method, str(exp.class_name))
+    band = top_band(exp.B, good_bands)
+    t_limits = saliency_limits(exp.T, band, exp.leaf_mask)
     spatial_scale = None if scale is None else tuple(scale)[-2:]
     spatial_translate = None if translate is None else tuple(translate)[-2:]
     meta = {
@@ -58,13 +117,17 @@ def saliency_layer_data(exp: Any, scale: Any = None, translate: Any = None, meth
         "model_sha256": exp.model_sha256,
         "probabilities": [float(p) for p in np.ravel(exp.probabilities)],
         "predicted": str(exp.predicted),
+        "cube": cube_name,
+        "top_band": band,
+        "saturated_at_most": SATURATED_AT_MOST,
     }
     if exp.wavelengths_nm is not None:
         meta["wavelengths_nm"] = [float(w) for w in exp.wavelengths_nm]
     common = {"colormap": saliency_colormap(), "blending": "translucent", "opacity": 0.9}
-    t_kwargs = dict(common, name=t_name, contrast_limits=_limits(exp.T), metadata=meta,
-                    axis_labels=("band", "y", "x"))
-    m_kwargs = dict(common, name=m_name, contrast_limits=_limits(exp.M), metadata=dict(meta), visible=False)
+    m = np.asarray(exp.M, dtype=np.float64)
+    m_limits = (0.0, _top_of(m[_leaf_or_all(exp.leaf_mask, m.shape)]))
+    t_kwargs = dict(common, name=t_name, contrast_limits=t_limits, metadata=meta, axis_labels=("band", "y", "x"))
+    m_kwargs = dict(common, name=m_name, contrast_limits=m_limits, metadata=dict(meta), visible=False)
     if scale is not None:
         t_kwargs["scale"] = tuple(scale)
         m_kwargs["scale"] = spatial_scale
@@ -99,9 +162,8 @@ def groups_on_cube_bands(model_groups: Any, model_wavelengths: Any, cube_wavelen
 def curve_from_explanation(exp: Any, model: Any = None, good_bands: Any = None) -> SpectralCurve:
     groups = [] if model is None else groups_on_cube_bands(
         getattr(model, "groups", None), getattr(model, "wavelengths_nm", None), exp.wavelengths_nm, len(exp.B))
-    label = {"focus": "FOCUS", "gradxinput": "gradient × input", "gradcam": "Grad-CAM"}.get(exp.method, exp.method)
     return SpectralCurve(importance=np.asarray(exp.B, float), wavelengths_nm=exp.wavelengths_nm, groups=groups,
-                         good_bands=good_bands, title=f"{label} · {exp.class_name}")
+                         good_bands=good_bands, title=f"{curve_label(exp.method)} · {exp.class_name}")
 
 
 def probability_text(exp: Any, classes: list[str]) -> str:

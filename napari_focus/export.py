@@ -14,20 +14,19 @@ import csv
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .atomic import replace_file
 from .cube_io import write_envi
+from .explain_layers import curve_label
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    """Written whole or not at all, with the user's usual file mode (as the ENVI files are), not a temp file's 0600."""
+    replace_file(path, lambda tmp: tmp.write_text(text))
 
 
 def write_curve_csv(path: Path, importance: np.ndarray, wavelengths_nm: Any) -> Path:
@@ -82,14 +81,11 @@ def write_figure(path: Path, exp: Any, top_bands: Any = None) -> Path:
     ax_b.plot(x, exp.B, color="#c0392b")
     ax_b.set_xlabel("band index" if exp.wavelengths_nm is None else "wavelength (nm)")
     ax_b.set_ylabel("importance B")
-    ax_b.set_title(f"which wavelengths · {exp.method} ({exp.rule})")
+    ax_b.set_title(f"which wavelengths · {curve_label(exp.method)}")
     for b in [] if top_bands is None else top_bands:
         ax_b.axvline(x[b], color="0.6", lw=0.8, ls="--")
         ax_b.annotate(f"{x[b]:.0f}", (x[b], exp.B[b]), textcoords="offset points", xytext=(2, 4), fontsize=8)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp)
-    os.replace(tmp, path)
+    replace_file(path, lambda tmp: fig.savefig(tmp, format="png"))
     return path
 
 
@@ -99,6 +95,7 @@ def prediction_record(exp: Any, classes: list[str] | None = None) -> dict[str, A
         "predicted": exp.predicted if isinstance(exp.predicted, str) else float(exp.predicted),
         "explained_class": str(exp.class_name),
         "method": exp.method,
+        "band_curve": curve_label(exp.method),  # Grad-CAM's band curve is gradient × input's
         "rule": exp.rule,
         "model_sha256": exp.model_sha256,
         "notes": list(exp.notes),

@@ -67,10 +67,20 @@ class FinetuneResult:
     n_train: int
     n_held: int
     notes: list[str] = field(default_factory=list)
+    score_before: float | None = None  # the starting model's held-out score (None: fresh, or nothing held out)
+
+    @property
+    def score_fell(self) -> bool:
+        """The held-out score ended below the starting model's: the new model should not replace it silently."""
+        after = getattr(self.history, "val_score", None)
+        return self.score_before is not None and bool(after) and after[-1] < self.score_before - 1e-9
 
     @property
     def cancelled(self) -> bool:
         return bool(getattr(self.history, "cancelled", False))
+
+
+NEW_CLASSES_NOTE = "new classes get new prompts: "
 
 
 def copy_model(model: Any) -> Any:
@@ -148,7 +158,7 @@ def start_model(start: StartPoint, ts: TrainingSet, settings: Settings) -> tuple
         new = [c for c in ts.classes if c not in model.classes]
         if new:
             model.add_classes(new)
-            notes.append(f"new classes get new prompts: {', '.join(new)}")
+            notes.append(f"{NEW_CLASSES_NOTE}{', '.join(new)}")
     return model, notes
 
 
@@ -185,6 +195,8 @@ def run_finetune(
     if contrast:
         notes.append("new model: Φ first gets the spectral contrast that separates the classes in the training set")
     model.to(select_device())
+    comparable = not contrast and not any(n.startswith(NEW_CLASSES_NOTE) for n in notes)  # the same model, trained
+    score_before = _held_out_score(model, held) if comparable else None
     try:
         hist = train(model, train_set.pairs(), epochs=settings.epochs, lr=settings.lr,
                      sink_weight=settings.sink_weight, batch_size=settings.batch_size, seed=settings.seed,
@@ -195,4 +207,16 @@ def run_finetune(
             raise FocusError("ran out of memory while training; the previous model is unchanged. Use fewer or "
                              "smaller samples, or 'prompts + head (fast)'") from None
         raise
-    return FinetuneResult(model, hist, n_train=len(train_set), n_held=len(held), notes=notes)
+    return FinetuneResult(model, hist, n_train=len(train_set), n_held=len(held), notes=notes,
+                          score_before=score_before)
+
+
+def _held_out_score(model: Any, held: TrainingSet) -> float | None:
+    """The starting model's score on the held-out images, to compare the fine-tuned one with (None without any)."""
+    from .focus.train import score, tensors_from
+
+    pairs = held.pairs()
+    if not pairs:
+        return None
+    model.eval()
+    return float(score(model, *tensors_from(model, pairs)))

@@ -30,15 +30,32 @@ def main(argv: list[str] | None = None) -> int:
             print(f"napari-focus: could not open sample {args.sample!r}: {exc}", file=sys.stderr)
     _open_docks(viewer)
     if args.screenshot:
+        import time
+
         from qtpy.QtWidgets import QApplication
 
-        QApplication.processEvents()
+        end = time.monotonic() + 1.5  # the docks' layout and the refitted view settle over a few event-loop turns
+        while time.monotonic() < end:
+            QApplication.processEvents()
+            time.sleep(0.02)
+        _close_toasts(viewer)
         viewer.screenshot(args.screenshot, canvas_only=False, flash=False)
         viewer.close()
         print(args.screenshot)
         return 0
     napari.run()
     return 0
+
+
+def _close_toasts(viewer: object) -> None:
+    """Close napari's notification toasts (its PyQt5 deprecation notice) before a README picture: they would cover
+    the canvas. napari's toast class is private; without it, the picture keeps them."""
+    try:
+        from napari._qt.dialogs.qt_notification import NapariQtNotification
+    except ImportError:
+        return
+    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
+        toast.close()
 
 
 def _open_docks(viewer: object) -> None:

@@ -94,8 +94,3 @@ def cube_layer_data(cube: Cube, name: str | None = None, with_rgb: bool = True) 
                                   "contrast_limits": (0.0, 1.0)}, "image"))
     return layers
 
-
-def find_band_axis_layer(layers: Any) -> Any:
-    """The first (C, H, W) image layer carrying `wavelengths_nm`, active layer preferred."""
-    cands = [layer for layer in layers if getattr(layer, "ndim", 0) == 3 and not getattr(layer, "rgb", False)]
-    return cands[0] if cands else None

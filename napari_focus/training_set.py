@@ -202,10 +202,12 @@ class TrainingSet:
 
     # ------------------------------------------------------------------ held-out split
     def split(self, fraction: float, seed: int = 0) -> tuple[TrainingSet, TrainingSet]:
-        """(train, held-out), holding out whole images: about `fraction` of each class's images.
+        """(train, held-out), holding out whole images: about `fraction` of each class's samples.
 
-        Images are stratified by their most common label (classification) and shuffled with `seed`;
-        every stratum keeps at least one image for training. Deterministic for a given set and seed.
+        Images are stratified by their most common label (classification) and shuffled with `seed`; an image is
+        held out when that brings the stratum's held-out samples nearer `fraction` of them (counting images let
+        one image of two, 10 of 16 samples, go for a fraction of 0.25). Every stratum keeps at least one image
+        for training. Deterministic for a given set and seed.
         """
         if not 0.0 <= fraction < 1.0:
             raise FocusError(f"the held-out fraction must be in [0, 1); got {fraction}")
@@ -220,9 +222,13 @@ class TrainingSet:
         held: set[str] = set()
         for key in sorted(strata):
             imgs = sorted(strata[key])
-            k = min(len(imgs) - 1, int(math.floor(fraction * len(imgs) + 0.5)))
-            if k > 0:
-                held.update(imgs[i] for i in rng.permutation(len(imgs))[:k])
+            target = fraction * sum(len(by_image[img]) for img in imgs)
+            n_held, n_images = 0, 0
+            for i in rng.permutation(len(imgs)):
+                n = len(by_image[imgs[i]])
+                if n_images < len(imgs) - 1 and abs(n_held + n - target) < abs(n_held - target):
+                    held.add(imgs[i])
+                    n_held, n_images = n_held + n, n_images + 1
         tr = TrainingSet(self.task, [s for s in self.samples if s.image not in held], list(self.notes))
         ho = TrainingSet(self.task, [s for s in self.samples if s.image in held])
         if fraction > 0 and not held:

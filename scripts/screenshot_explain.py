@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     m = dock.result.M  # the lower plot: the spectra of the most salient pixel (what a Shift-click shows)
     y, x = (int(v) for v in np.unravel_index(int(np.argmax(m)), m.shape))
     link.pixels.show(y, x)
+    link.pixels.mark(y, x)  # the cross a Shift-click leaves on the pixel
     top = red_edge_peak(dock.result.B, dock.result.wavelengths_nm)
     viewer.dims.set_current_step(band_axis(viewer, cube), top)
     print(f"slider on band {top} (the red-edge peak, else the top band): {plot.status.text()}")

@@ -169,3 +169,15 @@ def test_band_counts_and_wavelengths_are_mapped_or_refused():
     bare.add_cube("bare", Cube(np.ones((5, 4, 4), np.float32)), "a")
     with pytest.raises(FocusError, match="bare: the cube has 5 bands and the model 8"):
         check_bands(bare.samples, WL, 8)
+
+
+def test_split_holds_out_about_the_fraction_of_samples_not_of_images():
+    """Two images of 10 and 6 regions: a fraction of 0.25 holds out the 6 (nearer 4 of 16), never the 10."""
+    ts = TrainingSet()
+    for name, n in (("big", 10), ("small", 6)):
+        for i in range(n):
+            ts.add_cube(f"{name} {i}", _cube(i), "a")
+            ts.samples[-1].image = name
+    for seed in range(6):
+        tr, ho = ts.split(0.25, seed=seed)
+        assert len(ho) == 6 and len(tr) == 10

@@ -67,6 +67,10 @@ class BandLink:
             return None
         return layer
 
+    def go_to(self, band: int) -> None:
+        """Move napari's band slider (and so the plot's line) to `band` of the linked layer."""
+        self._on_band_requested(band)
+
     def _on_band_requested(self, band: int) -> None:
         """Plot → viewer: move the slider to `band` (world coordinate of the band), only if it differs."""
         layer = self.layer
@@ -179,8 +183,25 @@ class PixelPicker:
         if self.modifier not in {getattr(m, "name", str(m)) for m in event.modifiers}:
             return
         pixel = self.pixel_at(event.position)
-        if pixel is not None:
-            self.show(*pixel)
+        if pixel is not None and self.show(*pixel):
+            self.mark(*pixel)
+
+    def mark(self, y: int, x: int) -> None:
+        """A cross on the picked pixel (`<cube> · picked pixel`, one Points layer per cube, moved on each pick), so
+        the user sees which pixel the plotted spectra come from."""
+        viewer, layer = self._viewer(), self._layer()
+        if viewer is None or layer is None:
+            return
+        name = f"{layer.name} · picked pixel"
+        if name in viewer.layers:
+            viewer.layers[name].data = np.array([[y, x]], float)
+            return
+        from .result_layers import _keep_selection
+
+        size = max(2.0, min(layer.data.shape[-2:]) / 25)
+        with _keep_selection(viewer):
+            viewer.add_points(np.array([[y, x]], float), name=name, symbol="cross", size=size, face_color="#00e5ff",
+                              border_width=0, scale=tuple(layer.scale)[-2:], translate=tuple(layer.translate)[-2:])
 
     def disconnect(self) -> None:
         viewer = self._viewer()

@@ -9,10 +9,11 @@ inputs it refuses are `explain_inputs.py`.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -27,24 +28,38 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import FocusError
+from .colour_scale import ColourScale
 from .combo import select_or_add
 from .explain_inputs import cube_layers, cube_or_refuse, model_offer, resolved_model, user_leaf_mask
+from .explain_show import ResultShowing
 from .explain_worker import geometry, job, prefetch, prefetch_done
-from .result_layers import LeafMaskOffer, add_result_layers
+from .result_layers import LeafMaskOffer
+from .scrolling import scrolling
 
-METHODS = (("FOCUS (one forward pass)", "focus"), ("gradient × input", "gradxinput"), ("Grad-CAM", "gradcam"))
+METHODS = (("FOCUS (one forward pass)", "focus"), ("gradient × input", "gradxinput"),
+           ("Grad-CAM (band curve: gradient × input)", "gradcam"))
 AUTO_CLASS = "predicted class"
 EMBEDDED_LABEL = "embedded demonstration model"
-_STEP_INTERVAL_MS = 40  # between the steps that add a result (see `_show_in_turns`)
+JOB_STEPS = 4  # the worker's yields: loading, checking, explaining, done
 
 
-class ExplainDock(QWidget):
+class _TileRelay(QObject):
+    """Carries a tiled explain's per-tile progress from the worker to the GUI thread (a queued signal)."""
+
+    tile = Signal(object)
+
+
+class ExplainDock(ResultShowing, QWidget):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__()
         self.viewer = napari_viewer
         self.worker: Any = None
         self._showing: QTimer | None = None  # adding a result to the viewer, one step per event-loop turn
         self._shown = False  # the last run's result is in the viewer
+        self._discard = ""  # why the running job's result must not be added (cancelled, dock closed)
+        self._stop = threading.Event()  # a tiled explain stops at its next tile once set
+        self._relay = _TileRelay(self)
+        self._relay.tile.connect(self._on_tile, Qt.ConnectionType.QueuedConnection)
         self.result: Any = None
         self.model_folder: Path | None = None  # None: the embedded default
         self.spectral: tuple[Any, Any] | None = None
@@ -52,6 +67,7 @@ class ExplainDock(QWidget):
 
         self.cube_box = QComboBox()
         self.model_box = QComboBox()
+        self.model_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)  # never "embedded demonstr"
         self.model_box.addItem(EMBEDDED_LABEL, None)
         from ..explain_job import remembered_models
 
@@ -62,7 +78,12 @@ class ExplainDock(QWidget):
         self.method_box = QComboBox()
         for label, key in METHODS:
             self.method_box.addItem(label, key)
+        for box in (self.cube_box, self.class_box, self.method_box):  # long names elide; the dock stays narrow
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(14)
         self.run_button = QPushButton("Explain")
+        self.cancel_button = QPushButton("Cancel")  # its own button: a double-click on Explain never cancels
+        self.cancel_button.setEnabled(False)
         self.export_button = QPushButton("Export…")
         self.export_button.setEnabled(False)
         self.progress = QProgressBar()
@@ -70,6 +91,7 @@ class ExplainDock(QWidget):
         self.progress.setValue(0)
         self.status = QLabel("")
         self.probabilities = QLabel("")
+        self.colour_scale = ColourScale()
         self.demo_note = QLabel()
         for lab in (self.status, self.probabilities, self.demo_note):
             lab.setWordWrap(True)
@@ -80,36 +102,39 @@ class ExplainDock(QWidget):
 
         form = QFormLayout()
         form.addRow("cube", self.cube_box)
-        model_row = QHBoxLayout()
-        model_row.addWidget(self.model_box, 1)
-        model_row.addWidget(self.browse)
-        form.addRow("model", model_row)
+        form.addRow("model", self.model_box)
+        form.addRow("", self.browse)
         form.addRow("class", self.class_box)
         form.addRow("method", self.method_box)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.export_button)
-        layout = QVBoxLayout(self)
+        inner = QWidget()
+        layout = QVBoxLayout(inner)
         layout.addLayout(form)
         layout.addWidget(self.demo_note)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.probabilities)
+        layout.addWidget(self.colour_scale)
         layout.addWidget(hint)
         layout.addStretch(1)
-        # as tall as its contents, no taller (the Spectral importance dock below it gets the rest of the column) and
-        # no shorter: napari docks a new widget with resizeDocks favouring the lower one, which could squeeze the
-        # form rows below their height when the plot widget had been made ahead of time
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        scrolling(self, inner)
+        # as tall as its contents when the column has room (the Spectral importance dock below it, which expands,
+        # gets the rest); it scrolls when a shorter screen or another dock leaves it less
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
 
-        self.run_button.clicked.connect(self._on_run_clicked)
+        self.run_button.clicked.connect(lambda: self.start())
+        self.cancel_button.clicked.connect(lambda: self.cancel())
         self.export_button.clicked.connect(self._on_export_clicked)
         self.browse.clicked.connect(self._on_browse)
         self.model_box.currentIndexChanged.connect(self._on_model_changed)
         self.cube_box.currentIndexChanged.connect(self._on_model_changed)
         for ev in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
             ev.connect(self._refresh_cubes)
+        self.viewer.layers.selection.events.active.connect(self._follow_active)
         from .._band_label import install_band_label
 
         install_band_label(self.viewer)
@@ -141,18 +166,28 @@ class ExplainDock(QWidget):
             self._leaf_masks.offer()
 
     # ------------------------------------------------------------------ choices
-    def _refresh_cubes(self, *_: Any) -> None:
+    def _refresh_cubes(self, event: Any = None) -> None:
+        """List the cube layers; a cube just opened becomes the pick (the one a user means to explain next)."""
         current = self.cube_box.currentText()
         names = [lyr.name for lyr in cube_layers(self.viewer)]
         self.cube_box.blockSignals(True)
         self.cube_box.clear()
         self.cube_box.addItems(names)
         active = self.viewer.layers.selection.active
+        opened = getattr(event, "value", None) if getattr(event, "type", "") == "inserted" else None
+        if opened is not None and opened.name in names:
+            current = opened.name
         pick = current if current in names else (active.name if active is not None and active.name in names else "")
         if pick:
             self.cube_box.setCurrentText(pick)
         self.cube_box.blockSignals(False)
         self._on_model_changed()
+
+    def _follow_active(self, *_: Any) -> None:
+        """A cube selected in the layer list becomes the dock's pick."""
+        active = self.viewer.layers.selection.active
+        if active is not None and self.cube_box.findText(active.name) >= 0:
+            self.cube_box.setCurrentText(active.name)
 
     def cube_layer(self) -> Any:
         name = self.cube_box.currentText()
@@ -168,6 +203,11 @@ class ExplainDock(QWidget):
     def use_model(self, key: str, label: str) -> None:
         """Select an in-memory model (`explain_job.remember_model` key): the Fine-tune dock's hand-over."""
         select_or_add(self.model_box, key, label)
+
+    def offer_model(self, key: str, label: str) -> None:
+        """List an in-memory model without switching to it (a fine-tuned model that scored worse than the start)."""
+        if self.model_box.findData(key) < 0:
+            self.model_box.addItem(label, key)
 
     def _on_browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "FOCUS checkpoint folder")
@@ -195,12 +235,6 @@ class ExplainDock(QWidget):
         """From the click until the result is shown (or the run failed or was cancelled)."""
         return self.worker is not None or self._showing is not None
 
-    def _on_run_clicked(self) -> None:
-        if self.running:
-            self.cancel()
-        else:
-            self.start()
-
     def start(self) -> Any:
         """Start an explain run; returns the worker (None when the input was refused)."""
         from napari.qt.threading import create_worker
@@ -217,10 +251,16 @@ class ExplainDock(QWidget):
         # `errored` must be connected here: otherwise superqt re-raises the error on the GUI thread
         connect = {"yielded": self._on_step, "returned": self._on_result, "errored": self._on_error,
                    "finished": self._on_finished}
+        self._stop = threading.Event()
+        relay = self._relay
         self.worker = create_worker(job, cube, model, self.class_box.currentData(),
                                     self.method_box.currentData(), leaf, geometry(layer),
-                                    _start_thread=False, _connect=connect)
-        self.run_button.setText("Cancel")
+                                    lambda done, of: relay.tile.emit((done, of)), self._stop.is_set,
+                                    _start_thread=False, _connect=connect,
+                                    _progress={"total": JOB_STEPS, "desc": "Explain (FOCUS)"})
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self._discard = ""
         self._shown = False
         self.export_button.setEnabled(False)
         self.status.setText("starting…")
@@ -228,40 +268,74 @@ class ExplainDock(QWidget):
         self.worker.start()
         return self.worker
 
-    def cancel(self) -> None:
+    def cancel(self, why: str = "cancelled; nothing was added") -> None:
+        """Stop the run at its next step; whatever it returns meanwhile is not added."""
         if self.worker is not None:
+            self._discard = why
+            self._stop.set()
+            self.cancel_button.setEnabled(False)
             self.status.setText("cancelling…")
             self.worker.quit()
 
+    def showEvent(self, e: Any) -> None:  # noqa: N802 (Qt's name)
+        """The first time the dock shows, refit the view: napari fitted the cube to the canvas before the dock took
+        a third of its width, and the leaf's edges were cut off."""
+        super().showEvent(e)
+        if not getattr(self, "_refitted", False):
+            self._refitted = True
+            QTimer.singleShot(0, self.viewer.reset_view)
+
+    def event(self, e: QEvent) -> bool:
+        # napari removes a closed dock by taking its widget out of the window: the run's result must not appear
+        if e.type() == QEvent.Type.ParentChange and self.parent() is None and self.running:
+            self.cancel("the Explain dock was closed; nothing was added")
+            if self._showing is not None and not self._discard:
+                self._discard = "the Explain dock was closed; nothing was added"
+        return super().event(e)
+
     def _on_step(self, step: tuple[int, int, str]) -> None:
+        if self._discard:
+            return  # a step that was under way when Cancel was pressed: "done" would be a lie
         done, total, message = step
         self.progress.setRange(0, total)
         self.progress.setValue(done)
         self.status.setText(message)
 
+    def _on_tile(self, item: tuple[int, int]) -> None:
+        if self.worker is None or self._discard:
+            return
+        done, of = item
+        self.progress.setRange(0, max(of, 1))
+        self.progress.setValue(done)
+        self.status.setText(f"explaining: tile {done} of {of}")
+
     def _on_error(self, exc: Exception) -> None:
         from napari.utils.notifications import show_error
 
+        if self._discard:  # cancelled between two tiles: said by the status line, not an error
+            return
         msg = str(exc) if isinstance(exc, FocusError) else f"{type(exc).__name__}: {exc}"
         show_error(f"napari-focus could not explain: {msg}")
         self.status.setText("failed; nothing was added")
 
     def _on_finished(self) -> None:
-        if self.worker is not None and self.status.text() == "cancelling…":
-            self.status.setText("cancelled; nothing was added")
+        if self._discard and self._showing is None:
+            self.status.setText(self._discard)
         self.worker = None
         if self._showing is None:
             self._ready()
 
     def _ready(self) -> None:
-        self.run_button.setText("Explain")
         self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
         self.progress.setValue(self.progress.maximum() if self._shown else 0)  # full after a result, not 0%
 
     def _on_result(self, result: tuple[Any, Any, Any]) -> None:
         from napari.utils.notifications import show_warning
 
         layer = self._explained_layer
+        if self._discard:  # cancelled or closed after the worker had finished its last step
+            return
         if layer not in self.viewer.layers:
             show_warning("napari-focus: the cube layer was removed while explaining; the result was discarded")
             self.status.setText("cube removed; nothing was added")
@@ -269,97 +343,6 @@ class ExplainDock(QWidget):
         exp, model, (prepared_for, layer_data, curve, built) = result
         same = prepared_for == geometry(layer)  # moved or rescaled while explaining: recompute
         self._show_in_turns(layer, self._show_steps(layer, exp, model, (layer_data, curve, built) if same else None))
-
-    def show_result(self, layer: Any, exp: Any, model: Any, prepared: tuple[Any, Any] | None = None) -> None:
-        """Add (or replace) the saliency layers, the leaf mask and the spectral dock, all at once.
-
-        `prepared`: (saliency layer data, curve[, layers built from them]) computed off the GUI thread for this
-        layer's geometry.
-        """
-        for _ in self._show_steps(layer, exp, model, prepared):
-            pass
-
-    def _show_in_turns(self, layer: Any, steps: Any) -> None:
-        """Run `steps` one per event-loop turn: each napari layer add (and its first draw) and the spectral dock
-        cost 50–250 ms of GUI time; one turn for all of them stalled the viewer ~1 s (benchmarks/gui_latency.py).
-        A cube removed meanwhile discards what was added, so nothing is left half-added."""
-        from napari.utils.notifications import show_error, show_warning
-
-        added: list[str] = []
-        timer = QTimer(self)
-        # single-shot, restarted after each step: a repeating 0 ms timer ran the next step before the paint and the
-        # timers that were due (two steps and a draw in one 0.4-0.6 s stall, benchmarks/gui_latency.py). A step's
-        # layer insertion posts the window's relayout and repaint (20-70 ms each with software OpenGL); after 1 ms
-        # the next step often ran in the same event-loop pass as them, after 40 ms it mostly waits for them
-        # (first click, alternating quiet runs, 4 and 3: p99 gap 75-79 ms against 96-109 ms)
-        timer.setSingleShot(True)
-        timer.setInterval(_STEP_INTERVAL_MS)
-        self._showing = timer
-        self.run_button.setEnabled(False)
-        self.status.setText("adding the result…")
-
-        def abandon(why: str) -> None:
-            timer.stop()
-            steps.close()  # its `finally`s run: e.g. the window, paused while layers go in, repaints
-            for name in added:
-                if name in self.viewer.layers:
-                    self.viewer.layers.remove(name)
-            self.status.setText(why)
-            self._done_showing()
-
-        def turn() -> None:
-            if layer not in self.viewer.layers:
-                show_warning("napari-focus: the cube layer was removed while the result was added; it was discarded")
-                abandon("cube removed; nothing was added")
-                return
-            try:
-                name = next(steps)
-            except StopIteration:
-                timer.stop()
-                self._done_showing()
-            except Exception as exc:  # noqa: BLE001 (a notification, never a traceback dump)
-                show_error(f"napari-focus could not show the result: {type(exc).__name__}: {exc}")
-                abandon("failed; nothing was added")
-            else:
-                if name:
-                    added.append(name)
-                timer.start()
-
-        timer.timeout.connect(turn)
-        timer.start()
-
-    def _done_showing(self) -> None:
-        self._showing = None
-        if self.worker is None:
-            self._ready()
-
-    def _show_steps(self, layer: Any, exp: Any, model: Any, prepared: tuple[Any, Any] | None) -> Any:
-        """The result as steps; each yields the name of the layer it added ("" for other steps)."""
-        from ..explain_layers import curve_from_explanation, probability_text, saliency_layer_data
-
-        if prepared is None:
-            prepared = (saliency_layer_data(exp, layer.scale, layer.translate),
-                        curve_from_explanation(exp, model, layer.metadata.get("bbl")))
-        layer_data, curve, *built = prepared
-        yield from add_result_layers(self.viewer, layer, exp.leaf_mask, layer_data, built[0] if built else None)
-        yield ""  # the window, paused while the layers went in, repaints (~70 ms) in its own turn, not with the dock
-        # pyqtgraph: imported by the prefetch thread when the dock opened (the worker waited for it), never here
-        from .band_link import DOCK_NAME, _find_dock, dock_hidden_plot, spectral_dock_steps
-
-        if _find_dock(self.viewer, DOCK_NAME) is None:  # the first result came before the timer, or the user closed it
-            dock_hidden_plot(self.viewer)  # a turn of its own
-            yield ""
-        self.spectral = yield from spectral_dock_steps(self.viewer, curve, layer, saliency=exp.T)
-        classes = list(getattr(model, "classes", []))
-        self._classes = classes
-        self.result = exp
-        self.viewer.layers.selection.active = layer
-        self.probabilities.setText(f"predicted: {exp.predicted}  ({probability_text(exp, classes)})")
-        notes = "; ".join(exp.notes)
-        self.status.setText(f"{exp.method} · {exp.rule} · {exp.seconds:.2f} s" + (f" · {notes}" if notes else ""))
-        self.export_button.setEnabled(True)
-        self._shown = True
-        yield ""
 
     # ------------------------------------------------------------------ export
     def _on_export_clicked(self) -> None:

@@ -68,12 +68,12 @@ def resolved_model(data: Any, layer: Any) -> Path | None:
 def model_offer(data: Any, layer: Any) -> tuple[list[str], str]:
     """(classes, note) of a model-box choice: an in-memory model's classes, else its checkpoint's config.json;
     the note says when it is the demonstration model or when there is no model at all."""
-    from ..explain_job import remembered
+    from ..explain_job import DEMO_BACKBONE_NOTE, on_demo_backbone, remembered
 
     kept = remembered(data)
     folder = None if kept is not None else resolved_model(data, layer)
     classes: list[str] = list(kept.classes) if kept is not None else []
-    note = ""
+    note = DEMO_BACKBONE_NOTE if kept is not None and on_demo_backbone(kept) else ""
     if folder is not None:
         try:
             classes = list(json.loads((folder / "config.json").read_text()).get("classes", []))

@@ -177,13 +177,14 @@ def wait_for_prefetch() -> None:
 
 
 def geometry(layer: Any) -> tuple:
-    """What the prepared layer data and curve depend on: the cube layer's scale, translate and bad bands."""
+    """What the prepared layer data and curve depend on: the cube layer's scale, translate, bad bands and name."""
     bbl = layer.metadata.get("bbl")
     return (tuple(float(v) for v in layer.scale), tuple(float(v) for v in layer.translate),
-            None if bbl is None else [int(b) for b in bbl])
+            None if bbl is None else [int(b) for b in bbl], str(layer.name))
 
 
-def job(cube: Cube, model: Any, class_name: Any, method: str, leaf: Any, layer_geometry: tuple = (None, None, None)):
+def job(cube: Cube, model: Any, class_name: Any, method: str, leaf: Any,
+        layer_geometry: tuple = (None, None, None, "cube"), on_tile: Any = None, should_stop: Any = None):
     """Worker body: leave the GUI a core on small machines, then run the core's steps.
 
     Returns what the GUI thread needs besides the explanation, prepared here: the model (its classes and
@@ -203,9 +204,10 @@ def job(cube: Cube, model: Any, class_name: Any, method: str, leaf: Any, layer_g
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     yield 0, 3, "loading model"
     model = load_model(model if model is not None else default_checkpoint(cube))
-    exp = yield from explain_steps(cube, model, class_name=class_name, method=method, leaf_mask=leaf)
-    scale, translate, bbl = layer_geometry
-    layer_data = saliency_layer_data(exp, scale, translate)
+    exp = yield from explain_steps(cube, model, class_name=class_name, method=method, leaf_mask=leaf,
+                                   on_tile=on_tile, should_stop=should_stop)
+    scale, translate, bbl, name = layer_geometry
+    layer_data = saliency_layer_data(exp, scale, translate, name, bbl)
     built = build_layers(layer_data, exp.leaf_mask, scale, translate)
     prepared = (layer_geometry, layer_data, curve_from_explanation(exp, model, bbl), built)
     return exp, model, prepared  # the GUI needs the model's classes and groups: never load it on the GUI thread

@@ -30,6 +30,7 @@ from qtpy.QtWidgets import (
 from ..errors import FocusError
 from .explain_worker import torch_imports, wait_for_prefetch
 from .finetune_form import FinetuneForm, explain_docks
+from .scrolling import scrolling
 from .train_plot import TrainPlot
 from .training_set_editor import TrainingSetEditor
 
@@ -72,6 +73,7 @@ class FinetuneDock(QWidget):
         self.result: Any = None
         self._stop = threading.Event()
         self._done = False
+        self._returned = False
         self._pbar: Any = None
         self._relay = _Relay(self)
         self._relay.progress.connect(self._on_progress, Qt.QueuedConnection)
@@ -102,7 +104,8 @@ class FinetuneDock(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.save_button)
-        layout = QVBoxLayout(self)
+        inner = QWidget()
+        layout = QVBoxLayout(inner)
         layout.addWidget(self.editor, 3)
         layout.addWidget(self.form)
         layout.addLayout(buttons)
@@ -111,6 +114,7 @@ class FinetuneDock(QWidget):
         layout.addWidget(self.plot, 2)
         layout.addWidget(self.notes)
         layout.addWidget(hint)
+        scrolling(self, inner)  # its form, table and plot are ~1000 px tall: it scrolls in a shared column
 
         self.train_button.clicked.connect(self._on_train_clicked)
         self.save_button.clicked.connect(self._on_save_clicked)
@@ -160,6 +164,7 @@ class FinetuneDock(QWidget):
             return None
         self._stop = threading.Event()
         self._done = False
+        self._returned = False
         self._settings = settings
         self._stage: tuple[str, float] = ("", time.monotonic())
         self.plot.reset(settings.epochs, ts.task)
@@ -183,7 +188,7 @@ class FinetuneDock(QWidget):
             self.status.setText("cancelling…")
 
     def _on_progress(self, item: tuple[int, int, dict]) -> None:
-        if self.worker is None:
+        if self.worker is None or self._returned:  # a relayed step can arrive after the worker's result
             return
         step, total, info = item
         stage = info.get("stage") or "training"
@@ -192,15 +197,11 @@ class FinetuneDock(QWidget):
         if stage != self._stage[0]:
             self._stage = (stage, time.monotonic())
         elapsed = time.monotonic() - self._stage[1]
-        eta = f" · ETA {_eta(elapsed / step * (total - step))}" if step > 0 and total > step else ""
+        # per stage, and named so: loading and caching can take longer than training, whose ETA read 0:00 meanwhile
+        eta = (f" · {stage} ETA {_eta(elapsed / step * (total - step))}" if step > 0 and total > step
+               else f" · {_eta(elapsed)} so far")
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(min(step, total))
-        pbar = self._pbar  # a local: napari's progress may process events, and `finished` closes it
-        if pbar is not None:
-            pbar.total = max(total, 1)
-            pbar.n = min(step, total)
-            pbar.set_description(f"fine-tuning: {stage}")
-            pbar.refresh()
         if stage == "training" and "loss" in info:
             epochs = self._settings.epochs
             per_epoch = max(1.0, total / max(epochs, 1))
@@ -210,6 +211,12 @@ class FinetuneDock(QWidget):
             text = f"{stage} {step}/{total}{eta}"
         if not self._stop.is_set():
             self.status.setText(text)
+        pbar = self._pbar  # a local: napari's progress may process events, and `finished` closes it
+        if pbar is not None:  # last: its refresh may run the next steps and the result, which must come after this
+            pbar.total = max(total, 1)
+            pbar.n = min(step, total)
+            pbar.set_description(f"fine-tuning: {stage}")
+            pbar.refresh()
 
     def _on_epoch(self, item: tuple[int, float, float | None]) -> None:
         if self.worker is not None:
@@ -217,6 +224,7 @@ class FinetuneDock(QWidget):
 
     def _on_result(self, result: Any) -> None:
         self.result = result
+        self._returned = True
         if result.cancelled:
             self.status.setText("cancelled; the previous model is unchanged")
             return
@@ -228,12 +236,22 @@ class FinetuneDock(QWidget):
         label = f"fine-tuned: {', '.join(result.model.classes)}"
         self.model = result.model
         self.model_key = remember_model(result.model, label)
+        fell = result.score_fell
         for dock in explain_docks(self.viewer):
-            dock.use_model(self.model_key, label)
+            (dock.offer_model if fell else dock.use_model)(self.model_key, label)
         self.save_button.setEnabled(True)
         self._done = True
-        self.status.setText(f"done in {h.seconds:.1f} s · {result.n_train} training, {result.n_held} held-out "
-                            f"samples · loss {h.loss[-1]:.3f}{score}. The Explain dock now uses this model.")
+        done = f"done in {h.seconds:.1f} s · {result.n_train} training, {result.n_held} held-out samples · " \
+               f"loss {h.loss[-1]:.3f}{score}."
+        if fell:
+            from napari.utils.notifications import show_warning
+
+            worse = (f"The held-out score fell from {result.score_before:.2f} (the starting model) to "
+                     f"{h.val_score[-1]:.2f}: the Explain dock keeps its model. Pick '{label}' there to use it anyway.")
+            show_warning(f"napari-focus: {worse}")
+            self.status.setText(f"{done} {worse}")
+        else:
+            self.status.setText(f"{done} The Explain dock now uses this model.")
         self.notes.setText("\n".join(result.notes))
 
     def _on_error(self, exc: Exception) -> None:

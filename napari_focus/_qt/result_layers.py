@@ -16,14 +16,15 @@ import numpy as np
 
 
 def leaf_mask_name(cube_name: str) -> str:
-    return f"leaf mask · {cube_name}"
+    """`<cube> · leaf mask`: the name the sample data ships it under, so every cube's mask reads the same."""
+    from .._sample_data import MASK_NAMES
+
+    return f"{cube_name} · {MASK_NAMES['leaf']}"
 
 
 def leaf_mask_names(cube_name: str) -> tuple[str, str]:
-    """The dock's name for a cube's leaf mask, and the one the sample data ships it under."""
-    from .._sample_data import MASK_NAMES
-
-    return leaf_mask_name(cube_name), f"{cube_name} · {MASK_NAMES['leaf']}"
+    """The names a cube's leaf mask may have: today's, and the one earlier versions of the dock gave it."""
+    return leaf_mask_name(cube_name), f"leaf mask · {cube_name}"
 
 
 def refill(layer: Any, data: Any, kwargs: dict) -> bool:
@@ -204,7 +205,8 @@ class LeafMaskOffer:
 
 def add_result_layers(viewer: Any, cube: Any, leaf_mask: np.ndarray, layer_data: list[tuple],
                       built: dict[str, Any] | None = None) -> Iterator[str]:
-    """Add (or refill) the saliency layers, then the cube's leaf mask unless it has one; yield each layer's name.
+    """Add (or refill) the saliency layers directly above `cube`, then its leaf mask unless it has one; yield each
+    layer's name.
 
     `built`: layers made by `build_layers` for this data (off the GUI thread); anything missing is made here.
     """
@@ -213,8 +215,19 @@ def add_result_layers(viewer: Any, cube: Any, leaf_mask: np.ndarray, layer_data:
         yield from _add_layers(viewer, cube, leaf_mask, layer_data, built)
 
 
+def _place_above(viewer: Any, layer: Any, below: Any) -> None:
+    """Move `layer` to sit directly above `below` in the layer list (drawn over it, under everything else)."""
+    layers = viewer.layers
+    src, dest = layers.index(layer), layers.index(below) + 1
+    if src != dest:
+        layers.move(src, dest)  # "before dest" in the indices before the move, either direction
+
+
 def _add_layers(viewer: Any, cube: Any, leaf_mask: np.ndarray, layer_data: list[tuple],
                 built: dict[str, Any]) -> Iterator[str]:
+    from napari.layers import Image
+
+    below = cube  # T directly above its cube, then its map above T
     for data, kwargs, _ in layer_data:
         name = kwargs["name"]
         old = viewer.layers[name] if name in viewer.layers else None  # noqa: SIM401 (LayerList has no .get)
@@ -222,11 +235,14 @@ def _add_layers(viewer: Any, cube: Any, leaf_mask: np.ndarray, layer_data: list[
             if old is not None:
                 viewer.layers.remove(old)
             new = built.get(name)
+            if new is None:
+                new = Image(data, **kwargs)
             with _keep_selection(viewer):
-                if new is None:
-                    viewer.add_image(data, **kwargs)
-                else:
-                    viewer.layers.append(new)
+                viewer.layers.insert(viewer.layers.index(below) + 1, new)
+            old = new
+        else:
+            _place_above(viewer, old, below)
+        below = old
         yield name
     mask_name = leaf_mask_name(cube.name)
     if not any(name in viewer.layers for name in leaf_mask_names(cube.name)):

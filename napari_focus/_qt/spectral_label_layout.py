@@ -21,22 +21,25 @@ Box = tuple[float, float, float, float]
 
 
 def place_group_labels(vb: pg.ViewBox, labels: Sequence[pg.TextItem], curve: SpectralCurve) -> list[Box]:
-    """Group names at the top of the view, centred on the visible part of their group and kept inside.
+    """Group names at the top of the view, centred on the visible part of their group and kept inside, on the first
+    of two rows where they touch no other name; widest groups first, and a name that fits on neither row is hidden
+    (its shaded span stays): narrow neighbours ran together ("bluered").
 
     Returns their pixel boxes for the marker labels to avoid.
     """
     (x0, x1), (_, top) = vb.viewRange()
     box = vb.sceneBoundingRect()
-    boxes = []
-    for label, group in zip(labels, curve.groups, strict=True):
-        lo, hi = curve.group_span(group)
-        lo, hi = max(lo, x0), min(hi, x1)
-        label.setVisible(hi > lo)
+    boxes: list[Box] = []
+    spans = [curve.group_span(group) for group in curve.groups]
+    order = sorted(range(len(spans)), key=lambda i: spans[i][0] - spans[i][1])  # widest first
+    for i in order:
+        label = labels[i]
+        lo, hi = max(spans[i][0], x0), min(spans[i][1], x1)
+        label.setVisible(False)
         if hi <= lo:
             continue
         rect = label.boundingRect()
         w, h = rect.width(), rect.height()
-        ay = label.anchor.y()
         mid = vb.mapViewToScene(QPointF((lo + hi) / 2, top)).x()
         if mid - w / 2 < box.left():
             x, ax = lo, 0.0
@@ -44,10 +47,16 @@ def place_group_labels(vb: pg.ViewBox, labels: Sequence[pg.TextItem], curve: Spe
             x, ax = hi, 1.0
         else:
             x, ax = (lo + hi) / 2, 0.5
-        label.setAnchor((ax, ay))
-        label.setPos(x, top)
         px = vb.mapViewToScene(QPointF(x, top))
-        boxes.append((px.x() + (0.5 - ax) * w, px.y() + (0.5 - ay) * h, w, h))
+        for ay in (0.0, -1.0):  # the top row, then the one below it
+            mine = (px.x() + (0.5 - ax) * w, px.y() + (0.5 - ay) * h, w, h)
+            if not any(abs(mine[0] - bx) < (w + bw) / 2 + 4 and abs(mine[1] - by) < (h + bh) / 2
+                       for bx, by, bw, bh in boxes):
+                label.setAnchor((ax, ay))
+                label.setPos(x, top)
+                label.setVisible(True)
+                boxes.append(mine)
+                break
     return boxes
 
 

@@ -101,7 +101,9 @@ class SpectralPlotWidget(QWidget):
         p.setLabel("left", "importance")
         self.line = pg.InfiniteLine(angle=90, movable=True, pen=LINE_PEN, hoverPen=LINE_HOVER_PEN,
                                     label="", labelOpts={"position": 0.04, "color": "#ffd33d",
-                                                         "anchors": [(0, 1), (0, 1)]})
+                                                         "anchors": [(0, 1), (0, 1)],
+                                                         # opaque: drawn over a top band's label, never mixed with it
+                                                         "fill": pg.mkBrush(38, 41, 48, 235)})
         self.line.setZValue(20)
         self.line.sigPositionChanged.connect(self._on_line_moved)
         self.line.sigPositionChangeFinished.connect(self._on_line_released)
@@ -267,8 +269,8 @@ class SpectralPlotWidget(QWidget):
             item.setZValue(-10)
             return item
 
-        def label(i: int) -> pg.TextItem:  # names staggered on two rows so that narrow neighbours do not overlap
-            return pg.TextItem("", color=GROUP_TEXT, anchor=(0.5, 0.0 if i % 2 == 0 else -1.0))
+        def label(_: int) -> pg.TextItem:  # its row is chosen where it is placed (spectral_label_layout.py)
+            return pg.TextItem("", color=GROUP_TEXT, anchor=(0.5, 0.0))
 
         n = len(curve.groups)
         self._group_regions = self._resize(self._group_regions, n, region)

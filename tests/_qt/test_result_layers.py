@@ -22,6 +22,8 @@ def test_layers_added_cube_stays_selected_and_rerun_refills(viewer_cube, cube16)
     mask[2:6, 3:9] = True
     names = list(add_result_layers(viewer, cube, mask, _layer_data(t, m)))
     assert names == ["saliency · healthy", "saliency map · healthy", leaf_mask_name(cube.name)]
+    order = [lyr.name for lyr in viewer.layers]
+    assert order[order.index(cube.name) + 1: order.index(cube.name) + 3] == names[:2]  # directly above the cube
     assert viewer.layers.selection.active is cube
     assert viewer.layers._activate_on_insert is True  # restored for everyone else's layers
     assert viewer.layers[names[0]].data.shape == cube16.shape

@@ -233,8 +233,14 @@ def test_dock_shift_click_plots_pixel_spectra(viewer_cube, curve16, cube16, good
     np.testing.assert_allclose(refl[good16], cube16[good16, 3, 7], rtol=1e-6)
     np.testing.assert_allclose(sal[good16], saliency[good16, 3, 7], rtol=1e-6)
     assert np.isnan(refl[~good16]).all()
+    marker = viewer.layers["leaf · picked pixel"]  # the picked pixel is marked in the viewer
+    np.testing.assert_allclose(marker.data, [[3, 7]])
+    assert viewer.layers.selection.active is not marker
     _press(viewer, (0.0, 50.0, 50.0))  # outside the cube: unchanged
     assert widget.pixel == (3, 7)
+    _press(viewer, (0.0, 5.0, 2.0))  # the same marker moves
+    np.testing.assert_allclose(viewer.layers["leaf · picked pixel"].data, [[5, 2]])
+    assert [lyr.name for lyr in viewer.layers].count("leaf · picked pixel") == 1
 
 
 def test_dock_is_replaced_not_piled_up(viewer_cube, curve16):
@@ -290,5 +296,21 @@ def test_crowded_top_band_labels_never_overlap(qtbot, wl16):
     plot._layout_labels()
     shown = [lab for lab in plot.top_labels if lab.isVisible()]
     assert plot.top_labels[0].isVisible() and len(shown) < len(plot.top_labels)
+    rects = [lab.sceneBoundingRect() for lab in shown]
+    assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
+
+
+def test_crowded_group_names_never_run_together(qtbot, wl16):
+    """Eight narrow groups on a narrow dock: names go on two rows, one that fits on neither is hidden."""
+    groups = [SpectralGroup(name, 2 * i, 2 * i + 1) for i, name in
+              enumerate(["blue·1", "blue·2", "green·1", "green·2", "red", "red-edge", "NIR-1·1", "NIR-1·2"])]
+    plot = SpectralPlotWidget(SpectralCurve(np.linspace(0.1, 1, wl16.size), wavelengths_nm=wl16, groups=groups))
+    qtbot.addWidget(plot)
+    plot.resize(380, 440)
+    plot.show()
+    qtbot.waitExposed(plot)
+    plot._layout_labels()
+    shown = [lab for lab in plot._group_labels if lab.isVisible()]
+    assert shown and len(shown) <= len(groups)
     rects = [lab.sceneBoundingRect() for lab in shown]
     assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])

@@ -34,16 +34,16 @@ def test_explain_adds_aligned_layers_and_curve(make_napari_viewer, qtbot, envi_c
     assert [dock.class_box.itemText(i) for i in range(dock.class_box.count())] == ["predicted class", "healthy", "bls"]
     dock.class_box.setCurrentText("bls")
     _explain(qtbot, dock)
-    sal = viewer.layers["saliency · bls"]
+    sal = viewer.layers["leaf · saliency · FOCUS · bls"]
     assert sal.data.shape == cube_chw.shape and sal.metadata["napari_focus"] == "saliency"
     np.testing.assert_allclose(sal.scale, cube.scale)
     np.testing.assert_allclose(sal.translate, cube.translate)
     assert sal.blending == "translucent" and sal.contrast_limits[0] == 0.0
     assert sal.colormap.map([0.0])[0][3] == 0.0 and sal.colormap.map([1.0])[0][3] == 1.0  # transparent at 0
-    smap = viewer.layers["saliency map · bls"]
+    smap = viewer.layers["leaf · saliency map · FOCUS · bls"]
     assert smap.data.shape == cube_chw.shape[1:]
     np.testing.assert_allclose(smap.data, sal.data.sum(0), rtol=1e-4, atol=1e-6)
-    assert "leaf mask · leaf" in viewer.layers
+    assert "leaf · leaf mask" in viewer.layers
     assert "predicted:" in dock.probabilities.text() and "healthy" in dock.probabilities.text()
     assert dock.progress.value() == dock.progress.maximum()  # a shown result reads 100%, not 0%
     # the spectral dock shows the explanation's B and follows the slider
@@ -56,11 +56,11 @@ def test_explain_adds_aligned_layers_and_curve(make_napari_viewer, qtbot, envi_c
     _explain(qtbot, dock)
     assert len(viewer.layers) == n
     # replaced in place (no napari layer removal, no new dock): the same layer and dock objects
-    assert viewer.layers["saliency · bls"] is sal and dock.spectral[0] is plot
+    assert viewer.layers["leaf · saliency · FOCUS · bls"] is sal and dock.spectral[0] is plot
     np.testing.assert_array_equal(sal.data, dock.result.T)
     dock.class_box.setCurrentText("healthy")
     _explain(qtbot, dock)
-    assert len(viewer.layers) == n + 2 and "saliency · healthy" in viewer.layers
+    assert len(viewer.layers) == n + 2 and "leaf · saliency · FOCUS · healthy" in viewer.layers
 
 
 def test_spectral_dock_is_docked_hidden_before_the_first_result(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint,
@@ -152,20 +152,23 @@ def test_layer_removed_while_running(make_napari_viewer, qtbot, envi_cube, tiny_
     assert dock.start() is not None
     viewer.layers.remove("leaf")
     qtbot.waitUntil(lambda: not dock.running, timeout=60_000)
-    assert not any(layer.name.startswith("saliency") for layer in viewer.layers)
+    assert not any("saliency" in layer.name for layer in viewer.layers)
 
 
-def test_second_click_cancels_instead_of_starting_another(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint):
+def test_cancel_adds_nothing_and_says_so(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint):
     viewer = make_napari_viewer()
     viewer.open(str(envi_cube), plugin="napari-focus")
     dock = _dock(viewer)
     dock.set_model_folder(tiny_checkpoint)
+    n = len(viewer.layers)
     worker = dock.start()
-    assert dock.run_button.text() == "Cancel"
+    assert not dock.run_button.isEnabled() and dock.cancel_button.isEnabled()
     assert dock.start() is worker  # no second run
-    dock.run_button.click()  # = cancel
+    dock.cancel_button.click()
     qtbot.waitUntil(lambda: not dock.running, timeout=60_000)
-    assert dock.run_button.text() == "Explain" and not dock.running
+    assert dock.run_button.isEnabled() and not dock.cancel_button.isEnabled()
+    assert dock.status.text() == "cancelled; nothing was added" and dock.progress.value() == 0
+    assert len(viewer.layers) == n
 
 
 def test_cube_removed_while_the_result_is_added(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint):
@@ -177,12 +180,12 @@ def test_cube_removed_while_the_result_is_added(make_napari_viewer, qtbot, envi_
     n = len(viewer.layers)
 
     def remove_cube(event):
-        if event.value.name.startswith("saliency") and "leaf" in viewer.layers:
+        if "saliency" in event.value.name and "leaf" in viewer.layers:
             viewer.layers.remove("leaf")
 
     viewer.layers.events.inserted.connect(remove_cube)
     _explain(qtbot, dock)
-    assert not any(layer.name.startswith("saliency") for layer in viewer.layers)
+    assert not any("saliency" in layer.name for layer in viewer.layers)
     assert len(viewer.layers) == n - 1 and dock.run_button.isEnabled() and "nothing was added" in dock.status.text()
 
 
@@ -195,7 +198,7 @@ def test_cube_moved_while_running_gets_aligned_layers(make_napari_viewer, qtbot,
     assert dock.start() is not None
     cube.scale = (1, 3.0, 3.0)
     qtbot.waitUntil(lambda: not dock.running, timeout=60_000)
-    sal = next(layer for layer in viewer.layers if layer.name.startswith("saliency ·"))
+    sal = next(layer for layer in viewer.layers if layer.name.startswith("leaf · saliency ·"))
     np.testing.assert_allclose(sal.scale, (1, 3.0, 3.0))
 
 
@@ -209,7 +212,7 @@ def test_a_sample_leaf_mask_is_used_not_duplicated(make_napari_viewer, qtbot, en
     dock = _dock(viewer)
     dock.set_model_folder(tiny_checkpoint)
     _explain(qtbot, dock)
-    assert "leaf mask · leaf" not in viewer.layers
+    assert [lyr.name for lyr in viewer.layers].count("leaf · leaf mask") == 1
     np.testing.assert_array_equal(dock.result.leaf_mask, mask > 0)
 
 
@@ -233,8 +236,8 @@ def test_the_leaf_mask_is_shown_before_any_explain(make_napari_viewer, qtbot, tm
     layer.scale = (1, 2.0, 2.0)
     dock = _dock(viewer)
     active = viewer.layers.selection.active
-    qtbot.waitUntil(lambda: "leaf mask · disc" in viewer.layers, timeout=60_000)
-    mask = viewer.layers["leaf mask · disc"]
+    qtbot.waitUntil(lambda: "disc · leaf mask" in viewer.layers, timeout=60_000)
+    mask = viewer.layers["disc · leaf mask"]
     np.testing.assert_array_equal(mask.data > 0, leaf)
     np.testing.assert_array_equal(mask.data > 0, leaf_mask(cube, wl))
     np.testing.assert_allclose(mask.scale, (2.0, 2.0))
@@ -244,8 +247,8 @@ def test_the_leaf_mask_is_shown_before_any_explain(make_napari_viewer, qtbot, tm
     dock.cube_box.setCurrentText("nowl")
     qtbot.wait(200)
     qtbot.waitUntil(lambda: dock._leaf_masks.worker is None, timeout=60_000)
-    assert "leaf mask · nowl" not in viewer.layers
-    assert [lyr.name for lyr in viewer.layers].count("leaf mask · disc") == 1
+    assert "nowl · leaf mask" not in viewer.layers
+    assert [lyr.name for lyr in viewer.layers].count("disc · leaf mask") == 1
 
 
 def test_explain_raises_no_warning_a_user_would_see(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint):
@@ -260,5 +263,5 @@ def test_explain_raises_no_warning_a_user_would_see(make_napari_viewer, qtbot, e
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         _explain(qtbot, dock)
-    assert "saliency · " + dock.result.class_name in viewer.layers
+    assert "leaf · saliency · FOCUS · " + dock.result.class_name in viewer.layers
     assert not [str(w.message) for w in seen if "Private attribute access" in str(w.message)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from qtpy.QtCore import Qt
 
 from napari_focus._qt.finetune_dock import FinetuneDock
 
@@ -70,6 +71,7 @@ def test_train_through_dock_updates_plot_hands_over_and_saves(make_napari_viewer
     assert any(t.startswith("epoch 1/3 · loss") and "ETA" in t for t in said), said
     assert len(dock.plot.batch_loss) >= 3 and len(dock.plot.epoch_loss) == 3
     assert len(dock.plot.scores) == 3  # one held-out image per class
+    assert dock.result.score_before is not None  # the start's held-out score, to compare the new one with
     # the Explain dock now uses the new model
     assert explain.model_box.currentData() == dock.model_key
     assert [explain.class_box.itemText(i) for i in range(explain.class_box.count())][1:] == ["healthy", "bls"]
@@ -226,3 +228,47 @@ def test_closing_the_dock_while_training_stops_it(make_napari_viewer, qtbot, tin
     viewer.window.remove_dock_widget(dock)
     _wait(qtbot, dock)
     assert dock.model is None and "cancelled" in dock.status.text()
+
+
+def test_a_worse_model_is_offered_not_switched_in_and_the_demo_note_stays(make_napari_viewer, qtbot, monkeypatch,
+                                                                         tiny_checkpoint, notifications):
+    """A fine-tuned model scoring below the start on the held-out images is listed, not used, with a warning; the
+    ETA never claims 0:00 for a stage without progress; a model on the demonstration backbone keeps its note."""
+    import json
+    import time
+    from types import SimpleNamespace
+
+    import napari_focus.finetune_job as fj
+    from napari_focus.explain_job import DEMO_BACKBONE_NOTE, embedded_checkpoints
+
+    viewer = make_napari_viewer()
+    names = _add_leaves(viewer, n_per_class=2)
+    _, explain = viewer.window.add_plugin_dock_widget("napari-focus", "Explain (FOCUS)")
+    explain.set_model_folder(tiny_checkpoint)
+    dock = _dock(viewer)
+    dock.set_start_checkpoint(tiny_checkpoint)
+    for i, name in enumerate(names):
+        dock.editor.set_label(name, "bls" if i % 2 else "healthy")
+    sha = json.loads((embedded_checkpoints()[0] / "config.json").read_text())["backbone"]["sha256"]
+    model = SimpleNamespace(classes=["healthy", "bls"], task="classification",
+                            backbone_spec=SimpleNamespace(sha256=sha))
+    history = SimpleNamespace(val_score=[0.7], loss=[0.5], seconds=1.0, cancelled=False)
+
+    def worse(ts, start, settings, progress=None, should_stop=None, on_epoch=None):
+        progress(0, 1, {"stage": "loading model"})
+        time.sleep(0.3)  # loading takes a while: the GUI shows the step before the result
+        return fj.FinetuneResult(model, history, n_train=2, n_held=2, score_before=0.9)
+
+    monkeypatch.setattr(fj, "run_finetune", worse)
+    said = []
+    set_text = dock.status.setText
+    dock.status.setText = lambda text: (said.append(text), set_text(text))
+    qtbot.mouseClick(dock.train_button, Qt.MouseButton.LeftButton)
+    _wait(qtbot, dock)
+    assert any(t.startswith("loading model") and "so far" in t for t in said), said
+    assert not any("ETA 0:00" in t for t in said)
+    assert "fell from 0.90" in dock.status.text() and "fell from 0.90" in notifications[-1].message
+    assert explain.model_box.currentData() == str(tiny_checkpoint)  # kept
+    assert explain.model_box.findData(dock.model_key) >= 0  # but offered
+    explain.model_box.setCurrentIndex(explain.model_box.findData(dock.model_key))
+    assert explain.demo_note.text() == DEMO_BACKBONE_NOTE
