@@ -30,7 +30,8 @@ def summarize(results: Iterable[Mapping[str, Any]]) -> dict[str, tuple[float, fl
 
 
 #: band-curve metrics that `diseased_curve_means` also reports over diseased leaves alone
-CURVE_METRICS = ("bio5_strict", "bio5_tolerant")
+CURVE_METRICS = ("bio5_strict", "bio5_tolerant", "rho_gt", "mass_lift", "group_faithfulness", "window_faithfulness",
+                 "faithful_coverage")
 
 
 def leaf_means(rows: Sequence[Mapping[str, float]], counts: bool = False) -> dict[str, float]:
@@ -47,7 +48,7 @@ def leaf_means(rows: Sequence[Mapping[str, float]], counts: bool = False) -> dic
 def diseased_curve_means(rows: Sequence[Mapping[str, float]], diseased: Sequence[bool]) -> dict[str, float]:
     """`<metric>_diseased`: the band-curve metrics over the leaves with a lesion only (none without any).
 
-    The truth's top bands are the class's (SPEC §5), the same on every leaf; on a leaf without a lesion a local
+    The truth's top bands are the class's (docs/method.md §5), the same on every leaf; on a leaf without a lesion a
     explanation has no lesion to point at, while a leaf-independent curve (a chemometric one, or Φ's contrast
     alone) scores the same on both. The all-leaf mean mixes the two questions; this one asks the first alone.
     """
@@ -55,4 +56,4 @@ def diseased_curve_means(rows: Sequence[Mapping[str, float]], diseased: Sequence
     if not sub:
         return {}
     means = leaf_means(sub)
-    return {f"{k}_diseased": means.get(k, float("nan")) for k in CURVE_METRICS}
+    return {f"{k}_diseased": means.get(k, float("nan")) for k in CURVE_METRICS if k in means or k.startswith("bio5")}

@@ -1,4 +1,4 @@
-"""The SPEC §4 metrics, in one place for the benchmark, the CLI and the UI.
+"""The docs/method.md §4 metrics, in one place for the benchmark, the CLI and the UI.
 
 Pure numpy / scipy / scikit-learn: callers pass arrays (convert tensors first), so this module can
 be imported anywhere without torch. Every ranking breaks ties towards the lower index, and NaN
@@ -19,7 +19,7 @@ from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
 # the means over leaves and seeds live beside these metrics, re-exported so that callers keep one import for
-# everything SPEC §4 reports
+# everything docs/method.md §4 reports
 from napari_focus.metric_means import CURVE_METRICS as CURVE_METRICS
 from napari_focus.metric_means import diseased_curve_means as diseased_curve_means
 from napari_focus.metric_means import leaf_means as leaf_means
@@ -144,7 +144,7 @@ def bio_at_k(
     tolerance_nm: float | None = None,
     min_separation_nm: float = 20.0,
 ) -> float:
-    """BIO@k (SPEC §4): overlap of the peak-separated top-k bands of two curves.
+    """BIO@k (docs/method.md §4): overlap of the peak-separated top-k bands of two curves.
 
     See `top_k_bands` for the ranking and `bio_from_bands` for strict vs tolerant scoring.
     """
@@ -205,7 +205,7 @@ def auprc(saliency_map: Any, lesion_mask: Any, leaf_mask: Any = None) -> float:
 
 
 def auprc_floors(lesion_mask: Any, leaf_mask: Any = None) -> dict[str, float]:
-    """The two floors AUPRC is reported beside (SPEC §4).
+    """The two floors AUPRC is reported beside (docs/method.md §4).
 
     ``random``: the lesion prevalence within the leaf (the expected AP of a random map).
     ``whole_leaf``: the AP of a map that is 1 on the leaf, computed by `auprc` itself; with every
@@ -272,7 +272,7 @@ def spectral_deletion(
     rng: np.random.Generator | int | None = None,
     min_separation_nm: float = 20.0,
 ) -> dict[str, Any]:
-    """Drop of the class logit when the curve's top-k windows are interpolated away (SPEC §4).
+    """Drop of the class logit when the curve's top-k windows are interpolated away (docs/method.md §4).
 
     ``score_fn(cube) -> float`` is the class logit of a (C, H, W) cube. ``drop_top`` = base −
     score after replacing ±``half_width_nm`` around the curve's peak-separated top-k bands;
@@ -312,6 +312,20 @@ def aggregate_deletion(results: Sequence[Mapping[str, Any]]) -> dict[str, float]
     return {"drop_top": top, "drop_random": rnd, "ratio": top / rnd if rnd != 0 else float("nan")}
 
 
+def mass_lift(curve: Any, truth: Any) -> float:
+    """The curve's share of its mass on the bands where the truth is at least half its maximum, divided by those
+    bands' share of all bands: 1 for a flat or random curve, 0 for one that avoids the region. NaN when the curve
+    has no mass or the region is every band."""
+    c = np.clip(np.nan_to_num(np.asarray(curve, dtype=np.float64).ravel()), 0, None)
+    t = np.nan_to_num(np.asarray(truth, dtype=np.float64).ravel())
+    if c.size != t.size:
+        raise ValueError(f"sizes differ: {c.size} vs {t.size}")
+    region = t >= 0.5 * t.max() if t.size and t.max() > 0 else np.zeros(t.size, bool)
+    if c.sum() <= 0 or not region.any() or region.all():
+        return float("nan")
+    return float((c[region].sum() / c.sum()) / region.mean())
+
+
 # ------------------------------------------------------------------------------- correlations
 def spearman(a: Any, b: Any) -> float:
     """Spearman rank correlation (scipy) of two flattened arrays over pairs where both are finite.
@@ -332,7 +346,7 @@ def spearman(a: Any, b: Any) -> float:
 
 
 def layer_consistency(maps: Any, mask: Any = None) -> float:
-    """Mean Spearman correlation between consecutive layers' maps (SPEC §4 consistency).
+    """Mean Spearman correlation between consecutive layers' maps (docs/method.md §4 consistency).
 
     ``maps``: (L, ...) one spatial map per layer; ``mask`` (optional) restricts every map to the
     same pixels (e.g. the leaf). Pairs with an undefined correlation (a constant map) are left out;
@@ -350,7 +364,7 @@ def layer_consistency(maps: Any, mask: Any = None) -> float:
 def attention_mass(attn: Any, keys: Any) -> float:
     """Mean over all leading axes of the attention mass on ``keys`` (last axis: keys).
 
-    The SPEC §4 attention diagnostics are this one reduction on different slices of a layer's
+    The docs/method.md §4 attention diagnostics are this one reduction on different slices of a layer's
     attention probabilities (heads, queries, keys): collapse rate = final layer, H_⋆ heads, patch
     queries, keys = CLS + registers; over-filtering = H_⋆ heads, prompt queries, keys = [SINK];
     sink mass = H_aux heads, patch queries, keys = [SINK]. Pass numpy (``tensor.cpu().numpy()``).

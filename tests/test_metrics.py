@@ -262,3 +262,15 @@ def test_diseased_curve_means_average_the_lesioned_leaves_only():
     assert mt.diseased_curve_means(rows, [False, False, False]) == {}  # a task without lesions gets no column
     with pytest.raises(ValueError):
         mt.diseased_curve_means(rows, [True])  # one flag per leaf
+
+
+def test_mass_lift_is_one_for_a_flat_curve_above_one_on_the_region_and_zero_off_it():
+    truth = np.array([0.0, 0.1, 1.0, 0.8, 0.2, 0.0, 0.0, 0.0])  # region (≥ half the max): bands 2, 3 = 1/4 of bands
+    assert mt.mass_lift(np.ones(8), truth) == pytest.approx(1.0)
+    assert mt.mass_lift(np.array([0, 0, 1, 1, 0, 0, 0, 0.0]), truth) == pytest.approx(4.0)
+    assert mt.mass_lift(np.array([1, 1, 0, 0, 1, 1, 1, 1.0]), truth) == pytest.approx(0.0)
+    assert mt.mass_lift(np.array([0, 0, 3, 1, 0, 0, 0, -5.0]), truth) == pytest.approx(4.0)  # negatives carry no mass
+    assert math.isnan(mt.mass_lift(np.zeros(8), truth))
+    assert math.isnan(mt.mass_lift(np.ones(8), np.ones(8)))  # every band in the region: nothing to lift
+    with pytest.raises(ValueError):
+        mt.mass_lift(np.ones(3), truth)
