@@ -2,8 +2,8 @@
 
 An explanation that does not change when the model it explains is destroyed explains the input,
 not the model. Cascade: (1) the trained FOCUS tensors are re-initialised as a fresh model would
-be (prompts, SINK and head random, Φ back to its mean-band start, group embeddings zero; the
-calibration is kept); (2) then the backbone's top blocks are re-initialised as well (timm's ViT
+be (prompts, SINK and head random, Φ back to its mean-band start, group embeddings zero, no stored readout
+reference; the calibration is kept); (2) then the backbone's top blocks are re-initialised as well (timm's ViT
 init). For each method, the Spearman ρ between the map M (leaf pixels) and the curve B before and
 after, mean over held-out leaves; ρ > 0.9 flags a method whose output barely depends on the model.
 """
@@ -37,6 +37,7 @@ def reinit_trainables(model, seed: int):
     with torch.no_grad():
         for name, p in out.trainable_named().items():
             p.copy_(new[name])
+    out.margin_ref = fresh.margin_ref  # what the readout stores is reset too: a fresh model has none
     return out.eval()
 
 

@@ -1,4 +1,4 @@
-"""Checkpoints (SPEC §3.11): a folder with `config.json` + `weights.safetensors` (trainable tensors
+"""Checkpoints (docs/method.md §3.11): a folder with `config.json` + `weights.safetensors` (trainable tensors
 only), written atomically; the backbone is referenced by file and SHA-256 and refused when it differs.
 Nothing here unpickles anything: JSON and safetensors only."""
 
@@ -55,7 +55,25 @@ def _config(model: FocusModel, spec: dict[str, Any], weights_sha: str) -> dict[s
         "calibrated": bool(model.calibrated),
         "saliency_rule": model.saliency_rule or DEFAULT_RULE,  # fixed at save: a later default changes nothing
         "weights_sha256": weights_sha,
-    } | ({"sequence": "joint"} if model.joint else {})  # the benchmark's joint-sequence ablation (joint.py)
+    } | _reference_field(model) | ({"sequence": "joint"} if model.joint else {})  # joint: the benchmark's ablation
+
+
+def _reference_field(model: FocusModel) -> dict[str, Any]:
+    """The calibrated readout's stored reference (reference.py), when the model has one."""
+    if model.margin_ref is None:
+        return {}
+    return {"readout_reference": {"group_margin": model.margin_ref.detach().cpu().float().tolist()}}
+
+
+def set_readout_reference(folder: str | Path, model: FocusModel) -> str:
+    """Store `model.margin_ref` in a saved checkpoint by rewriting only its config.json (atomically), so that a
+    checkpoint saved before the reference existed gets one without retraining. Returns the new hash."""
+    path = Path(folder) / CONFIG
+    cfg = json.loads(path.read_text())
+    cfg.pop("readout_reference", None)
+    cfg |= _reference_field(model)
+    replace_file(path, lambda p: p.write_text(json.dumps(cfg, indent=1)))
+    return checkpoint_sha256(folder)
 
 
 def save_checkpoint(model: FocusModel, folder: str | Path, copy_backbone: bool = False) -> Path:
@@ -192,6 +210,8 @@ _FIELDS: dict[str, tuple[bool, Any]] = {
     "saliency_rule": (False, _opt(_is(str))),
     "weights_sha256": (False, _opt(_is(str))),
     "sequence": (False, lambda v: v in ("per_group", "joint")),
+    "readout_reference": (False, lambda v: isinstance(v, dict) and isinstance(v.get("group_margin"), list)
+                          and all(_nums(r) for r in v["group_margin"])),
 }
 
 
@@ -266,6 +286,12 @@ def load_checkpoint(folder: str | Path, device: str | torch.device | None = None
         model.calibrated.fill_(bool(cfg.get("calibrated", True)))
         model.target_mean.fill_(float(cfg.get("target", {}).get("mean", 0.0)))
         model.target_std.fill_(float(cfg.get("target", {}).get("std", 1.0)))
+        if "readout_reference" in cfg:
+            ref = torch.as_tensor(cfg["readout_reference"]["group_margin"], dtype=torch.float32)
+            if tuple(ref.shape) != (model.n_classes, model.groups.n_groups):
+                raise CheckpointError(f"{folder / CONFIG}: readout_reference has shape {tuple(ref.shape)}, expected "
+                                      f"{(model.n_classes, model.groups.n_groups)}")
+            model.margin_ref = ref
     model.saliency_rule = cfg.get("saliency_rule")
     model.checkpoint_sha256 = checkpoint_sha256(folder)
     model.backbone_spec_dir = str(folder)

@@ -34,7 +34,10 @@ def register(subparsers: Any) -> None:
                    help="spread of the initial prompts around CLS")
     t.add_argument("--spectral-contrast", type=float_in(0.0, 100.0), default=0.0,
                    help="first fit Φ's in-group spectral contrast on the training leaves at this strength (0: Φ "
-                        "starts as each group's mean band, SPEC §3.3; the embedded models use 1)")
+                        "starts as each group's mean band, docs/method.md §3.3; the embedded models use 1)")
+    t.add_argument("--contrast-bound", type=float_in(0.0, 1e4, lo_open=True), default=None,
+                   help="cap each band's spectral-contrast change at this / |g| (|g|: its group's band count; "
+                        "default: no cap)")
     t.add_argument("--device", type=device, default=None, help="cuda, mps or cpu (default: best available)")
     t.add_argument("--restart", action="store_true",
                    help="discard the state an interrupted run left in OUT.partial/ and train from epoch 0 (by default "
@@ -61,7 +64,7 @@ def register(subparsers: Any) -> None:
     e.add_argument("--scheduler", default=None, help="batch on an existing Dask cluster (scheduler address)")
     e.set_defaults(func=_explain)
 
-    v = subparsers.add_parser("evaluate", help="SPEC §4 metrics of a checkpoint on a dataset, as JSON")
+    v = subparsers.add_parser("evaluate", help="docs/method.md §4 metrics of a checkpoint on a dataset, as JSON")
     v.add_argument("--data", required=True)
     v.add_argument("--model", required=True)
     v.add_argument("--split", default="test")
@@ -170,7 +173,7 @@ def _train(args: argparse.Namespace) -> int:
                  batch_size=args.batch_size, seed=args.seed, val=test_items or None,
                  progress=_bar("train", lines_in_logs=True), fast=args.fast, cache_views=args.views,
                  on_epoch=_epoch_log(args.epochs), resume_dir=partial, restart=args.restart,
-                 spectral_contrast=args.spectral_contrast)
+                 spectral_contrast=args.spectral_contrast, contrast_bound=args.contrast_bound)
     folder = save_checkpoint(model.cpu(), args.out)
     clear_state(partial)
     _say(f"train: saved {folder} ({hist.seconds / 60:.1f} min of training)")

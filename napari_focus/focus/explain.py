@@ -1,6 +1,6 @@
 """`explain` and `predict`: a Cube in, an `Explanation` (T, M, B, probabilities, metrics) out.
 
-One forward pass under `torch.inference_mode` for FOCUS (SPEC §3.8); gradient × input and Grad-CAM
+One forward pass under `torch.inference_mode` for FOCUS (docs/method.md §3.8); gradient × input and Grad-CAM
 (baselines.py) return the same type, so the GUI and the benchmark treat all methods alike.
 """
 
@@ -109,7 +109,7 @@ def _prediction(model: FocusModel, vals: np.ndarray) -> dict[str, Any]:
 
 
 def default_leaf_mask(cube: Cube) -> tuple[np.ndarray, str | None]:
-    """The vegetation mask (SPEC §2); every pixel when it cannot be computed or finds nothing."""
+    """The vegetation mask (docs/method.md §2); every pixel when it cannot be computed or finds nothing."""
     h, w = cube.data.shape[1:]
     try:
         from napari_focus.vegetation import leaf_mask
@@ -167,7 +167,7 @@ def explain(
 
     `rule`: a FOCUS readout name (readout.available_rules(); None = the model's or the default).
     `ground_truth`: optional {"lesion_mask": (H, W), "sensitivity": (C,), "top_bands": [ints]} on
-    the cube's bands; when given, the SPEC §4 metrics are filled in.
+    the cube's bands; when given, the docs/method.md §4 metrics are filled in.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}")
@@ -227,8 +227,10 @@ def _explain_focus(model, prep, classes, rule, leaf, want_diag: bool) -> list[Ex
     gh, gw = model.grid
     exps = []
     rows = leaf_rows(leaf, (gh, gw))
+    notes = reference_notes(model, map_rule, curve_rule)
     with torch.inference_mode(), autocast(dev):
         out = model(prep.x[None].to(dev), record=True, diagnostics=want_diag)
+        out.leaf_patches = leaf_patches(leaf, (gh, gw))
         vals = model.predict_values(out.logits)[0].cpu().numpy()
         pred = _prediction(model, vals)
         with one_torch_thread():  # the readout is many small ops, which a busy thread pool slows several-fold
@@ -238,8 +240,25 @@ def _explain_focus(model, prep, classes, rule, leaf, want_diag: bool) -> list[Ex
                 metrics = _attention_diagnostics(model, out, c, prep, leaf) if want_diag else {}
                 exps.append(Explanation(T=T, M=M, B=B, probabilities=vals, predicted=pred["predicted"], class_index=c,
                                         class_name=model.classes[c], method="focus", rule=name, wavelengths_nm=None,
-                                        leaf_mask=leaf, metrics=metrics))
+                                        leaf_mask=leaf, metrics=metrics, notes=list(notes)))
     return exps
+
+
+def leaf_patches(leaf: np.ndarray, grid: tuple[int, int]) -> torch.Tensor:
+    """(gh·gw,) bool: the model's patches at least half on the leaf (the input is the whole cube resized)."""
+    t = torch.from_numpy(np.ascontiguousarray(leaf, dtype=np.float32))[None, None]
+    return (F.adaptive_avg_pool2d(t, grid)[0, 0] >= 0.5).flatten()
+
+
+def reference_notes(model: FocusModel, *rules: str) -> list[str]:
+    """A note when a calibrated rule meets a checkpoint saved before readouts had a stored reference."""
+    from napari_focus.focus.readout import NEEDS_REFERENCE
+
+    if model.margin_ref is None and any(r in NEEDS_REFERENCE for r in rules):
+        return ["this checkpoint stores no group-margin reference (saved by an older napari-focus): its curve "
+                "weighs groups by their raw class margins; retrain, or add one with "
+                "`python -m napari_focus.zoo.add_reference`"]
+    return []
 
 
 def _readout(model: FocusModel, out: Any, c: int, map_rule: str, curve_rule: str, prep: PreparedCube,
@@ -274,7 +293,7 @@ def _factored(
 
 
 def _attention_diagnostics(model, out, c: int, prep: PreparedCube, leaf: np.ndarray) -> dict[str, float]:
-    """Collapse rate, over-filtering, sink mass (SPEC §4) and layer consistency of the prompt maps."""
+    """Collapse rate, over-filtering, sink mass (docs/method.md §4) and layer consistency of the prompt maps."""
     from napari_focus.metrics import layer_consistency
 
     diag = out.diagnostics
@@ -293,7 +312,8 @@ def _attention_diagnostics(model, out, c: int, prep: PreparedCube, leaf: np.ndar
 
 
 def saliency_metrics(exp: Explanation, gt: dict[str, Any]) -> dict[str, float]:
-    """BIO@5 (strict, tolerant), spatial IoU and AUPRC with floors, for whatever ground truth is given."""
+    """BIO@5 (strict, tolerant), ρ and mass lift against the truth's curve, spatial IoU and AUPRC with floors, for
+    whatever ground truth is given."""
     from napari_focus import metrics as mt
 
     wl = exp.wavelengths_nm
@@ -301,6 +321,10 @@ def saliency_metrics(exp: Explanation, gt: dict[str, Any]) -> dict[str, float]:
     true_bands = gt.get("top_bands")
     if true_bands is None and gt.get("sensitivity") is not None:
         true_bands = mt.top_k_bands(np.asarray(gt["sensitivity"]), wl, k=5)
+    sens = gt.get("sensitivity")
+    if sens is not None and np.size(sens) == np.size(exp.B):
+        res["rho_gt"] = mt.spearman(exp.B, sens)
+        res["mass_lift"] = mt.mass_lift(exp.B, sens)
     if true_bands is not None:
         pred = mt.top_k_bands(exp.B, wl, k=5)
         res["bio5_strict"] = mt.bio_from_bands(pred, true_bands, wl, tolerant=False)

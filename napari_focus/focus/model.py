@@ -1,4 +1,4 @@
-"""The FOCUS model (SPEC §3.2–3.7): per-band embedding through a frozen ViT, one backbone sequence per
+"""The FOCUS model (docs/method.md §3.2–3.7): per-band embedding through a frozen ViT, one backbone sequence per
 spectral group, class prompts as extra queries at every layer, a [SINK] token and a shared head.
 
 The backbone rows run with fused attention (SDPA); only the prompt rows are computed explicitly, so
@@ -37,18 +37,20 @@ class FocusOutput:
     prompt_attn: list[torch.Tensor] | None = None  # per layer (B, G, K, H, L+1); last column = self
     backbone_attn: dict[int, torch.Tensor] = field(default_factory=dict)  # layer -> (B, G, H, L, L); joint: G=1
     band_tokens: torch.Tensor | None = None  # (B, Cu, N, d): Φ_b ⊙ E(X_b)_p for the grouped bands
+    band_patch_mean: torch.Tensor | None = None  # (B, Cu, N): each patch's mean of the normalised band
     last_sigma: torch.Tensor | None = None  # (B, G, L): norm1 scale of backbone tokens, last block
     prompt_final: torch.Tensor | None = None  # (B, G, K, d)
-    sink_mass: torch.Tensor | None = None  # Σ_l mean_{h∈H_aux, i∈patches} A[i, SINK] (SPEC §3.6)
+    sink_mass: torch.Tensor | None = None  # Σ_l mean_{h∈H_aux, i∈patches} A[i, SINK] (docs/method.md §3.6)
     diagnostics: dict[str, torch.Tensor] | None = None  # per layer (L_layers, H) stats, mean over B·G
+    leaf_patches: torch.Tensor | None = None  # (N,) bool: patches mostly on the leaf (set by the explainer)
 
 
 class FocusModel(nn.Module):
-    """FOCUS on a frozen timm ViT. Trainable: prompts, SINK, Φ, group embeddings, head (SPEC §3.7)."""
+    """FOCUS on a frozen timm ViT. Trainable: prompts, SINK, Φ, group embeddings, head (docs/method.md §3.7)."""
 
     TRAINABLE = ("prompts", "sink", "phi", "group_embed", "head_norm.weight", "head_norm.bias",
                  "head.weight", "head.bias")
-    joint = False  # one sequence per group (SPEC §3.4); joint.py's benchmark ablation overrides the layout hooks
+    joint = False  # one sequence per group (docs/method.md §3.4); joint.py's ablation overrides the layout hooks
 
     def __init__(
         self,
@@ -99,6 +101,9 @@ class FocusModel(nn.Module):
         self.register_buffer("calibrated", torch.tensor(False))
         self.register_buffer("target_mean", torch.tensor(0.0))
         self.register_buffer("target_std", torch.tensor(1.0))
+        # (K, G) per-group class margins of leaves not of each class (training leaves; reference.py): what the
+        # calibrated readout subtracts so that no group weight comes from offsets every class shares
+        self.register_buffer("margin_ref", None)
 
         sizes = torch.as_tensor(groups.sizes, dtype=torch.float32)
         phi = torch.zeros(C, d)
@@ -173,9 +178,10 @@ class FocusModel(nn.Module):
         extra = self._new_prompts(len(new), self.groups.n_groups).to(self.prompts)
         self.prompts = nn.Parameter(torch.cat([self.prompts.detach(), extra], 0))
         self.classes += [str(n) for n in new]
+        self.margin_ref = None  # the margins of every class change: training refits the reference
 
     def trainable_named(self, fast: bool = False) -> dict[str, nn.Parameter]:
-        """The SPEC's trainable tensors; `fast` = prompts + head only (issue 7's cached path)."""
+        """The trainable tensors (docs/method.md §3.7); `fast` = prompts + head only (the cached fast path)."""
         keep = ("prompts", "head_norm.weight", "head_norm.bias", "head.weight", "head.bias") if fast else self.TRAINABLE
         return {n: p for n, p in self.named_parameters() if n in keep}
 
@@ -199,6 +205,19 @@ class FocusModel(nn.Module):
         w = proj.weight.sum(1, keepdim=True)
         e = F.conv2d(xb.reshape(-1, 1, S, S).to(w.dtype), w, proj.bias, stride=proj.stride, padding=proj.padding)
         return e.flatten(2).transpose(1, 2).reshape(B, xb.shape[1], -1, e.shape[1])
+
+    def band_patch_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, Cu, N): the mean of each normalised band over each patch (the readout's leaf reference)."""
+        p = self.backbone.patch_embed.proj.stride
+        return F.avg_pool2d(self.normalise_bands(x), p).flatten(2)
+
+    def flat_band_tokens(self, level: torch.Tensor) -> torch.Tensor:
+        """(…, Cu, d): Φ_b ⊙ E of a flat patch whose normalised band b is `level[…, b]`: the conv of a constant is
+        the constant times the kernel's sum, plus the bias."""
+        proj = self.backbone.patch_embed.proj
+        wsum = proj.weight.float().sum((1, 2, 3))
+        bias = proj.bias.float() if proj.bias is not None else torch.zeros_like(wsum)
+        return self.phi[self.used_bands].float() * (level[..., None].float() * wsum + bias)
 
     def _sequences(self, band_tokens: torch.Tensor) -> torch.Tensor:
         """From Φ_b ⊙ E(X_b) (B, Cu, N, d): per-group sequences [SINK][CLS][regs][patches]: (B·G, L, d)."""
@@ -261,6 +280,7 @@ class FocusModel(nn.Module):
             out.prompt_attn = prompt_attn
             out.backbone_attn = backbone_attn
             out.band_tokens = band_tokens
+            out.band_patch_mean = self.band_patch_mean(x)
             out.last_sigma = last_sigma
             out.prompt_final = p.reshape(B, G, K, -1)
         if diagnostics:
@@ -271,7 +291,7 @@ class FocusModel(nn.Module):
     @torch.no_grad()
     def backbone_cache(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per-layer backbone keys and values (B·G, H, L, hd). With Φ, e_g and SINK frozen they do not
-        change while prompts and head train, so they can be computed once (issue 7)."""
+        change while prompts and head train, so they can be computed once."""
         band_tokens = self.embed_bands(x) * self.phi[self.used_bands][None, :, None, :]
         seq = self._sequences(band_tokens)
         cache = []

@@ -1,4 +1,4 @@
-"""Saliency readout rules (SPEC §3.8): from one recorded forward pass to T[b, p] on the model's bands.
+"""Saliency readout rules (docs/method.md §3.8): from one recorded forward pass to T[b, p] on the model's bands.
 
 T[b, p] = w_{c,g(b)} · a_{c,g(b)}(p) · s_{c,b}(p). Each named rule picks one variant of each factor
 (or the last layer's direct path, which gives T in one go). A rule written "MAP+CURVE" takes the
@@ -29,8 +29,8 @@ class Rule:
     """One readout: where (attention), how much (group weight), which band (share)."""
 
     attention: str  # "last" | "rollout" | "contrast" | "rollout_spectral" | "rollout_contrast"
-    weight: str  # "one" | "margin"
-    share: str  # "share" | "share_g" | "direct"
+    weight: str  # "one" | "margin" | "calibrated"
+    share: str  # "share" | "share_g" | "direct" | "input" | "input_where"
     doc: str
 
 
@@ -45,7 +45,17 @@ RULES: dict[str, Rule] = {
     "rollout_contrast": Rule("rollout_contrast", "margin", "share_g",
                              "class-contrastive prompt rollout (r_c − mean_c' r_c')₊ × w × share·|g|"),
     "direct": Rule("last", "one", "direct", "class-contrastive contribution via the last layer's direct path"),
+    "calibrated": Rule("last", "calibrated", "input_where",
+                       "group weight: class margin above the stored reference; band: the band's part of its "
+                       "group token's deviation from the leaf's typical patch (input × Φ) where the group's prompt "
+                       "attends; attention: the map's shape, not its amplitude"),
+    "calibrated_leaf": Rule("last", "calibrated", "input",
+                            "as calibrated, the band's part summed over every leaf patch alike"),
+    "calibrated_rollout": Rule("rollout_spectral", "calibrated", "input_where",
+                               "as calibrated, with the group-contrastive rollout for where"),
 }
+#: rules whose group weight needs the checkpoint's stored margin reference (reference.py)
+NEEDS_REFERENCE = frozenset(r for r, v in RULES.items() if v.weight == "calibrated")
 DEFAULT_RULE = "rollout_spectral"  # best band and map on the planted-signal tuning seeds 100–109 (tests/focus)
 
 
@@ -56,10 +66,11 @@ def available_rules() -> list[str]:
 
 
 def choose_rule(scores: Mapping[str, Mapping[str, float | None]], curve_key: str = "bio5_tolerant") -> str:
-    """SPEC §3.8's choice on tuning leaves, from each single rule's scores there (in candidate order): the map from
-    the best in-leaf AUPRC, the curve from the best `curve_key` (tolerant BIO@5; ties: the better ρ(B, truth) when
-    scored, then the earlier rule); "map+curve" when they differ. A pair's map and curve are exactly its two rules'
-    (explain.py), so scoring each single rule once scores every pair. Missing or NaN scores never win."""
+    """The choice on tuning leaves (docs/method.md §3.8), from each single rule's scores there (in candidate order):
+    the map from the best in-leaf AUPRC, the curve from the best `curve_key` (default tolerant BIO@5; ties: the better
+    ρ(B, truth) when scored, then the earlier rule); "map+curve" when they differ. A pair's map and curve are
+    exactly its two rules' (explain.py), so scoring each single rule once scores every pair. Missing or NaN scores
+    never win."""
     def s(rule: str, key: str) -> float:
         v = scores[rule].get(key)
         return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else -math.inf
@@ -136,10 +147,17 @@ def _rollout(model: FocusModel, out: FocusOutput, c: int) -> torch.Tensor:
 
 
 def group_weight(model: FocusModel, out: FocusOutput, c: int, kind: str) -> torch.Tensor:
-    """w_{c,g} for item 0: (G,)."""
+    """w_{c,g} for item 0: (G,). "calibrated" without a stored reference falls back to "margin"."""
     z = out.group_logits[0].float()  # (K, G)
     if kind == "one":
         return torch.ones(z.shape[1], device=z.device)
+    if kind == "calibrated" and model.margin_ref is not None:
+        from napari_focus.focus.reference import group_margins
+
+        dev = group_margins(model, z[None])[0] - model.margin_ref.to(z)
+        if model.task == "regression" or z.shape[0] == 1:
+            return dev[0].abs()
+        return dev[c].clamp_min(0)
     if model.task == "regression" or z.shape[0] == 1:
         if z.shape[1] == 1:  # one group: no other group's prediction to deviate from (|z − mean z| would be 0)
             return torch.ones(1, device=z.device)
@@ -160,6 +178,49 @@ def _band_share(model: FocusModel, out: FocusOutput, scaled: bool) -> torch.Tens
     if scaled:
         share = share * torch.as_tensor(model.groups.sizes, device=share.device, dtype=share.dtype)[gidx, None]
     return share
+
+
+def _leaf_patch_index(out: FocusOutput, n: int, device: torch.device) -> torch.Tensor:
+    """Indices of the patches the explainer marked as leaf (all patches when none is marked)."""
+    lp = out.leaf_patches
+    idx = torch.nonzero(lp.to(device)).flatten() if lp is not None else torch.arange(n, device=device)
+    return idx if idx.numel() else torch.arange(n, device=device)
+
+
+def input_share(model: FocusModel, out: FocusOutput, where: torch.Tensor | None = None) -> torch.Tensor:
+    """(Cu,) each band's part in its group token's deviation from the leaf's typical patch, the same for every class.
+
+    Why: a group's token is Σ_b Φ_b ⊙ E(X_b), so what the prompts see change between patches is the sum of the
+    bands' parts u_b(p) = Φ_b ⊙ (E(X_b)_p − E(flat patch at the band's median level on the leaf)), the leaf's
+    typical patch being a flat one (cheap: the conv of a constant). A band's share is its part's projection on
+    the group's whole deviation Δt_g(p) = Σ_b u_b(p), summed over the leaf's patches (deviating patches such as
+    lesions weigh most), clamped at 0 and normalised within the group: input × weight, gradient-free, from what
+    the model actually multiplies, not from Φ's values alone (a flat leaf gives no band any share).
+    """
+    if where is not None:
+        return _input_share(model, out, where)
+    return _shared(out, ("input_share",), lambda: _input_share(model, out, None))
+
+
+def _input_share(model: FocusModel, out: FocusOutput, where: torch.Tensor | None) -> torch.Tensor:
+    bt = out.band_tokens[0].float()  # (Cu, N, d)
+    leaf = _leaf_patch_index(out, bt.shape[1], bt.device)
+    typical = out.band_patch_mean[0][:, leaf].float().median(1).values  # (Cu,) the leaf's median level per band
+    u = bt[:, leaf] - model.flat_band_tokens(typical.to(bt.device))[:, None]  # (Cu, n_leaf, d)
+    gidx = model.band_group[model.used_bands].to(bt.device)
+    G = model.groups.n_groups
+    dt = u.new_zeros(G, *u.shape[1:]).index_add(0, gidx, u)  # Δt_g(p)
+    wp = torch.ones(len(gidx), u.shape[1], device=u.device) if where is None else where[:, leaf].float()[gidx]
+    s = torch.einsum("cnd,cnd,cn->c", u, dt[gidx], wp).clamp_min(0)
+    tot = s.new_zeros(G).index_add(0, gidx, s)
+    return s / tot[gidx].clamp_min(1e-30)
+
+
+def _peak_normalised(a: torch.Tensor, out: FocusOutput) -> torch.Tensor:
+    """Each group's map divided by its largest value on the leaf's patches: the map's shape, not its amplitude
+    (a group's attention amplitude is not its evidence: that is the weight's job)."""
+    leaf = _leaf_patch_index(out, a.shape[-1], a.device)
+    return a / a[:, leaf].amax(-1, keepdim=True).clamp_min(1e-30)
 
 
 def direct_path(model: FocusModel, out: FocusOutput) -> torch.Tensor:
@@ -210,6 +271,9 @@ def patch_saliency(model: FocusModel, out: FocusOutput, c: int, rule: str) -> to
     gidx = model.band_group[model.used_bands]
     a = attention_map(model, out, c, r.attention).float().clamp_min(0)  # (G, N)
     w = group_weight(model, out, c, r.weight)  # (G,)
+    if r.share in ("input", "input_where"):
+        a = _peak_normalised(a, out)
+        return w[gidx, None] * a[gidx] * input_share(model, out, a if r.share == "input_where" else None)[:, None]
     s = band_share(model, out, scaled=r.share == "share_g")  # (Cu, N)
     return w[gidx, None] * a[gidx] * s
 

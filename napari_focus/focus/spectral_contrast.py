@@ -1,8 +1,8 @@
-"""A first training stage for Φ (SPEC §3.3): an in-group spectral contrast fitted linearly on the training leaves.
+"""A first training stage for Φ (docs/method.md §3.3): an in-group spectral contrast fitted on the training leaves.
 
 Why: Φ starts as 1/|g| (a group's token is the embedding of its mean band), and the fast path keeps it there, so the
 prompts see ten grey images that average away what separates the classes inside a group. On the embedded backbone
-that capped accuracy near 0.8 whatever the prompts did (docs/benchmarks.md, issue 5). This stage takes the difference
+that capped accuracy near 0.8 whatever the prompts did (docs/benchmarks.md). This stage takes the difference
 between the classes' mean spectra on the training leaves (leaf means of the normalised bands; class labels only, no
 lesion masks; for a trait, each band's covariance with it), keeps each group's part as a zero-sum contrast, and adds
 it to Φ, so that a group's token becomes the embedding of "mean band + strength × contrast image": still one grey
@@ -52,7 +52,7 @@ def _direction(model: Any, features: np.ndarray, y: torch.Tensor) -> np.ndarray:
     Two classes: the difference of their means; more: the main direction of the class means around their centre;
     a trait: each band's covariance with it (PLS's first weight vector). On the tuning leaves this beat a
     logistic regression's weights for accuracy (0.99 against 0.96) and, unlike them, its bands follow the class
-    difference, so a band readout through Φ points at them (docs/benchmarks.md, issue 5, session 5).
+    difference, so a band readout through Φ points at them (docs/benchmarks.md).
     """
     if model.task == "regression":
         t = y.float().numpy().reshape(-1)
@@ -68,11 +68,17 @@ def _direction(model: Any, features: np.ndarray, y: torch.Tensor) -> np.ndarray:
     return np.linalg.svd(centred, full_matrices=False)[2][0]
 
 
-def fit_spectral_contrast(model: Any, x: torch.Tensor, y: torch.Tensor, strength: float = 1.0) -> dict[str, Any]:
+def fit_spectral_contrast(model: Any, x: torch.Tensor, y: torch.Tensor, strength: float = 1.0,
+                          bound: float | None = None) -> dict[str, Any]:
     """Add `strength` × the fitted in-group contrast to Φ (model calibrated first); returns a summary for logs.
 
     Per group, the contrast's weights are scaled so that its image has, over the first samples' pixels, the same
     standard deviation as the group-mean image: `strength` 1 mixes the two at equal weight. Deterministic.
+
+    `bound` caps each band's change at `bound` / |g| (|g| the group's band count; Φ starts at 1/|g|), keeping the
+    contrast zero-sum: why: on correlated bands (NIR's plateau) matching the image spreads needs gains of ±10–20,
+    which turn the group's image into a high-gain spectral derivative of noise-level differences, and the model
+    then draws its evidence from there rather than from where the classes' spectra differ most.
     """
     if not bool(model.calibrated):
         model.calibrate(x[: min(8, len(x))].to(next(model.parameters()).device))
@@ -90,6 +96,23 @@ def fit_spectral_contrast(model: Any, x: torch.Tensor, y: torch.Tensor, strength
             contrast = torch.einsum("c,bchw->bhw", wg, xs[:, members])
             mean_img = xs[:, members].mean(1)
             add[members] = wg * (mean_img.std() / contrast.std().clamp_min(1e-8))
-        model.phi[used] += float(strength) * add.to(model.phi)[:, None]
-    return {"strength": float(strength), "bands_changed": int((add != 0).sum()),
-            "max_abs_change": float(add.abs().max()) * abs(float(strength))}
+        add = float(strength) * add
+        if bound is not None:
+            add = _bounded(add, groups, model.groups.n_groups, float(bound))
+        model.phi[used] += add.to(model.phi)[:, None]
+    return {"strength": float(strength), "bound": bound, "bands_changed": int((add != 0).sum()),
+            "max_abs_change": float(add.abs().max())}
+
+
+def _bounded(add: torch.Tensor, groups: torch.Tensor, n_groups: int, bound: float) -> torch.Tensor:
+    """Scale each group's zero-sum change down (as a whole, so it keeps its shape and stays zero-sum) until no
+    band's change exceeds bound / |g|."""
+    out = add.clone()
+    for g in range(n_groups):
+        members = groups == g
+        size = int(members.sum())
+        peak = float(add[members].abs().max()) if size else 0.0
+        cap = bound / max(size, 1)
+        if peak > cap:
+            out[members] = add[members] * (cap / peak)
+    return out

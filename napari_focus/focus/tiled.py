@@ -1,6 +1,6 @@
 """Tiled explain: a scene larger than the model's input, explained tile by tile, stitched without seams.
 
-Each tile is one ordinary FOCUS pass (SPEC §3.8) on a crop of the scene; what is kept of it is not the
+Each tile is one ordinary FOCUS pass (docs/method.md §3.8) on a crop of the scene; what is kept of it is not the
 saliency cube but its factors: T_tile = leaf ⊙ upsample(U @ P), with P the patch-level saliency
 (r × gh × gw) and U the (C_cube × r) map from the model's bands back to the cube's (shared by every
 tile; for "MAP+CURVE" rules r = 1 and U is the tile's own band curve). A tile of 204 bands on a 12×12
@@ -35,7 +35,15 @@ import torch.nn.functional as F
 from napari_focus.cube import Cube
 from napari_focus.errors import FocusError
 from napari_focus.focus.device import autocast
-from napari_focus.focus.explain import Explanation, _prediction, default_leaf_mask, explain, resolve_class
+from napari_focus.focus.explain import (
+    Explanation,
+    _prediction,
+    default_leaf_mask,
+    explain,
+    leaf_patches,
+    reference_notes,
+    resolve_class,
+)
 from napari_focus.focus.factored import one_torch_thread as _one_torch_thread
 from napari_focus.focus.inputs import band_mapping, prepare_cube
 from napari_focus.focus.model import FocusModel
@@ -228,6 +236,7 @@ def explain_tiled(
     used = model.used_bands.cpu().numpy()
     mapping = band_mapping(model.wavelengths_nm, model.groups.n_bands, used, cube)
     notes += [mapping[1]] if mapping[1] else []
+    notes += reference_notes(model, *parse_rule(rule or model.saliency_rule))
     back = np.eye(c_, dtype=np.float32) if mapping[0] is None else mapping[0].T / np.maximum(
         mapping[0].T.sum(1, keepdims=True), 1e-30)
     U = np.ascontiguousarray(back[:, used], dtype=np.float32)  # (C_cube, Cu)
@@ -287,6 +296,7 @@ def _tile_factor(model: FocusModel, sub: Cube, mapping: Any, U: np.ndarray, t: T
     gh, gw = model.grid
     with torch.inference_mode(), autocast(dev):
         out = model(prep.x[None].to(dev), record=True)
+        out.leaf_patches = leaf_patches(mask > 0, (gh, gw))
         vals = model.predict_values(out.logits)[0].float().cpu().numpy()
         Ps, Us = [], []
         for c in classes:

@@ -1,4 +1,4 @@
-"""Training FOCUS (SPEC §3.6–3.7): only the trainable tensors get gradients; progress and cancel are
+"""Training FOCUS (docs/method.md §3.6–3.7): only the trainable tensors get gradients; progress and cancel are
 arguments, so the CLI (tqdm) and the GUI (a worker) share this one loop. A cancelled or failed run
 leaves the model exactly as it was before; with `resume_dir` it saves its state after every epoch and a
 rerun continues from there (`focus.resume`)."""
@@ -147,8 +147,9 @@ def train(
     resume_dir: str | Path | None = None,
     restart: bool = False,
     spectral_contrast: float = 0.0,
+    contrast_bound: float | None = None,
 ) -> TrainHistory:
-    """Train the SPEC's trainable tensors (`fast`: prompts + head only); returns the history.
+    """Train the trainable tensors (docs/method.md §3.7) (`fast`: prompts + head only); returns the history.
 
     `progress(step, total, info)` is called after every batch; `should_stop()` is polled before
     every batch and, when true, restores the model's previous state and returns `cancelled=True`.
@@ -159,7 +160,9 @@ def train(
     unless `restart` (which discards it). The state stays after success: the caller removes it
     (`resume.clear_state`) once the result is saved, so a crash while saving loses no training.
     `spectral_contrast` > 0: first fit Φ's in-group spectral contrast at that strength
-    (`spectral_contrast.fit_spectral_contrast`; deterministic, so a resumed run refits the same Φ).
+    (`spectral_contrast.fit_spectral_contrast`; deterministic, so a resumed run refits the same Φ), its gain
+    bounded by `contrast_bound` / |g| per band (None: unbounded).
+    Last, the calibrated readout's per-group margin reference is measured on the training leaves (reference.py).
     """
     t0 = time.perf_counter()
     before = _snapshot(model)
@@ -170,12 +173,13 @@ def train(
         if spectral_contrast:
             from napari_focus.focus.spectral_contrast import fit_spectral_contrast
 
-            fit_spectral_contrast(model, x, y, spectral_contrast)
+            fit_spectral_contrast(model, x, y, spectral_contrast, bound=contrast_bound)
         resumer = Resumer(None)
         if resume_dir is not None:
             settings = dict(epochs=epochs, lr=lr, sink_weight=sink_weight, batch_size=batch_size, seed=seed,
                             augment_views=augment_views, fast=fast, weight_decay=weight_decay, cache_views=cache_views,
-                            spectral_contrast=spectral_contrast)
+                            spectral_contrast=spectral_contrast,
+                            **({"contrast_bound": contrast_bound} if contrast_bound is not None else {}))
             fp = fingerprint(model, settings, {"x": x, "y": y, "xv": xv, "yv": yv})
             resumer = Resumer(resume_dir, fp, restart=restart)
             _restore(model, resumer.model_state())
@@ -187,6 +191,10 @@ def train(
             _train_loop_cached(*args, on_epoch=on_epoch, cache_views=cache_views, resumer=resumer, clock=clock)
         else:
             _train_loop(*args, on_epoch=on_epoch, resumer=resumer, clock=clock)
+        if not hist.cancelled:
+            from napari_focus.focus.reference import fit_margin_reference
+
+            hist.cancelled = fit_margin_reference(model, x, y, should_stop=should_stop) is None
     except BaseException:
         _restore(model, before)
         raise

@@ -9,7 +9,7 @@ import torch
 from napari_focus.cube import Cube
 from napari_focus.errors import CheckpointError, FocusError
 from napari_focus.focus.backbone import backbone_from_file
-from napari_focus.focus.checkpoint import load_checkpoint, save_checkpoint, set_saliency_rule
+from napari_focus.focus.checkpoint import load_checkpoint, save_checkpoint, set_readout_reference, set_saliency_rule
 from napari_focus.focus.explain import explain
 from napari_focus.focus.groups import make_groups
 from napari_focus.focus.model import FocusModel
@@ -199,3 +199,18 @@ def test_training_after_reload_works(model, tmp_path):
     x, y = torch.rand(6, 24, 32, 32), torch.tensor([0, 1, 2, 0, 1, 2])
     hist = train(loaded, (x, y), epochs=1, batch_size=3)
     assert len(hist.loss) == 1
+
+
+def test_the_readout_reference_round_trips_and_a_wrong_shape_is_refused(model, tmp_path):
+    folder = save_checkpoint(model, tmp_path / "old")
+    assert load_checkpoint(folder).margin_ref is None  # saved without one: loads, the explainer says so
+    model.margin_ref = torch.arange(3.0 * model.groups.n_groups).reshape(3, -1)
+    sha = set_readout_reference(folder, model)
+    loaded = load_checkpoint(folder)
+    assert torch.equal(loaded.margin_ref, model.margin_ref) and loaded.checkpoint_sha256 == sha
+    assert torch.equal(load_checkpoint(save_checkpoint(loaded, tmp_path / "new")).margin_ref, model.margin_ref)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["readout_reference"]["group_margin"] = [[1.0, 2.0]]
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="readout_reference"):
+        load_checkpoint(folder)

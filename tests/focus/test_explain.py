@@ -6,7 +6,8 @@ import torch
 
 from napari_focus.cube import Cube
 from napari_focus.focus.explain import explain, predict
-from napari_focus.focus.readout import DEFAULT_RULE, RULES, available_rules, parse_rule
+from napari_focus.focus.inputs import prepare_cube
+from napari_focus.focus.readout import DEFAULT_RULE, RULES, available_rules, input_share, parse_rule
 
 
 def _cube(c=24, h=40, w=36, seed=0, bad=None):
@@ -125,3 +126,34 @@ def test_explain_classes_matches_single_explanations(model):
     for e in many:
         one = explain(model, cube, class_index=e.class_index, rule="rollout", leaf_mask=leaf)
         np.testing.assert_allclose(e.T, one.T, rtol=1e-5, atol=1e-8)
+
+
+def _lesioned_cube(band: int):
+    """A flat leaf with noise whose square lesion is brighter in one band only."""
+    rng = np.random.default_rng(3)
+    data = (0.3 + 0.005 * rng.standard_normal((24, 32, 32))).astype(np.float32)
+    data[band, 10:22, 10:22] += 0.3
+    return Cube(data, wavelengths_nm=np.linspace(400, 1000, 24))
+
+
+def test_calibrated_curve_puts_the_group_share_on_the_band_where_the_lesion_differs(model):
+    model.margin_ref = torch.zeros(model.n_classes, model.groups.n_groups)
+    gidx = model.band_group.numpy()
+    for band in (2, 13):  # one band in two different groups
+        exp = explain(model, _lesioned_cube(band), class_index=0, rule="calibrated")
+        members = np.flatnonzero(gidx == gidx[band])
+        assert int(members[np.argmax(exp.B[members])]) == band or exp.B[members].max() == 0
+        out = model(prepare_cube(model, _lesioned_cube(band)).x[None], record=True)
+        share = input_share(model, out).detach().numpy()
+        assert int(members[np.argmax(share[members])]) == band and share[band] > 0.5
+        for g in range(model.groups.n_groups):  # each group's shares sum to 1, or to 0 when nothing deviates
+            assert share[gidx == g].sum() == pytest.approx(1.0, abs=1e-4) or share[gidx == g].sum() == 0
+
+
+def test_a_checkpoint_without_a_stored_reference_says_its_curve_uses_raw_margins(model):
+    model.margin_ref = None
+    exp = explain(model, _cube(), rule="calibrated")
+    assert any("no group-margin reference" in n for n in exp.notes)
+    assert not any("reference" in n for n in explain(model, _cube(), rule="paper").notes)
+    model.margin_ref = torch.zeros(model.n_classes, model.groups.n_groups)
+    assert not any("reference" in n for n in explain(model, _cube(), rule="calibrated").notes)

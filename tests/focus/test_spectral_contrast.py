@@ -61,3 +61,25 @@ def test_cancelled_training_restores_phi():
                  should_stop=lambda: True)
     assert hist.cancelled
     assert torch.equal(m.phi, before)
+
+
+def test_bound_caps_every_band_change_at_bound_over_group_size_and_keeps_the_shape():
+    x, y = _two_class_cubes()
+    free, capped = tiny_model(classes=("a", "b")), tiny_model(classes=("a", "b"))
+    before = free.phi.detach().clone()[:, 0]
+    fit_spectral_contrast(free, x, y, 1.0)
+    fit_spectral_contrast(capped, x, y, 1.0, bound=0.05)
+    d_free = (free.phi.detach()[:, 0] - before)
+    d_cap = (capped.phi.detach()[:, 0] - before)
+    sizes = torch.as_tensor(capped.groups.sizes, dtype=torch.float32)
+    gidx = capped.band_group
+    used = gidx >= 0
+    assert float(d_free[used].abs().max()) > float((0.05 / sizes[gidx[used]]).max())  # the cap binds here
+    assert bool((d_cap[used].abs() <= 0.05 / sizes[gidx[used]] + 1e-7).all())
+    for g in range(capped.groups.n_groups):
+        m = gidx == g
+        assert abs(float(d_cap[m].sum())) < 1e-6  # still zero-sum
+        if float(d_free[m].abs().max()) > 0:  # the same shape, scaled down
+            ratio = d_cap[m] / d_free[m].abs().max()
+            assert torch.allclose(ratio * float(d_free[m].abs().max()) / float(d_cap[m].abs().max() or 1),
+                                  d_free[m] / float(d_free[m].abs().max()), atol=1e-5)
