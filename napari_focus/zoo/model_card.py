@@ -46,6 +46,26 @@ def bio_floors(held) -> dict[str, float]:
     return {"random_curve": float(np.mean(rand)), "leaf_mean_reflectance": float(np.mean(bright))}
 
 
+def curve_floors(held) -> dict[str, float]:
+    """ρ against the truth and mass lift of random curves (50 per diseased leaf), the floor of the curve table."""
+    from napari_focus.metrics import mass_lift, spearman
+
+    gt = held.ground_truth
+    rng = np.random.default_rng(1)
+    rho, lift = [], []
+    for it in held.items:
+        lesion = it.lesion_mask()
+        if lesion is None or not lesion.any():
+            continue
+        truth = np.asarray(gt["sensitivity"][it.label], float)
+        for _ in range(50):
+            r = rng.random(truth.size)
+            rho.append(spearman(r, truth))
+            lift.append(mass_lift(r, truth))
+    return {"rho_gt": float(np.nanmean(rho)) if rho else float("nan"),
+            "mass_lift": float(np.nanmean(lift)) if lift else float("nan")}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, required=True)
@@ -59,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also rewrite the zoo table (every model/*/metrics.json) between the zoo markers of this file")
     ap.add_argument("--render-only", action="store_true",
                     help="re-render the card from the checkpoint's metrics.json (card text changed, model did not)")
+    ap.add_argument("--heldout-runs", type=int, default=1,
+                    help="how many times this checkpoint has been evaluated on the held-out leaves, this run included "
+                         "(the card states it)")
     args = ap.parse_args(argv)
     if args.render_only:
         return _render_only(args)
@@ -75,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, method, rule in (("FOCUS (default readout)", "focus", None), ("FOCUS (paper-literal readout)",
                                 "focus", "paper"), ("gradient × input (same model)", "gradxinput", None)):
         t0 = time.perf_counter()
-        res = evaluate(model, held, split="all", method=method, rule=rule, deletion_random=3)
+        res = evaluate(model, held, split="all", method=method, rule=rule, deletion_random=3, faithfulness=True)
         res["seconds_per_leaf"] = (time.perf_counter() - t0) / max(res["n"], 1)
         results[label] = res
         print(label, json.dumps({k: res.get(k) for k in KEYS if k in res}), file=sys.stderr)
@@ -89,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
            "model_sha256": model.checkpoint_sha256, "heldout": str(args.heldout),
            "n_heldout": len(held), "n_train_folder": len(train), "logistic_regression_accuracy": lr["accuracy"],
            "results": results, "saliency_rule": cfg.get("saliency_rule"), "date": time.strftime("%Y-%m-%d"),
-           "random_backbone": random_bb, "recipe": args.recipe}
+           "random_backbone": random_bb, "recipe": args.recipe, "heldout_runs": args.heldout_runs,
+           "random_curve_floors": curve_floors(held)}
     _write_metrics(args.model, out)
     args.model.joinpath("MODEL_CARD.md").write_text(card(args, cfg, out))
     print(args.model / "MODEL_CARD.md")
@@ -206,6 +230,15 @@ def card(args, cfg: dict, out: dict) -> str:
         rows.append(f"| {name} | {_fmt(r.get('accuracy'))} | {_fmt(r.get('auprc'))} | {_fmt(r.get('iou'))} | "
                     f"{_fmt(r.get('bio5_tolerant'))} | {_fmt(r.get('bio5_strict'))} | "
                     f"{_fmt((r.get('spectral_deletion') or {}).get('ratio'))} | {r['seconds_per_leaf']:.2f} |")
+    curve_rows = [f"| {name} | {_fmt(r.get('rho_gt_diseased'))} | {_fmt(r.get('mass_lift_diseased'))} | "
+                  f"{_fmt(r.get('bio5_tolerant_diseased'))} | {_fmt(r.get('group_faithfulness_diseased'))} | "
+                  f"{_fmt(r.get('window_faithfulness_diseased'))} | {_fmt(r.get('faithful_coverage_diseased'))} |"
+                  for name, r in out["results"].items()]
+    cf = out.get("random_curve_floors") or {}
+    runs = out.get("heldout_runs")
+    runs_line = "" if runs is None else (
+        f"\nThis checkpoint has been evaluated on the held-out leaves {runs} time{'s' if runs != 1 else ''} "
+        "(this card's run included); every choice was made before, on the tuning leaves.\n")
     first = next(iter(out["results"].values()))
     rb = out.get("random_backbone")
     random_line = "" if not rb else (
@@ -265,6 +298,18 @@ of a whole-leaf map {_fmt(first.get('auprc_floor_leaf'))}. BIO@5 tolerant of a r
 {_fmt(out['bio5_tolerant_floors']['leaf_mean_reflectance'])}. Logistic regression on leaf-mean
 spectra (train folder → held-out): accuracy {_fmt(out['logistic_regression_accuracy'])}.
 {random_line}
+### The spectral curve on the diseased leaves (against the truth, and against the model)
+| method | ρ(curve, truth) | mass lift | BIO@5 tolerant | group faithfulness | window faithfulness | coverage |
+| --- | --- | --- | --- | --- | --- | --- |
+{chr(10).join(curve_rows)}
+
+A random curve on the same leaves: ρ {_fmt(cf.get('rho_gt'))}, mass lift {_fmt(cf.get('mass_lift'))}. Mass lift:
+the curve's share on bands whose truth is ≥ half its maximum over those bands' share (1 = no better than flat).
+Faithfulness, forward passes only: heal the lesion's pixels to the leaf's median healthy spectrum in one group
+(or one ~10 nm window of the curve's three heaviest groups) and rank-correlate the class-margin drops with the
+curve's mass there; coverage: the share of groups/windows whose healing removes ≥ 10 % of the largest drop that
+hold ≥ 2 % of the curve (docs/method.md, "Judging a curve").
+{runs_line}
 AUPRC and IoU are averaged over diseased leaves only; BIO@5 over every leaf against its class's
 ground-truth band sensitivity. Spectral deletion: logit drop when ±10 nm windows around B's top-5 bands
 are interpolated away, divided by the drop for random windows.

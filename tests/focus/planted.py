@@ -20,7 +20,8 @@ from napari_focus.zoo.pretrain_backbone import sincos_2d
 
 S, P, C = 32, 8, 24
 WAVELENGTHS = np.linspace(400, 1000, C)
-WINDOW = (9, 12)  # bands 9..11 (~635–687 nm) differ between the classes
+WINDOW = (9, 12)  # bands 9..11 (~635–687 nm): the window of `planted_cube` when none is given
+SPAN_NM = (420.0, 980.0)  # a seed's window lies anywhere in here (`window_for`)
 GAIN = 0.03  # per-cube, per-band gain jitter (±3%)
 EPOCHS = 8  # FOCUS epochs per seed in the acceptance test
 SQ = 8  # the square is one patch (8×8 px), grid aligned
@@ -92,8 +93,17 @@ def attention_entropy(vit: nn.Module, img: torch.Tensor) -> torch.Tensor:
     return torch.stack(out)
 
 
+def window_for(seed: int, width: int = WINDOW[1] - WINDOW[0]) -> tuple[int, int]:
+    """The band window that differs between the classes in this seed's cubes: drawn anywhere in SPAN_NM, so no
+    readout can pass by preferring one part of the spectrum."""
+    ok = np.flatnonzero((WAVELENGTHS >= SPAN_NM[0]) & (WAVELENGTHS <= SPAN_NM[1]))
+    start = int(np.random.default_rng(90_000 + seed).integers(ok[0], ok[-1] - width + 2))
+    return start, start + width
+
+
 def planted_cube(
-    rng: np.random.Generator, label: int, signal: float = 2.0, texture_amp: float = 0.1, gain: float = GAIN
+    rng: np.random.Generator, label: int, signal: float = 2.0, texture_amp: float = 0.1, gain: float = GAIN,
+    window: tuple[int, int] = WINDOW,
 ) -> tuple[Cube, tuple[int, int], tuple[int, int]]:
     """One cube; returns it with the (row, col) patch of the square and of the decoy."""
     wl = WAVELENGTHS
@@ -112,7 +122,7 @@ def planted_cube(
     cube[:, dy : dy + SQ, dx : dx + SQ] *= 1.8
     if label == 1:
         y, x = sq[0] * P, sq[1] * P
-        w = slice(*WINDOW)
+        w = slice(*window)
         before = cube[w].mean((1, 2), keepdims=True)
         cube[w, y : y + SQ, x : x + SQ] *= 1 + signal
         cube[w] *= before / cube[w].mean((1, 2), keepdims=True)  # same band means: only the square tells
@@ -124,7 +134,7 @@ def dataset(seed: int, n: int) -> list[tuple[Cube, int, tuple[int, int]]]:
     out = []
     for i in range(n):
         label = i % 2
-        cube, sq, _ = planted_cube(rng, label)
+        cube, sq, _ = planted_cube(rng, label, window=window_for(seed))
         out.append((cube, label, sq))
     return out
 
@@ -144,17 +154,24 @@ def train_planted(backbone: nn.Module, seed: int, n_train: int = 64, epochs: int
     return model, score(model, xv, yv)
 
 
-def judge(model: FocusModel, seed: int, rule: str, n_test: int = 10) -> tuple[float, float]:
-    """Fractions of held-out planted cubes whose B top band lies in the window / whose M peaks in the square."""
+def judge(model: FocusModel, seed: int, rule: str, n_test: int = 10) -> tuple[float, float, float]:
+    """Fractions of held-out planted cubes whose B top band lies in the seed's window / whose M peaks in the
+    square, and the curve's mean mass lift on the window (1 = a flat curve)."""
     from napari_focus.focus.explain import explain
+    from napari_focus.metrics import mass_lift
 
     rng = np.random.default_rng(10_000 + seed)
-    band_ok, map_ok = 0, 0
+    window = window_for(seed)
+    truth = np.zeros(C)
+    truth[slice(*window)] = 1.0
+    band_ok, map_ok, lifts = 0, 0, []
     leaf = np.ones((S, S), bool)
     for _ in range(n_test):
-        cube, sq, _ = planted_cube(rng, 1)
+        cube, sq, _ = planted_cube(rng, 1, window=window)
         exp = explain(model, cube, class_index=1, rule=rule, leaf_mask=leaf)
-        band_ok += WINDOW[0] <= int(np.argmax(exp.B)) < WINDOW[1]
+        band_ok += window[0] <= int(np.argmax(exp.B)) < window[1]
         py, px = np.unravel_index(int(np.argmax(exp.M)), exp.M.shape)
         map_ok += (py // P, px // P) == tuple(sq)
-    return band_ok / n_test, map_ok / n_test
+        lift = mass_lift(exp.B, truth)
+        lifts.append(lift if np.isfinite(lift) else 0.0)
+    return band_ok / n_test, map_ok / n_test, float(np.mean(lifts))
