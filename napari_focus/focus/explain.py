@@ -251,14 +251,15 @@ def leaf_patches(leaf: np.ndarray, grid: tuple[int, int]) -> torch.Tensor:
 
 
 def reference_notes(model: FocusModel, *rules: str) -> list[str]:
-    """A note when a calibrated rule meets a checkpoint saved before readouts had a stored reference."""
+    """A note when a checkpoint was saved before readouts had a stored reference: its curve is the old readout."""
     from napari_focus.focus.readout import NEEDS_REFERENCE
 
-    if model.margin_ref is None and any(r in NEEDS_REFERENCE for r in rules):
-        return ["this checkpoint stores no group-margin reference (saved by an older napari-focus): its curve "
-                "weighs groups by their raw class margins; retrain, or add one with "
-                "`python -m napari_focus.zoo.add_reference`"]
-    return []
+    if model.margin_ref is not None:
+        return []
+    how = ("weighs groups by their raw class margins" if any(r in NEEDS_REFERENCE for r in rules) else
+           f"is the old readout ({'+'.join(dict.fromkeys(rules))})")
+    return [f"this checkpoint stores no group-margin reference (saved by an older napari-focus): its curve {how}; "
+            "retrain, or add one with `python -m napari_focus.zoo.add_reference`"]
 
 
 def _readout(model: FocusModel, out: Any, c: int, map_rule: str, curve_rule: str, prep: PreparedCube,

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--render-only", action="store_true",
                     help="re-render the card from the checkpoint's metrics.json (card text changed, model did not)")
     ap.add_argument("--heldout-runs", type=int, default=1,
-                    help="how many times this checkpoint has been evaluated on the held-out leaves, this run included "
+                    help="how many times these weights have been evaluated on the held-out leaves, this run included "
                          "(the card states it)")
     args = ap.parse_args(argv)
     if args.render_only:
@@ -237,8 +237,8 @@ def card(args, cfg: dict, out: dict) -> str:
     cf = out.get("random_curve_floors") or {}
     runs = out.get("heldout_runs")
     runs_line = "" if runs is None else (
-        f"\nThis checkpoint has been evaluated on the held-out leaves {runs} time{'s' if runs != 1 else ''} "
-        "(this card's run included); every choice was made before, on the tuning leaves.\n")
+        f"\nThese weights have been evaluated on the held-out leaves {runs} time{'s' if runs != 1 else ''} "
+        "(this card's run included); the readout and every knob of the recipe were chosen on the tuning leaves.\n")
     first = next(iter(out["results"].values()))
     rb = out.get("random_backbone")
     random_line = "" if not rb else (
@@ -288,7 +288,7 @@ resumes after its last finished epoch with the same final weights).{_contrast_li
 ({readout_origin(args.model)}).
 
 ## Held-out metrics ({out['n_heldout']} leaves, true class, inside the leaf mask; {out['date']})
-| method | accuracy | AUPRC | spatial IoU | BIO@5 tolerant | BIO@5 strict | deletion ratio | s / leaf |
+| method | accuracy | AUPRC | spatial IoU | BIO@5 tolerant | BIO@5 strict | deletion ratio | s / leaf (with deletion, healing) |
 | --- | --- | --- | --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
 

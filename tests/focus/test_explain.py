@@ -153,7 +153,8 @@ def test_calibrated_curve_puts_the_group_share_on_the_band_where_the_lesion_diff
 def test_a_checkpoint_without_a_stored_reference_says_its_curve_uses_raw_margins(model):
     model.margin_ref = None
     exp = explain(model, _cube(), rule="calibrated")
-    assert any("no group-margin reference" in n for n in exp.notes)
-    assert not any("reference" in n for n in explain(model, _cube(), rule="paper").notes)
+    assert any("no group-margin reference" in n and "raw class margins" in n for n in exp.notes)
+    assert any("old readout (paper)" in n for n in explain(model, _cube(), rule="paper").notes)
     model.margin_ref = torch.zeros(model.n_classes, model.groups.n_groups)
-    assert not any("reference" in n for n in explain(model, _cube(), rule="calibrated").notes)
+    for rule in ("calibrated", "paper"):
+        assert not any("reference" in n for n in explain(model, _cube(), rule=rule).notes)
