@@ -96,7 +96,7 @@ def attention_entropy(vit: nn.Module, img: torch.Tensor) -> torch.Tensor:
 def window_for(seed: int, width: int = WINDOW[1] - WINDOW[0]) -> tuple[int, int]:
     """The band window that differs between the classes in this seed's cubes: drawn anywhere in SPAN_NM, so no
     readout can pass by preferring one part of the spectrum."""
-    ok = np.flatnonzero((WAVELENGTHS >= SPAN_NM[0]) & (WAVELENGTHS <= SPAN_NM[1]))
+    ok = np.flatnonzero((SPAN_NM[0] <= WAVELENGTHS) & (SPAN_NM[1] >= WAVELENGTHS))
     start = int(np.random.default_rng(90_000 + seed).integers(ok[0], ok[-1] - width + 2))
     return start, start + width
 
