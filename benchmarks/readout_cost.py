@@ -27,15 +27,16 @@ def main() -> None:
     rule = a.rule or model.saliency_rule
     times: dict[str, list[float]] = {a.baseline: [], rule: []}
     for r in times:
-        explain(model, cube, rule=r).T  # warm-up (T rendered, as the GUI reads it)
+        _ = explain(model, cube, rule=r).T  # warm-up (T rendered, as the GUI reads it)
     for _ in range(a.runs):
         for r in times:
             t0 = time.perf_counter()
-            explain(model, cube, rule=r).T
+            _ = explain(model, cube, rule=r).T
             times[r].append(time.perf_counter() - t0)
     base = statistics.median(times[a.baseline])
     for r, ts in times.items():
-        print(f"{r}: median {statistics.median(ts) * 1e3:.1f} ms, ratio to {a.baseline} {statistics.median(ts) / base:.2f}")
+        med = statistics.median(ts)
+        print(f"{r}: median {med * 1e3:.1f} ms, ratio to {a.baseline} {med / base:.2f}")
 
 
 if __name__ == "__main__":

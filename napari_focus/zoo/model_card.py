@@ -288,7 +288,7 @@ resumes after its last finished epoch with the same final weights).{_contrast_li
 ({readout_origin(args.model)}).
 
 ## Held-out metrics ({out['n_heldout']} leaves, true class, inside the leaf mask; {out['date']})
-| method | accuracy | AUPRC | spatial IoU | BIO@5 tolerant | BIO@5 strict | deletion ratio | s / leaf (with deletion, healing) |
+| method | accuracy | AUPRC | spatial IoU | BIO@5 tol. | BIO@5 strict | deletion ratio | s / leaf (deletion, healing) |
 | --- | --- | --- | --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
 
