@@ -55,3 +55,14 @@ def tiny_checkpoint(tmp_path_factory):
                        ["healthy", "bls"], wavelengths_nm=wl)
     model.calibrate(torch.rand(3, 12, 32, 32))
     return save_checkpoint(model.eval(), tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+@pytest.fixture
+def users_files(tmp_path):
+    """A folder holding a user's file and a user's plain file, which no output may ever replace: (folder, file)."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    afile = tmp_path / "afile.txt"
+    afile.write_text("mine too")
+    return mine, afile

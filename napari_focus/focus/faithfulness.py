@@ -146,10 +146,7 @@ def heal_faithfulness(model: FocusModel, cube: Cube, class_index: int, curve: np
         wmass_all.append(wmass)
         wdrop_all.append(wdrop)
     if wdrop_all:
-        all_drops = np.concatenate(wdrop_all)
-        sig = SIGNIFICANT_DROP * max(float(all_drops.max()), 0.0)
-        covered += [bool(m >= MIN_MASS * total) for m, d in zip(np.concatenate(wmass_all), all_drops, strict=True)
-                    if d > 0 and d >= sig]
+        covered += _coverage(np.concatenate(wmass_all), np.concatenate(wdrop_all), total)
     res["window_faithfulness"] = float(np.mean(rhos)) if rhos else nan
     res["faithful_coverage"] = float(np.mean(covered)) if covered and total > 0 else nan
     return res

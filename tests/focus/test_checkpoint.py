@@ -114,12 +114,8 @@ def test_refusals(model, tmp_path):
         load_checkpoint(folder)
 
 
-def test_save_refuses_a_users_folder_or_file_and_replaces_a_checkpoint(model, tmp_path):
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    (mine / "keep.txt").write_text("mine")
-    afile = tmp_path / "afile.txt"
-    afile.write_text("mine too")
+def test_save_refuses_a_users_folder_or_file_and_replaces_a_checkpoint(model, tmp_path, users_files):
+    mine, afile = users_files
     for target in (mine, afile):
         with pytest.raises(FocusError, match="refusing"):
             save_checkpoint(model, target)

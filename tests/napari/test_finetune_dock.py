@@ -94,14 +94,10 @@ def _errors(notifications):
     return [n.message for n in notifications if n.severity == "error"]
 
 
-def test_save_refuses_a_users_file_or_folder(make_napari_viewer, tmp_path, notifications):
+def test_save_refuses_a_users_file_or_folder(make_napari_viewer, tmp_path, users_files, notifications):
     dock = _dock(make_napari_viewer())
     dock.model = object()  # refused before the model is looked at
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    (mine / "keep.txt").write_text("mine")
-    afile = tmp_path / "afile.txt"
-    afile.write_text("mine too")
+    mine, afile = users_files
     for target in (mine, afile):
         assert dock.save(target) is None
         err = [n.message for n in notifications if n.severity == "error"][-1]
