@@ -3,8 +3,9 @@
 The counterfactual is healing: a lesion's pixels get the leaf's median healthy spectrum in some bands, and the drop
 of the explained class's margin (its logit minus the mean of the others) says how much the model relied on those
 bands of the lesion. Healing one spectral group at a time gives the group drops; healing each ~10 nm window of the
-curve's top groups gives the window drops. A faithful curve puts its mass where the drops are (docs/method.md,
-"Judging a curve"). Nothing here is used by the readout itself: it reads lesion masks, which users do not have.
+curve's top groups gives the window drops. Each heal re-runs only its group's sequence. A faithful curve puts its
+mass where the drops are (docs/method.md, "Judging a curve"). Nothing here is used by the readout itself: it reads
+lesion masks, which users do not have.
 """
 
 from __future__ import annotations
@@ -72,22 +73,32 @@ def _digest(t: torch.Tensor) -> str:
 
 
 def _drops(model: FocusModel, x: torch.Tensor, c: int, heals: list[np.ndarray], lesion: torch.Tensor,
-           healthy: torch.Tensor, batch: int = 8) -> np.ndarray:
-    """Margin drop for each band set in `heals` when the lesion's pixels get the healthy median in those bands."""
+           healthy: torch.Tensor, group: int | None = None, batch: int = 8) -> np.ndarray:
+    """Margin drop for each band set in `heals` when the lesion's pixels get the healthy median in those bands.
+
+    `group`: every band set lies in that group, so only its sequence is re-run (`FocusModel.group_logits`): the
+    class margin is the mean of the groups' margins, so its drop is that group's drop divided by G."""
     dev = next(model.parameters()).device
     leaf_key = (id(model), model.checkpoint_sha256, _digest(x), _digest(lesion), int(c))
     keys = [leaf_key + (tuple(int(b) for b in bands),) for bands in heals]
     todo = [i for i, k in enumerate(keys) if k not in _DROPS]
+    one_group = group is not None and not model.joint
+
+    def margin(xs: torch.Tensor) -> torch.Tensor:
+        if one_group:
+            return class_margin(model, model.group_logits(xs.to(dev), int(group)), c) / model.groups.n_groups
+        return class_margin(model, model(xs.to(dev)).logits, c)
+
     with torch.inference_mode():
         if todo:
-            base = float(class_margin(model, model(x[None].to(dev)).logits, c)[0])
+            base = float(margin(x[None])[0])
         for i in range(0, len(todo), batch):
             part = todo[i:i + batch]
             xs = x[None].repeat(len(part), 1, 1, 1)
             for j, k in enumerate(part):
                 b = torch.as_tensor(heals[k], dtype=torch.long)
                 xs[j][b[:, None], lesion] = healthy[b][:, None]
-            for k, m in zip(part, class_margin(model, model(xs.to(dev)).logits, c).cpu().tolist(), strict=True):
+            for k, m in zip(part, margin(xs).cpu().tolist(), strict=True):
                 _DROPS[keys[k]] = base - m
     while len(_DROPS) > _DROPS_MAX:
         _DROPS.popitem(last=False)
@@ -131,7 +142,7 @@ def heal_faithfulness(model: FocusModel, cube: Cube, class_index: int, curve: np
     cm = model_band_curve(curve, prep.back)
     total = float(cm[gidx >= 0].sum())
     gmass = np.array([cm[m].sum() for m in members])
-    gdrop = _drops(model, x, class_index, members, lesion, healthy)
+    gdrop = np.array([_drops(model, x, class_index, [m], lesion, healthy, group=g)[0] for g, m in enumerate(members)])
     res: dict[str, Any] = {"group_faithfulness": spearman(gmass, gdrop), "group_drops": gdrop.tolist()}
     covered = _coverage(gmass, gdrop, total)
     rhos, wmass_all, wdrop_all = [], [], []
@@ -140,7 +151,7 @@ def heal_faithfulness(model: FocusModel, cube: Cube, class_index: int, curve: np
         if len(wins) < 2:
             continue
         wmass = np.array([cm[w].sum() for w in wins])
-        wdrop = _drops(model, x, class_index, wins, lesion, healthy)
+        wdrop = _drops(model, x, class_index, wins, lesion, healthy, group=int(g))
         r = spearman(wmass, wdrop)
         rhos.append(r if np.isfinite(r) else 0.0)
         wmass_all.append(wmass)

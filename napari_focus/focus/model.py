@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from napari_focus.errors import FocusError
 from napari_focus.focus.backbone import BackboneSpec
 from napari_focus.focus.groups import SpectralGroups
 from napari_focus.focus.prompt_attention import (
@@ -191,17 +192,19 @@ class FocusModel(nn.Module):
         return self
 
     # ---------------------------------------------------------------------------------- forward
-    def normalise_bands(self, x: torch.Tensor) -> torch.Tensor:
-        """The grouped bands of raw cubes (B, C, S, S), normalised by the saved per-band statistics: (B, Cu, S, S)."""
-        xb = x[:, self.used_bands]
-        xb = (xb - self.band_mean[self.used_bands, None, None]) / self.band_std[self.used_bands, None, None]
+    def normalise_bands(self, x: torch.Tensor, bands: torch.Tensor | None = None) -> torch.Tensor:
+        """The grouped bands (or `bands`) of raw cubes (B, C, S, S), normalised by the saved per-band statistics:
+        (B, Cu, S, S)."""
+        bands = self.used_bands if bands is None else bands
+        xb = (x[:, bands] - self.band_mean[bands, None, None]) / self.band_std[bands, None, None]
         return torch.nan_to_num(xb, nan=0.0, posinf=0.0, neginf=0.0)
 
-    def embed_bands(self, x: torch.Tensor) -> torch.Tensor:
-        """E(X_b) for the grouped bands: the frozen patch conv summed over its RGB inputs. (B, Cu, N, d)."""
+    def embed_bands(self, x: torch.Tensor, bands: torch.Tensor | None = None) -> torch.Tensor:
+        """E(X_b) for the grouped bands (or `bands`): the frozen patch conv summed over its RGB inputs.
+        (B, Cu, N, d)."""
         proj = self.backbone.patch_embed.proj
         B, _, S, _ = x.shape
-        xb = self.normalise_bands(x)
+        xb = self.normalise_bands(x, bands)
         w = proj.weight.sum(1, keepdim=True)
         e = F.conv2d(xb.reshape(-1, 1, S, S).to(w.dtype), w, proj.bias, stride=proj.stride, padding=proj.padding)
         return e.flatten(2).transpose(1, 2).reshape(B, xb.shape[1], -1, e.shape[1])
@@ -221,13 +224,17 @@ class FocusModel(nn.Module):
 
     def _sequences(self, band_tokens: torch.Tensor) -> torch.Tensor:
         """From Φ_b ⊙ E(X_b) (B, Cu, N, d): per-group sequences [SINK][CLS][regs][patches]: (B·G, L, d)."""
-        vit = self.backbone
-        B, _, N, d = band_tokens.shape
         G = self.groups.n_groups
         gidx = self.band_group[self.used_bands]
         onehot = (gidx[None, :] == torch.arange(G, device=gidx.device)[:, None]).to(band_tokens.dtype)
         tok = torch.einsum("gc,bcnd->bgnd", onehot, band_tokens)  # a GEMM; index_add is slow on CPU
-        tok = tok + self.group_embed[None, :, None, :].to(tok.dtype)
+        return self._group_sequences(tok, self.group_embed)
+
+    def _group_sequences(self, tok: torch.Tensor, group_embed: torch.Tensor) -> torch.Tensor:
+        """Summed group tokens (B, G', N, d) and their e_g (G', d) → sequences [SINK][CLS][regs][patches]."""
+        vit = self.backbone
+        B, G, N, d = tok.shape
+        tok = tok + group_embed[None, :, None, :].to(tok.dtype)
         tok = vit.patch_embed.norm(tok).reshape(B * G, N, d)
         if vit.dynamic_img_size:
             tok = tok.reshape(B * G, *self.grid, d)
@@ -286,6 +293,23 @@ class FocusModel(nn.Module):
         if diagnostics:
             out.diagnostics = {k: torch.stack([s[k] for s in stats]) for k in stats[0]}
         return out
+
+    @torch.no_grad()
+    def group_logits(self, x: torch.Tensor, g: int) -> torch.Tensor:
+        """(B, K) z_{·,g} from group g's sequence alone (x as in `forward`).
+
+        Each group is its own sequence (docs/method.md §3.4), so changing group g's bands changes only these
+        logits, and the class logit by 1/G of their change: a counterfactual inside one group costs 1/G of a
+        forward (the faithfulness measurements use this)."""
+        if self.joint:
+            raise FocusError("the joint ablation has no per-group sequences")
+        bands = self.used_bands[self.band_group[self.used_bands] == g]
+        tok = (self.embed_bands(x, bands) * self.phi[bands][None, :, None, :]).sum(1, keepdim=True)
+        seq = self._group_sequences(tok, self.group_embed[g : g + 1])
+        p = self.prompts[:, g].to(seq.dtype).unsqueeze(0).expand(x.shape[0], -1, -1)
+        for blk in self.backbone.blocks:
+            seq, p, *_ = _block_step(blk, seq, p, False)
+        return self.head(self.head_norm(p)).squeeze(-1).float()
 
     # ------------------------------------------------------------------------ cached fast path
     @torch.no_grad()

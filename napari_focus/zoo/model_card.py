@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--heldout", type=Path, required=True)
     ap.add_argument("--commands", type=Path, help="the shell script that built the checkpoint (quoted in the card)")
     ap.add_argument("--random-backbone", type=Path, default=None,
-                    help="checkpoint of the same recipe on a randomly initialised backbone (evaluated the same way)")
+                    help="checkpoint of the same recipe on a randomly initialised backbone (evaluated the same "
+                         "way; without it the row already in metrics.json is kept)")
     ap.add_argument("--recipe", default="", help="one line describing the training recipe (epochs, lr, path)")
     ap.add_argument("--doc", type=Path, default=None,
                     help="also rewrite the zoo table (every model/*/metrics.json) between the zoo markers of this file")
@@ -102,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         res["seconds_per_leaf"] = (time.perf_counter() - t0) / max(res["n"], 1)
         results[label] = res
         print(label, json.dumps({k: res.get(k) for k in KEYS if k in res}), file=sys.stderr)
-    random_bb = None if args.random_backbone is None else _random_backbone_row(args.random_backbone, held)
+    random_bb = _random_backbone_row(args.random_backbone, held) if args.random_backbone is not None else None
+    if random_bb is None and args.model.joinpath("metrics.json").is_file():  # another checkpoint's row: still valid
+        random_bb = json.loads(args.model.joinpath("metrics.json").read_text()).get("random_backbone")
     xtr, ytr = leaf_means(train.items)
     xte, yte = leaf_means(held.items)
     lr = logistic_baseline(xtr, ytr, xte, yte)

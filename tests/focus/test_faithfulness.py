@@ -76,3 +76,33 @@ def test_a_lesion_that_vanishes_at_the_model_input_gives_nan(model):
     lesion[5, 5] = True  # one pixel of 256² at 32²: gone
     res = heal_faithfulness(model, cube, 0, np.ones(24), lesion)
     assert all(np.isnan(res[k]) for k in ("group_faithfulness", "window_faithfulness", "faithful_coverage"))
+
+
+def test_a_heal_inside_one_group_reruns_only_that_group_and_matches_a_full_forward(model, leaf_with_lesion):
+    from napari_focus.focus import faithfulness
+    from napari_focus.focus.inputs import prepare_cube
+
+    cube, lesion_np = leaf_with_lesion
+    x = prepare_cube(model, cube).x.float()
+    lesion = faithfulness._on_grid(lesion_np, model.img_size)
+    healthy = x[:, ~lesion].median(1).values
+    gidx = model.band_group.numpy()
+    for g in range(model.groups.n_groups):
+        bands = np.flatnonzero(gidx == g)
+        heals = [bands, bands[: max(1, len(bands) // 2)]]
+        faithfulness._DROPS.clear()
+        full = faithfulness._drops(model, x, 1, heals, lesion, healthy)
+        faithfulness._DROPS.clear()
+        one = faithfulness._drops(model, x, 1, heals, lesion, healthy, group=g)
+        assert np.abs(full).max() > 1e-4  # the heals change the margin, so the comparison means something
+        np.testing.assert_allclose(one, full, rtol=1e-4, atol=1e-5)
+
+
+def test_group_logits_are_the_forwards_per_group_logits(model, leaf_with_lesion):
+    from napari_focus.focus.inputs import prepare_cube
+
+    x = prepare_cube(model, leaf_with_lesion[0]).x.float()[None]
+    with torch.inference_mode():
+        per_group = model(x).group_logits  # (1, K, G)
+        for g in range(model.groups.n_groups):
+            torch.testing.assert_close(model.group_logits(x, g), per_group[..., g], rtol=1e-4, atol=1e-5)
