@@ -30,8 +30,8 @@ def summarize(results: Iterable[Mapping[str, Any]]) -> dict[str, tuple[float, fl
 
 
 #: band-curve metrics that `diseased_curve_means` also reports over diseased leaves alone
-CURVE_METRICS = ("bio5_strict", "bio5_tolerant", "rho_gt", "mass_lift", "group_faithfulness", "window_faithfulness",
-                 "faithful_coverage")
+CURVE_METRICS = ("bio5_strict", "bio5_tolerant", "rho_gt", "mass_lift", "top5_in_region", "group_faithfulness",
+                 "window_faithfulness", "faithful_coverage")
 
 
 def leaf_means(rows: Sequence[Mapping[str, float]], counts: bool = False) -> dict[str, float]:

@@ -312,18 +312,36 @@ def aggregate_deletion(results: Sequence[Mapping[str, Any]]) -> dict[str, float]
     return {"drop_top": top, "drop_random": rnd, "ratio": top / rnd if rnd != 0 else float("nan")}
 
 
+def truth_region(truth: Any) -> np.ndarray:
+    """The bands where a truth curve is at least half its maximum (none when it is nowhere positive)."""
+    t = np.nan_to_num(np.asarray(truth, dtype=np.float64).ravel())
+    return t >= 0.5 * t.max() if t.size and t.max() > 0 else np.zeros(t.size, bool)
+
+
 def mass_lift(curve: Any, truth: Any) -> float:
     """The curve's share of its mass on the bands where the truth is at least half its maximum, divided by those
     bands' share of all bands: 1 for a flat or random curve, 0 for one that avoids the region. NaN when the curve
     has no mass or the region is every band."""
     c = np.clip(np.nan_to_num(np.asarray(curve, dtype=np.float64).ravel()), 0, None)
-    t = np.nan_to_num(np.asarray(truth, dtype=np.float64).ravel())
-    if c.size != t.size:
-        raise ValueError(f"sizes differ: {c.size} vs {t.size}")
-    region = t >= 0.5 * t.max() if t.size and t.max() > 0 else np.zeros(t.size, bool)
+    region = truth_region(truth)
+    if c.size != region.size:
+        raise ValueError(f"sizes differ: {c.size} vs {region.size}")
     if c.sum() <= 0 or not region.any() or region.all():
         return float("nan")
     return float((c[region].sum() / c.sum()) / region.mean())
+
+
+def top_k_in_region(curve: Any, truth: Any, k: int = 5) -> float:
+    """The share of the curve's k highest bands (no peak separation) that lie where the truth is at least half its
+    maximum: a top-k reading of `mass_lift`'s region. NaN when the curve has no mass or there is no region."""
+    c = np.clip(np.nan_to_num(np.asarray(curve, dtype=np.float64).ravel()), 0, None)
+    region = truth_region(truth)
+    if c.size != region.size:
+        raise ValueError(f"sizes differ: {c.size} vs {region.size}")
+    if c.sum() <= 0 or not region.any():
+        return float("nan")
+    top = _rank_desc(c)[:k]
+    return float(region[top].mean())
 
 
 # ------------------------------------------------------------------------------- correlations

@@ -264,6 +264,17 @@ def test_diseased_curve_means_average_the_lesioned_leaves_only():
         mt.diseased_curve_means(rows, [True])  # one flag per leaf
 
 
+def test_top_k_in_region_counts_the_highest_bands_where_the_truth_is_at_least_half_its_peak():
+    truth = np.array([0, 1, 4, 3, 0, 0, 0, 0.0])  # region: bands 2 and 3
+    assert mt.top_k_in_region(np.array([0, 0, 5, 4, 3, 0, 0, 0.0]), truth, k=2) == pytest.approx(1.0)
+    assert mt.top_k_in_region(np.array([0, 0, 5, 4, 3, 0, 0, 0.0]), truth, k=3) == pytest.approx(2 / 3)
+    assert mt.top_k_in_region(np.array([9, 8, 0, 0, 0, 0, 0, 0.0]), truth, k=2) == pytest.approx(0.0)
+    assert math.isnan(mt.top_k_in_region(np.zeros(8), truth))
+    assert math.isnan(mt.top_k_in_region(np.ones(8), np.zeros(8)))
+    with pytest.raises(ValueError):
+        mt.top_k_in_region(np.ones(3), truth)
+
+
 def test_mass_lift_is_one_for_a_flat_curve_above_one_on_the_region_and_zero_off_it():
     truth = np.array([0.0, 0.1, 1.0, 0.8, 0.2, 0.0, 0.0, 0.0])  # region (≥ half the max): bands 2, 3 = 1/4 of bands
     assert mt.mass_lift(np.ones(8), truth) == pytest.approx(1.0)

@@ -313,8 +313,8 @@ def _attention_diagnostics(model, out, c: int, prep: PreparedCube, leaf: np.ndar
 
 
 def saliency_metrics(exp: Explanation, gt: dict[str, Any]) -> dict[str, float]:
-    """BIO@5 (strict, tolerant), ρ and mass lift against the truth's curve, spatial IoU and AUPRC with floors, for
-    whatever ground truth is given."""
+    """BIO@5 (strict, tolerant), ρ, mass lift and top-5 in region against the truth's curve, spatial IoU and AUPRC
+    with floors, for whatever ground truth is given."""
     from napari_focus import metrics as mt
 
     wl = exp.wavelengths_nm
@@ -326,6 +326,7 @@ def saliency_metrics(exp: Explanation, gt: dict[str, Any]) -> dict[str, float]:
     if sens is not None and np.size(sens) == np.size(exp.B):
         res["rho_gt"] = mt.spearman(exp.B, sens)
         res["mass_lift"] = mt.mass_lift(exp.B, sens)
+        res["top5_in_region"] = mt.top_k_in_region(exp.B, sens, k=5)
     if true_bands is not None:
         pred = mt.top_k_bands(exp.B, wl, k=5)
         res["bio5_strict"] = mt.bio_from_bands(pred, true_bands, wl, tolerant=False)

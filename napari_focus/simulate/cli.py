@@ -35,14 +35,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, help="output folder (must be empty unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace a simulated dataset already in --out")
+    shift = p.add_argument_group("conditions other than the training distribution's (to check a model on leaves "
+                                 "made differently)")
+    shift.add_argument("--lesion-fraction", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
+                       help="lesion area range as a fraction of the leaf (default 0.01 0.10)")
+    shift.add_argument("--light-level", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
+                       help="illumination level range, 1 = the white reference's light (default 0.85 1.0)")
+    shift.add_argument("--light-tilt", type=float, default=0.0,
+                       help="the light's relative change from the first to the last band left in the data by the "
+                            "calibration (e.g. 0.3; default 0)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from napari_focus.simulate.conditions import DEFAULT, Conditions
     from napari_focus.simulate.dataset import make_dataset
 
+    conditions = Conditions(lesion_fraction=tuple(args.lesion_fraction or DEFAULT.lesion_fraction),
+                            light_level=tuple(args.light_level or DEFAULT.light_level), light_tilt=args.light_tilt)
     start = time.perf_counter()
     with tqdm(total=max(int(args.n), 0), unit="leaf", desc=f"simulate {args.task}", disable=None) as bar:
 
@@ -59,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             progress=progress,
             trait=args.trait,
+            conditions=conditions,
         )
     print(f"wrote {args.n} leaves to {out} in {time.perf_counter() - start:.1f} s")
     return 0

@@ -19,6 +19,7 @@ import numpy as np
 from napari_focus.dataset import write_manifest
 from napari_focus.errors import FocusError
 from napari_focus.simulate import tasks
+from napari_focus.simulate.conditions import DEFAULT, Conditions
 from napari_focus.simulate.ground_truth import ground_truth, sidecar_paths
 from napari_focus.simulate.render import SimulatedLeaf, check_size, simulate_leaf
 from napari_focus.simulate.sensors import get_sensor
@@ -111,8 +112,11 @@ def make_dataset(
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
     trait: str | None = None,
+    conditions: Conditions = DEFAULT,
 ) -> Path:
     """Simulate `n` leaves and write a dataset folder (see the module docstring). Returns the folder.
+
+    `conditions`: lesion sizes and light other than the training distribution's, recorded in ground_truth.json.
 
     Leaf i uses the seed sequence (seed, i), so the first leaves do not change when n grows. Labels
     cycle through the classes (balanced); `progress(done, total)` is called after each leaf.
@@ -135,6 +139,7 @@ def make_dataset(
             np.random.SeedSequence(int(seed), spawn_key=(i,)),
             label=label,
             trait=spec.trait if spec.name == "trait" else None,
+            conditions=conditions,
         )
         stem = f"leaf_{i:05d}"
         hdr = write_leaf(out / f"{stem}.hdr", leaf)
@@ -160,11 +165,12 @@ def make_dataset(
         "size": size,
         "seed": int(seed),
         "scale_factor": SCALE,
-        "lesion_fraction": {"distribution": "log-uniform", "range": list(tasks.LESION_FRACTION)}
+        "lesion_fraction": {"distribution": "log-uniform", "range": list(conditions.lesion_fraction)}
         if spec.name == "bls"
         else None,
         "class_shifts": {c: list(v) for c, v in spec.shifts.items()} or None,
         "trait_range": list(tasks.TRAITS[spec.trait]) if spec.trait else None,
+        **({"conditions": conditions.to_dict()} if conditions != DEFAULT else {}),
     }
     (out / "ground_truth.json").write_text(_json(ground_truth(spec, sens, generator)), encoding="utf-8")
     write_manifest(out, rows)

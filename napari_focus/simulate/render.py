@@ -10,6 +10,7 @@ import numpy as np
 from napari_focus.cube import Cube
 from napari_focus.errors import FocusError
 from napari_focus.simulate import scene, tasks
+from napari_focus.simulate.conditions import DEFAULT, Conditions
 from napari_focus.simulate.prospect import WAVELENGTHS_NM, leaf_reflectance
 from napari_focus.simulate.sensors import Sensor, get_sensor
 
@@ -50,6 +51,7 @@ def _leaf(
     label: str | None,
     target: float | None,
     box: tuple[int, int, int, int] | None = None,
+    conditions: Conditions = DEFAULT,
 ) -> dict[str, Any]:
     """Draw one leaf: geometry, traits, fields, lesions. No rendering yet."""
     geom = scene.leaf_shape(shape, rng, box)
@@ -67,7 +69,7 @@ def _leaf(
         "spots": [],
     }
     if spec.name == "bls" and label == "bls":
-        frac = tasks.sample_lesion_fraction(rng)
+        frac = tasks.sample_lesion_fraction(rng, conditions.lesion_fraction)
         core, halo, spots = scene.lesion_spots(geom.mask, rng, frac)
         leaf.update(
             core=core, halo=halo, core_params=tasks.sample_core(rng), spots=spots, lesion_fraction_target=frac
@@ -76,7 +78,8 @@ def _leaf(
 
 
 def _render(
-    leaves: list[dict[str, Any]], shape: tuple[int, int], sensor: Sensor, rng: np.random.Generator
+    leaves: list[dict[str, Any]], shape: tuple[int, int], sensor: Sensor, rng: np.random.Generator,
+    conditions: Conditions = DEFAULT,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Compose leaves over a background, apply illumination and noise: (C, H, W) float32."""
     idx = sensor.render_index()
@@ -98,8 +101,11 @@ def _render(
         a = cov.ravel()[pix]
         flat = cube.reshape(cube.shape[0], -1)
         flat[:, pix] = a[None, :] * refl.T + (1 - a[None, :]) * flat[:, pix]
-    light, light_params = scene.illumination(shape, rng)
+    light, light_params = scene.illumination(shape, rng, conditions.light_level)
     cube *= light[None]
+    if conditions.light_tilt:
+        cube *= conditions.spectral_light(sensor.wavelengths_nm)[:, None, None]
+        light_params["tilt"] = float(conditions.light_tilt)
     noise = rng.standard_normal(cube.shape, dtype=np.float32)
     cube += sensor.noise_sigma(cube).astype(np.float32) * noise
     np.maximum(cube, 0, out=cube)
@@ -144,11 +150,13 @@ def simulate_leaf(
     label: str | None = None,
     target: float | None = None,
     trait: str | None = None,
+    conditions: Conditions = DEFAULT,
 ) -> SimulatedLeaf:
     """Render one leaf for `task` on `sensor` (size x size px). Same arguments -> same leaf.
 
     `label` picks the class (random if None); for `trait`, `target` sets the trait's leaf value
     (random in the task's range if None). The returned target is the leaf-mean trait value.
+    `conditions`: lesion sizes and light other than the training distribution's (conditions.py).
     """
     sens = get_sensor(sensor)
     spec = tasks.task_spec(task, float(sens.wavelengths_nm.max()), trait)
@@ -168,8 +176,8 @@ def simulate_leaf(
     if target is not None and spec.name != "trait":
         raise FocusError(f"task {spec.name!r} takes a label, not a target")
     shape = (size, size)
-    leaf = _leaf(spec, rng, shape, label, target)
-    data, scene_params = _render([leaf], shape, sens, rng)
+    leaf = _leaf(spec, rng, shape, label, target, conditions=conditions)
+    data, scene_params = _render([leaf], shape, sens, rng, conditions)
     mask = leaf["shape"].mask
     lesion = None
     if spec.name == "bls":

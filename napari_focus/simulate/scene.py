@@ -85,12 +85,17 @@ def smooth_field(shape: tuple[int, int], rng: np.random.Generator, sigma_px: flo
     return (f / sd if sd > 0 else f).astype(np.float32)
 
 
-def illumination(shape: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, dict[str, float]]:
+#: the illumination level's range in the training distribution (a fraction of the white reference's light)
+LIGHT_LEVEL = (0.85, 1.0)
+
+
+def illumination(shape: tuple[int, int], rng: np.random.Generator, level_range: tuple[float, float] = LIGHT_LEVEL
+                 ) -> tuple[np.ndarray, dict[str, float]]:
     """Band-independent illumination: level x linear gradient x radial vignetting."""
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     ny, nx = (yy - h / 2) / (h / 2), (xx - w / 2) / (w / 2)
-    level = rng.uniform(0.85, 1.0)
+    level = rng.uniform(*level_range)
     grad = rng.uniform(0.04, 0.14)
     phi = rng.uniform(0, 2 * np.pi)
     vig = rng.uniform(0.05, 0.18)

@@ -112,8 +112,8 @@ def sample_target(spec: TaskSpec, rng: np.random.Generator) -> float:
     return float(rng.uniform(lo, hi))
 
 
-def sample_lesion_fraction(rng: np.random.Generator) -> float:
-    lo, hi = LESION_FRACTION
+def sample_lesion_fraction(rng: np.random.Generator, bounds: tuple[float, float] = LESION_FRACTION) -> float:
+    lo, hi = bounds
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 

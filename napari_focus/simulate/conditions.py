@@ -1,0 +1,56 @@
+"""Capture conditions of simulated scenes beyond the leaf itself: lesion sizes and light.
+
+Why: a model and its explanation should be checked on leaves made differently from the ones it was trained and
+tuned on before anyone trusts them on a new camera or a new outbreak (docs/method.md §5). The defaults are the
+training distribution, and they draw the same random numbers, so default datasets do not change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from napari_focus.errors import FocusError
+from napari_focus.simulate import tasks
+from napari_focus.simulate.scene import LIGHT_LEVEL
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """How a scene is captured.
+
+    `lesion_fraction`: the range of a diseased leaf's lesion area (a fraction of the leaf, drawn log-uniform).
+    `light_level`: the range of the illumination level (1 = the white reference's light).
+    `light_tilt`: the light's relative change from the first to the last band that the reflectance calibration
+    left in the data (a lamp other than the white reference's; 0.3 = 30 % more light at the last band than at the
+    first, linear in wavelength, 1 at the middle).
+    """
+
+    lesion_fraction: tuple[float, float] = tasks.LESION_FRACTION
+    light_level: tuple[float, float] = LIGHT_LEVEL
+    light_tilt: float = 0.0
+
+    def __post_init__(self) -> None:
+        lo, hi = self.lesion_fraction
+        if not 0 < lo <= hi < 1:
+            raise FocusError(f"lesion fraction must satisfy 0 < low <= high < 1; got {lo}, {hi}")
+        lo, hi = self.light_level
+        if not 0 < lo <= hi <= 10:
+            raise FocusError(f"light level must satisfy 0 < low <= high <= 10; got {lo}, {hi}")
+        if not -1.5 < self.light_tilt < 1.5:
+            raise FocusError(f"light tilt must lie between -1.5 and 1.5 (the light stays positive); got "
+                             f"{self.light_tilt}")
+
+    def spectral_light(self, wavelengths_nm: np.ndarray) -> np.ndarray:
+        """(C,) the light's relative level per band: 1 everywhere without tilt."""
+        wl = np.asarray(wavelengths_nm, dtype=np.float64)
+        span = float(wl.max() - wl.min()) or 1.0
+        return (1.0 + self.light_tilt * (wl - (wl.max() + wl.min()) / 2) / span).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+DEFAULT = Conditions()

@@ -1,0 +1,68 @@
+"""Capture conditions (napari_focus/simulate/conditions.py): other lesion sizes and light, same leaves otherwise."""
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_focus.errors import FocusError
+from napari_focus.simulate import make_dataset, simulate_leaf
+from napari_focus.simulate.conditions import DEFAULT, Conditions
+
+
+def _diseased(conditions=DEFAULT, seed=11):
+    return simulate_leaf("bls", "vnir204", size=48, seed=seed, label="bls", conditions=conditions)
+
+
+def test_other_lesion_sizes_change_the_lesions_and_nothing_drawn_before_them():
+    base, big = _diseased(), _diseased(Conditions(lesion_fraction=(0.2, 0.3)))
+    assert np.array_equal(base.leaf_mask, big.leaf_mask)  # the leaf's geometry is drawn first, with the same numbers
+    frac = big.params["leaf"]["lesion_fraction_target"]
+    assert 0.2 <= frac <= 0.3 and base.params["leaf"]["lesion_fraction_target"] <= 0.10
+    assert big.lesion_mask.sum() > 2 * base.lesion_mask.sum()
+
+
+def test_a_light_tilt_scales_each_band_by_the_lights_relative_level():
+    base, tilted = _diseased(), _diseased(Conditions(light_tilt=0.4))
+    leaf = base.leaf_mask
+    ratio = np.asarray(tilted.cube.data)[:, leaf].mean(1) / np.asarray(base.cube.data)[:, leaf].mean(1)
+    expected = Conditions(light_tilt=0.4).spectral_light(base.cube.wavelengths_nm)
+    assert expected[0] == pytest.approx(0.8) and expected[-1] == pytest.approx(1.2)
+    np.testing.assert_allclose(ratio, expected, rtol=0.03)  # noise is drawn after the light, from the same numbers
+    assert tilted.params["illumination"]["tilt"] == pytest.approx(0.4)
+
+
+def test_the_light_level_range_is_honoured():
+    dim = _diseased(Conditions(light_level=(0.3, 0.35)))
+    assert 0.3 <= dim.params["illumination"]["level"] <= 0.35
+
+
+@pytest.mark.parametrize("kwargs", [dict(lesion_fraction=(0.3, 0.2)), dict(lesion_fraction=(0.0, 0.1)),
+                                    dict(light_level=(0.0, 1.0)), dict(light_tilt=2.0)])
+def test_impossible_conditions_are_refused(kwargs):
+    with pytest.raises(FocusError):
+        Conditions(**kwargs)
+
+
+def test_a_dataset_records_the_conditions_it_was_made_under(tmp_path):
+    out = make_dataset(tmp_path / "ds", "bls", "vnir204", n=2, size=32, seed=1,
+                       conditions=Conditions(lesion_fraction=(0.15, 0.25), light_tilt=-0.2))
+    gen = json.loads((out / "ground_truth.json").read_text())["generator"]
+    assert gen["conditions"] == {"lesion_fraction": [0.15, 0.25], "light_level": [0.85, 1.0], "light_tilt": -0.2}
+    assert gen["lesion_fraction"]["range"] == [0.15, 0.25]
+    plain = json.loads((make_dataset(tmp_path / "plain", "bls", "vnir204", n=2, size=32, seed=1)
+                        / "ground_truth.json").read_text())["generator"]
+    assert "conditions" not in plain  # default datasets are written as before
+
+
+def test_the_cli_takes_the_conditions_and_refuses_impossible_ones_in_one_line(tmp_path, capsys):
+    from napari_focus.cli import main
+
+    common = ["simulate", "--task", "bls", "--n", "2", "--size", "32"]
+    assert main([*common, "--out", str(tmp_path / "ok"), "--lesion-fraction", "0.2", "0.3", "--light-tilt", "0.3"]) == 0
+    gen = json.loads((tmp_path / "ok" / "ground_truth.json").read_text())["generator"]
+    assert gen["conditions"]["lesion_fraction"] == [0.2, 0.3] and gen["conditions"]["light_tilt"] == 0.3
+    capsys.readouterr()
+    assert main([*common, "--out", str(tmp_path / "bad"), "--lesion-fraction", "0.3", "0.2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "lesion fraction" in err and len(err.splitlines()) == 1 and not (tmp_path / "bad").exists()
