@@ -80,7 +80,7 @@ def _int_field(meta: dict[str, Any], key: str, hdr: Path) -> int:
         value = int(str(meta[key]).strip())
     except ValueError:
         raise CubeReadError(hdr, f"ENVI header field '{key}' = {meta[key]!r} is not an integer") from None
-    if value < 0 or (value == 0 and key not in ("header offset", "byte order")):
+    if value < 0 or (value == 0 and key != "header offset"):
         raise CubeReadError(hdr, f"ENVI header field '{key}' = {value} is not positive")
     return value
 
@@ -114,7 +114,7 @@ def read_envi(path: str | os.PathLike) -> Cube:
         meta["byte order"] = "0"
         if guessed_order:
             notes.append("the header has no 'byte order': read as little-endian (byte order = 0)")
-    if _int_field(meta, "byte order", hdr) not in (0, 1):
+    if str(meta["byte order"]).strip() not in ("0", "1"):
         raise CubeReadError(hdr, f"ENVI header field 'byte order' = {meta['byte order']!r} is not 0 or 1")
     data_file = data_file_for(hdr)
     if data_file is None:
@@ -127,7 +127,17 @@ def read_envi(path: str | os.PathLike) -> Cube:
     if guessed_order and (note := swapped_bytes_note(raw)):
         notes.append(note)
 
-    good = None
+    wl, fwhm, good = _spectral_axis(meta, bands, hdr, notes)
+
+    data = _convert(raw, meta, hdr, notes)
+    extra = {k: meta[k] for k in ("description", "sensor type", "acquisition time") if k in meta}
+    extra["interleave"] = interleave
+    return Cube(data=data, wavelengths_nm=wl, fwhm_nm=fwhm, good_bands=good, metadata=extra,
+                source=str(hdr), format="envi", notes=notes)
+
+
+def _spectral_axis(meta: dict[str, Any], bands: int, hdr: Path, notes: list[str]) -> tuple[Any, Any, Any]:
+    """Wavelengths and fwhm in nm (one unit for both) and the good-band flags, each one per band or None."""
     centres = _as_list(meta["wavelength"]) if "wavelength" in meta else None
     widths = _as_list(meta["fwhm"]) if "fwhm" in meta else None
     wl, fwhm, note = spectral_axis_nm(centres, widths, meta.get("wavelength units"), hdr)
@@ -137,18 +147,14 @@ def read_envi(path: str | os.PathLike) -> Cube:
         check_band_count(wl, bands, hdr)
     if fwhm is not None:
         check_band_count(fwhm, bands, hdr, "fwhm values")
+    good = None
     if "bbl" in meta:
         try:
             good = np.array([float(v) for v in _as_list(meta["bbl"])]) != 0
         except ValueError:
             raise CubeReadError(hdr, "bad band list 'bbl' is not numeric") from None
         check_band_count(good, bands, hdr, "bad-band flags")
-
-    data = _convert(raw, meta, hdr, notes)
-    extra = {k: meta[k] for k in ("description", "sensor type", "acquisition time") if k in meta}
-    extra["interleave"] = interleave
-    return Cube(data=data, wavelengths_nm=wl, fwhm_nm=fwhm, good_bands=good, metadata=extra,
-                source=str(hdr), format="envi", notes=notes)
+    return wl, fwhm, good
 
 
 def _open_memmap(meta: dict[str, Any], interleave: str, hdr: Path, data_file: Path) -> np.ndarray:
