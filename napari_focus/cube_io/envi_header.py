@@ -3,9 +3,9 @@
 `spectral.io.envi.read_envi_header` opens the file in the locale's text encoding, so one Latin-1 byte in a
 description (common in headers written on Windows) makes it call the file "not an ENVI header", and it warns
 about every capitalised key Specim's Lumo writes (``Start Time``). Here the bytes are decoded as UTF-8, else
-as Latin-1 with a note, and parsed with spectral's rules: keys lower-cased, ``;`` lines skipped, ``{...}``
-values split on commas except ``description``. tests/io/test_real_headers.py checks that both parsers agree
-on every real header of its corpus.
+as Windows-1252 or Latin-1 with a note, and parsed with spectral's rules: keys lower-cased, ``;`` lines
+skipped, ``{...}`` values split on commas except ``description``. tests/io/test_real_headers.py checks that
+both parsers agree on every real header of its corpus.
 """
 
 from __future__ import annotations
