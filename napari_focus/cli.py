@@ -31,6 +31,7 @@ def _info(args: argparse.Namespace) -> int:
         "shape": list(cube.shape),
         "dtype": str(cube.data.dtype),
         "wavelengths_nm": None if cube.wavelengths_nm is None else [round(float(w), 4) for w in cube.wavelengths_nm],
+        "fwhm_nm": None if cube.fwhm_nm is None else [round(float(w), 4) for w in cube.fwhm_nm],
     }
     if "interleave" in cube.metadata:
         out["interleave"] = cube.metadata["interleave"]
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="napari-focus", description="Explain hyperspectral Vision Transformers in space and wavelength (FOCUS).")
     parser.add_argument("--version", action="version", version=f"napari-focus {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    info = sub.add_parser("info", help="print a cube's format, shape, dtype and wavelengths as JSON")
+    info = sub.add_parser("info", help="print a cube's format, shape, dtype, wavelengths and fwhm as JSON")
     info.add_argument("path", help="ENVI .hdr/data file, TIFF, .npy/.npz, .h5 or .mat, or a Specim capture folder")
     info.set_defaults(func=_info)
     for name in SUBCOMMAND_MODULES:

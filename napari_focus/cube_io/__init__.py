@@ -14,9 +14,9 @@ import numpy as np
 
 from ..cube import Cube, strided_sample
 from ..errors import CubeReadError
-from .envi import DATA_EXTENSIONS, header_for, lazy_bands, read_envi, write_envi
+from .envi import DATA_EXTENSIONS, header_for, lazy_bands, path_problem, read_envi, write_envi
 from .peek import why_not_a_cube
-from .wavelengths import preset_for, read_sidecar
+from .wavelengths import check_distinct, preset_for, read_sidecar
 
 __all__ = ["read_cube", "claims", "write_envi", "CubeReadError", "EXTENSIONS"]
 
@@ -59,7 +59,7 @@ def read_cube(
 
     p = Path(path)
     if not p.exists():
-        raise CubeReadError(p, "file not found")
+        raise CubeReadError(p, path_problem(p))
     if p.is_file() and p.stat().st_size == 0:
         raise CubeReadError(p, "the file is empty")
     ext = p.suffix.lower()
@@ -78,9 +78,14 @@ def read_cube(
         cube = arrays.read_h5(p, band_axis, array_name, wavelengths_name)
     elif ext == ".mat":
         cube = arrays.read_mat(p, band_axis, array_name, wavelengths_name)
+    elif ext and ext in DATA_EXTENSIONS:
+        raise CubeReadError(p, f"a raw data file without its ENVI header (looked for {p.with_suffix('.hdr').name} "
+                            f"and {p.name}.hdr)")
     else:
         raise CubeReadError(p, f"unsupported file type {ext or '(no extension)'!r}")
     _fill_wavelengths(cube, p, wavelengths_nm)
+    if cube.wavelengths_nm is not None and (note := check_distinct(cube.wavelengths_nm, cube.source or p)):
+        cube.notes.append(note)
     _check_values(cube)
     return cube
 

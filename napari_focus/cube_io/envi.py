@@ -7,6 +7,7 @@ ignore value are applied eagerly only for cubes below `EAGER_BYTES`, lazily (das
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import tempfile
@@ -16,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from ..cube import Cube
+from ..cube import Cube, strided_sample
 from ..errors import CubeReadError
-from .wavelengths import check_band_count, to_nanometres
+from .envi_header import read_header
+from .wavelengths import check_band_count, spectral_axis_nm
 
-DATA_EXTENSIONS = ("", ".img", ".raw", ".dat", ".bsq", ".bil", ".bip")
+DATA_EXTENSIONS = ("", ".img", ".raw", ".dat", ".bsq", ".bil", ".bip", ".bin")
 EAGER_BYTES = 1 << 30  # cubes below 1 GiB that need conversion are converted in memory
-MAX_HEADER_BYTES = 64 << 20  # spectral reads a header whole; real ones are kilobytes
+BYTE_ORDER_SAMPLE = 200_000  # values read to judge a guessed byte order
 
 
 def header_for(path: Path) -> Path | None:
@@ -46,6 +48,31 @@ def data_file_for(hdr: Path) -> Path | None:
     return None
 
 
+def _missing_data_reason(hdr: Path) -> str:
+    base = hdr.with_suffix("")
+    for ext in DATA_EXTENSIONS:  # a data file that is there but cannot be opened: say why
+        cand = base.with_name(base.name + ext)
+        if cand != hdr and cand.is_symlink():
+            return f"the data file {cand.name} is {path_problem(cand)}"
+    names = ", ".join(hdr.with_suffix(e or "").name for e in DATA_EXTENSIONS[1:4] + DATA_EXTENSIONS[-1:])
+    return f"the data file named by this header is missing (looked for {names}, ...)"
+
+
+def path_problem(path: Path) -> str:
+    """Why a path that was named cannot be opened: a link loop and a broken link are not 'not found'."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop (the link leads back to itself)"
+        if os.path.islink(path):
+            return f"a broken symbolic link (to {os.readlink(path)})"
+        if exc.errno == errno.ENOENT:
+            return "file not found"
+        return exc.strerror or str(exc)
+    return "readable"
+
+
 def _int_field(meta: dict[str, Any], key: str, hdr: Path) -> int:
     if key not in meta:
         raise CubeReadError(hdr, f"ENVI header has no '{key}'")
@@ -60,67 +87,120 @@ def _int_field(meta: dict[str, Any], key: str, hdr: Path) -> int:
 
 def read_envi(path: str | os.PathLike) -> Cube:
     """Read an ENVI cube (header or data path) as a band-first Cube."""
-    import spectral.io.envi as envi
+    from spectral.io.envi import envi_to_dtype
 
     hdr = header_for(Path(path))
     if hdr is None or not hdr.is_file():
         raise CubeReadError(path, "no ENVI header (.hdr) found beside the data file")
-    if hdr.stat().st_size == 0:
-        raise CubeReadError(hdr, "the header file is empty")
-    if hdr.stat().st_size > MAX_HEADER_BYTES:
-        raise CubeReadError(hdr, f"a {hdr.stat().st_size}-byte file is too large to be an ENVI header")
-    try:
-        meta = envi.read_envi_header(str(hdr))
-    except envi.FileNotAnEnviHeader:
-        raise CubeReadError(hdr, "not an ENVI header (first line is not 'ENVI')") from None
-    except (envi.EnviHeaderParsingError, UnicodeDecodeError, ValueError) as exc:
-        raise CubeReadError(hdr, f"ENVI header could not be parsed ({exc})") from None
+    meta, notes = read_header(hdr)
+    if str(meta.get("file type", "")).strip().lower() == "envi spectral library":
+        raise CubeReadError(hdr, "an ENVI spectral library (a table of spectra), not an image cube")
     samples, lines, bands = (_int_field(meta, k, hdr) for k in ("samples", "lines", "bands"))
     offset = _int_field(meta, "header offset", hdr) if "header offset" in meta else 0
+    if "data type" not in meta:
+        kind = f" (its file type is {meta['file type']!r})" if "file type" in meta else ""
+        raise CubeReadError(hdr, f"ENVI header has no 'data type'{kind}")
     try:
-        dtype = np.dtype(envi.envi_to_dtype[str(meta.get("data type", "")).strip()])
+        dtype = np.dtype(envi_to_dtype[str(meta["data type"]).strip()])
     except KeyError:
         raise CubeReadError(hdr, f"unsupported ENVI data type {meta.get('data type')!r}") from None
-    interleave = str(meta.get("interleave", "bsq")).strip().lower()
+    if "interleave" not in meta and bands > 1:
+        raise CubeReadError(hdr, "ENVI header has no 'interleave' (bsq, bil or bip)")
+    interleave = str(meta.setdefault("interleave", "bsq")).strip().lower()
     if interleave not in ("bsq", "bil", "bip"):
         raise CubeReadError(hdr, f"unknown interleave {interleave!r}")
+    guessed_order = "byte order" not in meta and dtype.itemsize > 1
+    if "byte order" not in meta:  # PlantCV and Resonon write none; ENVI's own default is little-endian
+        meta["byte order"] = "0"
+        if guessed_order:
+            notes.append("the header has no 'byte order': read as little-endian (byte order = 0)")
+    if str(meta["byte order"]).strip() not in ("0", "1"):
+        raise CubeReadError(hdr, f"ENVI header field 'byte order' = {meta['byte order']!r} is not 0 or 1")
     data_file = data_file_for(hdr)
     if data_file is None:
-        raise CubeReadError(hdr, "the data file named by this header is missing (looked for "
-                            + ", ".join(hdr.with_suffix(e or "").name for e in DATA_EXTENSIONS[1:4]) + ", ...)")
+        raise CubeReadError(hdr, _missing_data_reason(hdr))
     need = offset + samples * lines * bands * dtype.itemsize
     have = data_file.stat().st_size
     if have < need:
         raise CubeReadError(data_file, f"data file is shorter than the header says ({have} bytes, need {need})")
-    try:
-        img = envi.open(str(hdr), str(data_file))
-        raw = img.open_memmap(interleave="bsq", writable=False)
-    except Exception as exc:  # spectral raises many types for odd headers
-        raise CubeReadError(hdr, f"could not open the ENVI data ({type(exc).__name__}: {exc})") from None
+    raw = _open_memmap(meta, interleave, hdr, data_file)
+    if guessed_order and (note := swapped_bytes_note(raw)):
+        notes.append(note)
 
-    notes: list[str] = []
-    wl = fwhm = good = None
-    units = meta.get("wavelength units")
-    if "wavelength" in meta:
-        wl, note = to_nanometres(_as_list(meta["wavelength"]), units, hdr)
-        check_band_count(wl, bands, hdr)
-        if note:
-            notes.append(note)
-    if "fwhm" in meta:
-        fwhm, _ = to_nanometres(_as_list(meta["fwhm"]), units if wl is not None else "nm", hdr)
-        check_band_count(fwhm, bands, hdr, "fwhm values")
-    if "bbl" in meta:
-        try:
-            good = np.array([float(v) for v in _as_list(meta["bbl"])]) != 0
-        except ValueError:
-            raise CubeReadError(hdr, "bad band list 'bbl' is not numeric") from None
-        check_band_count(good, bands, hdr, "bad-band flags")
+    wl, fwhm, good = _spectral_axis(meta, bands, hdr, notes)
 
     data = _convert(raw, meta, hdr, notes)
     extra = {k: meta[k] for k in ("description", "sensor type", "acquisition time") if k in meta}
     extra["interleave"] = interleave
     return Cube(data=data, wavelengths_nm=wl, fwhm_nm=fwhm, good_bands=good, metadata=extra,
                 source=str(hdr), format="envi", notes=notes)
+
+
+def _spectral_axis(meta: dict[str, Any], bands: int, hdr: Path, notes: list[str]) -> tuple[Any, Any, Any]:
+    """Wavelengths and fwhm in nm (one unit for both) and the good-band flags, each one per band or None."""
+    centres = _as_list(meta["wavelength"]) if "wavelength" in meta else None
+    widths = _as_list(meta["fwhm"]) if "fwhm" in meta else None
+    wl, fwhm, note = spectral_axis_nm(centres, widths, meta.get("wavelength units"), hdr)
+    if note:
+        notes.append(note)
+    if wl is not None:
+        check_band_count(wl, bands, hdr)
+    if fwhm is not None:
+        check_band_count(fwhm, bands, hdr, "fwhm values")
+    good = None
+    if "bbl" in meta:
+        try:
+            good = np.array([float(v) for v in _as_list(meta["bbl"])]) != 0
+        except ValueError:
+            raise CubeReadError(hdr, "bad band list 'bbl' is not numeric") from None
+        check_band_count(good, bands, hdr, "bad-band flags")
+    return wl, fwhm, good
+
+
+def _open_memmap(meta: dict[str, Any], interleave: str, hdr: Path, data_file: Path) -> np.ndarray:
+    """spectral's band-first memory map of the data file, from the header fields already read (spectral's
+    own `envi.open` would read the header again, strictly)."""
+    import spectral.io.envi as envi
+    from spectral.io.bilfile import BilFile
+    from spectral.io.bipfile import BipFile
+    from spectral.io.bsqfile import BsqFile
+
+    try:
+        envi.check_compatibility(meta)
+        params = envi.gen_params(meta)
+        params.filename = str(data_file)
+        img = {"bil": BilFile, "bip": BipFile, "bsq": BsqFile}[interleave](params, meta)
+        return img.open_memmap(interleave="bsq", writable=False)
+    except envi.EnviFeatureNotSupported as exc:
+        raise CubeReadError(hdr, f"unsupported ENVI feature: {exc}") from None
+    except Exception as exc:  # spectral raises many types for odd headers
+        raise CubeReadError(hdr, f"could not open the ENVI data ({type(exc).__name__}: {exc})") from None
+
+
+def swapped_bytes_note(raw: np.ndarray) -> str | None:
+    """A note when data read little-endian (a guess) look like byte-swapped numbers: measured spectra change
+    little from one band (or pixel) to the next, while a swapped low byte makes every step random."""
+    sample = strided_sample(raw, BYTE_ORDER_SAMPLE, every_band=True)
+    axis = 0 if sample.shape[0] > 1 else 2
+    if sample.shape[axis] < 2:
+        return None
+    little, big = (_roughness(sample.view(sample.dtype.newbyteorder(o)), axis) for o in ("<", ">"))
+    if little > 0.5 and big < 0.5 * little:
+        return "the values look byte-swapped: the data may be big-endian (then add 'byte order = 1' to the header)"
+    return None
+
+
+def _roughness(a: np.ndarray, axis: int) -> float:
+    """Median step between neighbours over the median spread of the values (inf for non-finite data)."""
+    with np.errstate(all="ignore"):
+        x = np.asarray(a, dtype=np.float64)
+        steps = np.abs(np.diff(x, axis=axis))
+        finite = x[np.isfinite(x)]
+        if finite.size < x.size * 0.9 or finite.size == 0:
+            return float("inf")
+        spread = float(np.median(np.abs(finite - np.median(finite))))
+        step = float(np.median(steps[np.isfinite(steps)])) if np.isfinite(steps).any() else float("inf")
+    return step / spread if spread > 0 else (0.0 if step == 0 else float("inf"))
 
 
 def _as_list(v: Any) -> list[Any]:

@@ -35,28 +35,66 @@ SENSOR_PRESETS: dict[int, tuple[str, np.ndarray]] = {
 
 def to_nanometres(values: Sequence[Any], units: str | None, source: object) -> tuple[np.ndarray, str | None]:
     """Convert wavelength values to nm; return them and a note when the unit had to be guessed."""
+    wl, _, note = spectral_axis_nm(values, None, units, source)
+    assert wl is not None
+    return wl, note
+
+
+def spectral_axis_nm(
+    centres: Sequence[Any] | None, widths: Sequence[Any] | None, units: str | None, source: object,
+) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
+    """Band centres and widths (fwhm) in nm, and a note when the unit had to be guessed.
+
+    One unit for both, decided from the centres: widths alone cannot tell µm from nm (a 1.68 nm width and a
+    1.68 µm centre look alike), so with no unit given, widths follow the centres, and are nm without them.
+    """
+    wl = None if centres is None else _numbers(centres, source, "wavelength")
+    fw = None if widths is None else _numbers(widths, source, "fwhm")
+    unit = str(units or "").strip().lower()  # a header may hold a list here: refused below as unknown
+    if unit in _WAVENUMBER_UNITS:
+        if wl is None:  # a width in cm⁻¹ is a width in nm only at a known centre
+            raise CubeReadError(source, "fwhm in wavenumbers without the band centres cannot be converted to nm")
+        if np.any(wl <= 0):
+            raise CubeReadError(source, "wavenumbers must be positive")
+        return 1e7 / wl, None if fw is None else 1e7 * fw / wl**2, None
+    note = None
+    if unit in _UNIT_FACTORS:
+        factor = _UNIT_FACTORS[unit]
+    elif unit in _UNKNOWN_UNITS:
+        factor = 1.0
+        if wl is not None and wl.size and np.nanmax(wl) < 30.0:
+            factor = 1000.0
+            note = "wavelength units not given; values < 30 read as micrometres"
+    else:
+        raise CubeReadError(source, f"unknown wavelength units {units!r}")
+    return None if wl is None else wl * factor, None if fw is None else fw * factor, note
+
+
+def _numbers(values: Sequence[Any], source: object, what: str) -> np.ndarray:
     try:
         arr = np.array([float(v) for v in values], dtype=np.float64)
     except (TypeError, ValueError):
         bad = next((v for v in values if not _is_number(v)), values)
-        raise CubeReadError(source, f"wavelength value {bad!r} is not a number") from None
+        raise CubeReadError(source, f"{what} value {bad!r} is not a number") from None
     if not np.all(np.isfinite(arr)):
-        raise CubeReadError(source, "wavelengths contain NaN or infinite values")
-    unit = str(units or "").strip().lower()  # a header may hold a list here: refused below as unknown
-    note = None
-    if unit in _UNIT_FACTORS:
-        arr = arr * _UNIT_FACTORS[unit]
-    elif unit in _WAVENUMBER_UNITS:
-        if np.any(arr <= 0):
-            raise CubeReadError(source, "wavenumbers must be positive")
-        arr = 1e7 / arr
-    elif unit in _UNKNOWN_UNITS:
-        if arr.size and np.nanmax(arr) < 30.0:
-            arr = arr * 1000.0
-            note = "wavelength units not given; values < 30 read as micrometres"
-    else:
-        raise CubeReadError(source, f"unknown wavelength units {units!r}")
-    return arr, note
+        raise CubeReadError(source, f"{what} values contain NaN or infinite values")
+    return arr
+
+
+def check_distinct(wavelengths_nm: np.ndarray, source: object) -> str | None:
+    """Refuse repeated wavelengths (two bands cannot sit at one wavelength: a broken header, and resampling
+    would divide by a zero spacing); return a note when distinct ones are not increasing, which is allowed."""
+    wl = np.asarray(wavelengths_nm, dtype=np.float64)
+    values, counts = np.unique(np.round(wl, 6), return_counts=True)
+    if values.size < wl.size:
+        top, shared = int(np.argmax(counts)), int(counts[counts > 1].sum())
+        raise CubeReadError(source, f"wavelengths must be distinct, but {shared} of {wl.size} bands share a value "
+                            f"({values[top]:g} nm ×{counts[top]})")
+    step = np.diff(wl)
+    if step.size and np.any(step < 0):
+        i = int(np.argmax(step < 0)) + 1
+        return f"wavelengths are not increasing (band {i} at {wl[i]:g} nm follows {wl[i - 1]:g} nm)"
+    return None
 
 
 def _is_number(v: Any) -> bool:

@@ -152,6 +152,22 @@ CUBE_FILES: dict[str, Case] = {
     "info on a missing file": lambda c: (["info", str(c.root / "gone.hdr")], "gone.hdr"),
     "info on garbage": lambda c: (["info", str(c.file("junk.hdr", b"\xff\xfe\0junk"))], "junk.hdr"),
     "symlink loop": lambda c: (c.explain(symlink_loop(c)), "loop.hdr"),
+    "broken symlink": lambda c: (c.explain(symlink(c, "gone.hdr", c.root / "nowhere.hdr")), "gone.hdr"),
+    "data file a symlink loop": lambda c: (c.explain(envi(c, "dl", ENVI_HDR, data_bytes=None) and (
+        symlink(c, "dl.img", c.root / "dl.img") and c.root / "dl.hdr")), "dl.img"),
+    "info on 204 identical wavelengths": lambda c: (["info", str(cube_file(c.root / "same.hdr", 204, 500, 500))],
+                                                    "same.hdr"),
+    "ESRI/ArcGIS .hdr": lambda c: (c.explain(c.file("esri.hdr", "BYTEORDER I\nLAYOUT BIL\nNROWS 16\nNCOLS 16\n"
+                                                    "NBANDS 12\nNBITS 16\n")), "esri.hdr"),
+    ".bin without a header": lambda c: (c.explain(c.file("scan.bin", b"\0" * 64)), "scan.bin"),
+    "header '{' never closed": lambda c: (c.explain(envi(c, "brace", ENVI_HDR + "wavelength = {400, 500,\n")),
+                                          "brace.hdr"),
+    "spectral library header": lambda c: (c.explain(envi(c, "lib", ENVI_HDR.replace(
+        "ENVI Standard", "ENVI Spectral Library"))), "lib.hdr"),
+    "byte order = 2": lambda c: (c.explain(envi(c, "bo", ENVI_HDR.replace("byte order = 0", "byte order = 2"))),
+                                 "bo.hdr"),
+    "header without data type": lambda c: (c.explain(envi(c, "nodt", ENVI_HDR.replace("data type = 4\n", ""))),
+                                           "nodt.hdr"),
 }
 
 

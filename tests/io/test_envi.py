@@ -153,3 +153,86 @@ def test_an_unusable_scale_factor_is_refused_by_name(tmp_path, cube_chw, scale):
     hdr.write_text(hdr.read_text().replace("reflectance scale factor = 10000", f"reflectance scale factor = {scale}"))
     with pytest.raises(CubeReadError, match="'reflectance scale factor' = .* is unusable"):
         read_cube(hdr)
+
+
+# ----------------------------------------------------------------------------- what real captures do
+def _no_byte_order(hdr):
+    hdr.write_text("\n".join(line for line in hdr.read_text().splitlines() if not line.startswith("byte order")))
+    return hdr
+
+
+def test_a_bin_data_file_is_found_and_opens_directly(tmp_path, cube_chw):
+    hdr = _save(tmp_path / "c.hdr", cube_chw)
+    hdr.with_suffix(".img").rename(tmp_path / "c.bin")
+    np.testing.assert_array_equal(np.asarray(read_cube(hdr).data), cube_chw)
+    assert claims(tmp_path / "c.bin")
+    np.testing.assert_array_equal(np.asarray(read_cube(tmp_path / "c.bin").data), cube_chw)
+
+
+def test_a_data_file_without_its_header_says_so(tmp_path):
+    (tmp_path / "scan.bin").write_bytes(b"\0" * 64)
+    assert not claims(tmp_path / "scan.bin")
+    assert "scan.bin: a raw data file without its ENVI header (looked for scan.hdr and scan.bin.hdr)" in _err(
+        tmp_path / "scan.bin")
+
+
+def test_resonon_naming_without_byte_order_is_read_little_endian(tmp_path, cube_chw):
+    """Spectronon writes NAME.bil + NAME.bil.hdr, and (like PlantCV) no byte order line."""
+    data = (cube_chw * 4000).astype(np.uint16)
+    hdr = _no_byte_order(_save(tmp_path / "scan.bil.hdr", data, dtype="uint16", interleave="bil"))
+    hdr.with_suffix(".img").rename(tmp_path / "scan.bil")
+    for path in (hdr, tmp_path / "scan.bil"):
+        cube = read_cube(path)
+        np.testing.assert_array_equal(np.asarray(cube.data), data)
+        assert cube.notes == ["the header has no 'byte order': read as little-endian (byte order = 0)"]
+
+
+@pytest.mark.parametrize("dtype,scale", [("uint16", 4000), ("int16", 4000), ("float32", 1)])
+def test_a_wrong_guess_of_byte_order_is_noted(tmp_path, cube_chw, dtype, scale):
+    """Big-endian data under a header with no byte order: read little-endian, and said to look byte-swapped."""
+    data = (cube_chw * scale).astype(dtype)
+    big = read_cube(_no_byte_order(_save(tmp_path / "big.hdr", data, dtype=dtype, byteorder=1)))
+    assert any("look byte-swapped" in n for n in big.notes), big.notes
+    little = read_cube(_no_byte_order(_save(tmp_path / "little.hdr", data, dtype=dtype, byteorder=0)))
+    assert not any("byte-swapped" in n for n in little.notes), little.notes
+
+
+def test_noise_and_single_bytes_raise_no_byte_order_alarm(tmp_path):
+    """A dark frame is noise in either order, and a byte has no order: neither is called byte-swapped."""
+    dark = np.random.default_rng(1).normal(100, 5, (12, 9, 7)).astype(np.uint16)
+    assert not any("swapped" in n for n in read_cube(_no_byte_order(_save(tmp_path / "d.hdr", dark, "uint16"))).notes)
+    assert read_cube(_no_byte_order(_save(tmp_path / "u8.hdr", dark // 2, dtype="uint8"))).notes == []
+
+
+@pytest.mark.parametrize("edit,reason", [
+    (("byte order = 0", "byte order = 2"), "'byte order' = '2' is not 0 or 1"),
+    (("interleave = bsq", ""), "has no 'interleave'"),
+    (("data type = 4", ""), "has no 'data type'"),
+    (("file type = ENVI Standard", "file type = ENVI Spectral Library"), "an ENVI spectral library"),
+    (("header offset = 0", "header offset = 0\nmajor frame offsets = {1, 1}"), "unsupported ENVI feature"),
+])
+def test_header_fields_real_files_get_wrong(tmp_path, cube_chw, edit, reason):
+    hdr = _save(tmp_path / "c.hdr", cube_chw)
+    assert edit[0] in hdr.read_text()
+    hdr.write_text(hdr.read_text().replace(*edit))
+    message = _err(hdr)
+    assert reason in message and "c.hdr" in message
+
+
+def test_one_band_needs_no_interleave(tmp_path, cube_chw):
+    hdr = _save(tmp_path / "c.hdr", cube_chw[:1])
+    hdr.write_text(hdr.read_text().replace("interleave = bsq", ""))
+    np.testing.assert_array_equal(np.asarray(read_cube(hdr).data), cube_chw[:1])
+
+
+def test_links_that_lead_nowhere_are_named_for_what_they_are(tmp_path, cube_chw):
+    (tmp_path / "a.hdr").symlink_to(tmp_path / "b.hdr")
+    (tmp_path / "b.hdr").symlink_to(tmp_path / "a.hdr")
+    assert "a.hdr: a symbolic link loop" in _err(tmp_path / "a.hdr")
+    (tmp_path / "gone.hdr").symlink_to(tmp_path / "nowhere.hdr")
+    assert "gone.hdr: a broken symbolic link (to " in _err(tmp_path / "gone.hdr")
+    assert "missing.hdr: file not found" in _err(tmp_path / "missing.hdr")
+    hdr = _save(tmp_path / "c.hdr", cube_chw)
+    hdr.with_suffix(".img").unlink()
+    hdr.with_suffix(".img").symlink_to(hdr.with_suffix(".img"))
+    assert "the data file c.img is a symbolic link loop" in _err(hdr)
