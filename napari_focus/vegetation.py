@@ -50,7 +50,7 @@ def covers_ndvi(wavelengths_nm: Any) -> bool:
     )
 
 
-def _red_nir(data_chw: Any, wavelengths_nm: Any) -> tuple[np.ndarray, np.ndarray]:
+def red_nir(data_chw: Any, wavelengths_nm: Any) -> tuple[np.ndarray, np.ndarray]:
     """Red (~670 nm) and NIR (~800 nm) images, each the mean of the bands within ±10 nm."""
     if wavelengths_nm is None:
         raise ValueError("NDVI needs wavelengths; this cube has none")
@@ -71,7 +71,7 @@ def ndvi(data_chw: Any, wavelengths_nm: Any) -> np.ndarray:
 
     Raises ValueError when the wavelengths do not reach both regions. 0 where NIR + red is 0.
     """
-    red, nir = _red_nir(data_chw, wavelengths_nm)
+    red, nir = red_nir(data_chw, wavelengths_nm)
     denom = nir + red
     out = np.zeros_like(denom)
     np.divide(nir - red, denom, out=out, where=np.abs(denom) > 1e-12)
@@ -143,7 +143,7 @@ def _ndvi_lit(data_chw: Any, wavelengths_nm: Any) -> tuple[np.ndarray, np.ndarra
     as on a white reference panel, a grey card or a bare tray. Leaving them out of that percentile keeps a
     bright panel (reflectance near 1 in both bands) from setting "lit" so high that a shaded leaf goes dark.
     """
-    red, nir = _red_nir(data_chw, wavelengths_nm)
+    red, nir = red_nir(data_chw, wavelengths_nm)
     total = nir + red
     index = np.zeros_like(total)
     np.divide(nir - red, total, out=index, where=np.abs(total) > 1e-12)
