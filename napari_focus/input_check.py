@@ -162,12 +162,16 @@ def references_beside(source: str | os.PathLike | None) -> tuple[Path, Path] | N
 
 
 def _hint(cube: Cube, values: np.ndarray) -> str:
+    """The likeliest cause of values that are not reflectance, as a question."""
     mags = np.abs(values[values != 0])
+    p1, p99 = np.percentile(values, [1, 99])
     if np.dtype(cube.data.dtype).kind == "f" and mags.size and (mags.max() > 1e6 or mags.min() < 1e-30):
         return "a wrong byte order in the header?"
-    if float(np.percentile(values, 99)) <= 100.0 and values.min() >= -1:
+    if 10.0 < p99 <= 100.0 and p1 >= -1.0:
         return "reflectance in percent (divide by 100), or a missing reflectance scale factor?"
-    return "raw counts, or a missing reflectance scale factor?"
+    if p1 < PLAUSIBLE[0]:
+        return "negative values: a wrong dark reference or offset?"
+    return "a wrong byte order or a missing reflectance scale factor?"
 
 
 def _times(block: np.ndarray, factor: float) -> np.ndarray:

@@ -119,8 +119,8 @@ def test_wrong_byte_order_is_refused(tmp_path):
 
 @pytest.mark.parametrize(("data", "why"), [
     (leaf_reflectance() * 100, "reflectance in percent"),
-    (leaf_reflectance() * 6.5, "outside -0.5…1.5"),
-    (-leaf_reflectance() - 0.6, "not reflectance"),
+    (leaf_reflectance() * 13, "a wrong byte order or a missing reflectance scale factor"),  # up to 6.5
+    (-leaf_reflectance() - 0.6, "negative values"),
 ])
 def test_values_that_are_not_reflectance_are_refused(data, why):
     assert why in refused(Cube(data.astype(np.float32), wavelengths_nm=WL))
