@@ -82,15 +82,15 @@ def check_input(cube: Cube, name: str | os.PathLike | None = None) -> Cube:
         notes.append(f"read as reflectance × 10 000 ({cube.data.dtype} values, 99th percentile {p99:g}, no "
                      "reflectance scale factor; its leaf pixels divided by 10 000 look like vegetation): divided "
                      "by 10 000. If these are raw counts, calibrate them to reflectance first")
-    else:
-        outside = float(np.mean((values < PLAUSIBLE[0]) | (values > PLAUSIBLE[1])))
-        if outside > MAX_OUTSIDE:
-            raise InputRefused(label, f"not reflectance: {outside:.0%} of the values lie outside "
-                               f"{PLAUSIBLE[0]:g}…{PLAUSIBLE[1]:g} (1st–99th percentile {p1:.3g} to {p99:.3g}, "
-                               f"reflectance is 0–1); {_hint(cube, values)}")
-        if outside > 0:
-            notes.append(f"{outside:.2%} of the values lie outside {PLAUSIBLE[0]:g}…{PLAUSIBLE[1]:g} (from {lo:.3g} "
-                         f"to {hi:.3g}); they are explained as they are")
+        values, lo, hi, p1, p99 = values / X10K, lo / X10K, hi / X10K, p1 / X10K, p99 / X10K
+    outside = float(np.mean((values < PLAUSIBLE[0]) | (values > PLAUSIBLE[1])))
+    if outside > MAX_OUTSIDE:
+        raise InputRefused(label, f"not reflectance: {outside:.0%} of the values lie outside "
+                           f"{PLAUSIBLE[0]:g}…{PLAUSIBLE[1]:g} (1st–99th percentile {p1:.3g} to {p99:.3g}, "
+                           f"reflectance is 0–1); {_hint(cube, values)}")
+    if outside > 0:
+        notes.append(f"{outside:.2%} of the values lie outside {PLAUSIBLE[0]:g}…{PLAUSIBLE[1]:g} (from {lo:.3g} "
+                     f"to {hi:.3g}); they are explained as they are")
     meta = {**cube.metadata, CHECKED: notes}
     return replace(cube, data=data, metadata=meta, notes=list(cube.notes) + notes)
 

@@ -271,3 +271,13 @@ def test_batch_refuses_bad_cubes_in_their_rows_and_loads_no_model_for_them(tmp_p
     envi_file(cubes / "c_leaf.hdr", leaf_reflectance())
     res = run_batch(cubes, tmp_path / "out", job)
     assert res["explained"] == 1 and len(loads) == 1
+
+
+def test_reflectance_times_10000_with_fill_values_keeps_the_out_of_range_note():
+    """An int16 × 10⁴ product whose no-data pixels hold −9999 (no `data ignore value` line): read ÷ 10 000, the
+    fill values are out of range and said to be."""
+    data = np.rint(leaf_reflectance() * 10_000).astype(np.int16)
+    data[:, 0, :4] = -9999
+    checked = check_input(Cube(data, wavelengths_nm=WL))
+    notes = input_notes(checked)
+    assert "reflectance × 10 000" in notes[0] and "outside -0.5…1.5 (from -1" in notes[1]
