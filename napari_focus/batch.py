@@ -125,7 +125,12 @@ def explain_one(path: str, out_dir: str, name: str, job: BatchJob, model: Any = 
         if (out / name).exists() and not is_result_folder(out / name):  # a user's own folder of that name
             raise OutputRefused(f"{out / name}: is not a napari-focus result folder; refusing to replace it")
         from .cube_io import read_cube
-        from .explain_job import check_cube_for_model, load_model
+        from .explain_job import check_cube, check_cube_for_model, checkpoint_bands, load_model
+        from .input_check import add_input_notes, check_input
+
+        cube = read_cube(path)  # the cube's own checks first: a refused cube costs no model
+        check_cube(cube, *(checkpoint_bands(job.model) or ()))
+        cube = check_input(cube, path)
         from .export import export_explanation
         from .focus.tiled import explain_scene
 
@@ -133,12 +138,11 @@ def explain_one(path: str, out_dir: str, name: str, job: BatchJob, model: Any = 
             model = load_model(job.model, job.device)  # cached: once per worker process
         if model.checkpoint_sha256 != job.model_sha256:
             raise FocusError(f"{job.model}: the checkpoint changed while the batch ran")
-        cube = read_cube(path)
         check_cube_for_model(cube, model)
         tile: int | str = int(job.tile) if job.tile.isdigit() else job.tile
         exp = explain_scene(model, cube, class_index=job.class_name, method=job.method, rule=job.rule, tile=tile,
                             overlap=job.overlap)
-        export_explanation(exp, tmp, list(model.classes))
+        export_explanation(add_input_notes(exp, cube), tmp, list(model.classes))
         (tmp / JOB).write_text(json.dumps(job.record()))
         replace_dir(tmp, out / name)
     except (FocusError, OSError, ValueError, MemoryError) as e:
@@ -191,8 +195,9 @@ def run_batch(
 ) -> dict[str, Any]:
     """Explain every cube of `spec` into `out`; returns counts and the summary path.
 
-    In process (`workers=0`, no `scheduler`): `model` (or the job's checkpoint, loaded once) explains
-    every cube. Otherwise on Dask distributed. `progress(done, total, info)` counts explained cubes.
+    In process (`workers=0`, no `scheduler`): `model` (or the job's checkpoint, loaded once, when the first cube
+    passes its checks) explains every cube. Otherwise on Dask distributed. `progress(done, total, info)` counts
+    explained cubes.
     """
     out = check_out(out, "result")
     paths = find_cubes(spec, exclude=out)  # no cubes: refused before anything is written
@@ -226,11 +231,7 @@ def run_batch(
     if todo and (workers or scheduler):
         _run_distributed(todo, out, job, workers, scheduler, finished)
     elif todo:
-        if model is None:
-            from .explain_job import load_model
-
-            model = load_model(job.model, job.device)
-        for path, name in todo:
+        for path, name in todo:  # `explain_one` loads the job's model (once, cached) for the first cube it passes
             finished(name, explain_one(path, str(out), name, job, model))
     failed = sum(1 for r in rows.values() if r[2] != "ok")
     return {"out": str(out), "cubes": len(paths), "explained": len(todo) - failed, "skipped": len(paths) - len(todo),

@@ -27,3 +27,13 @@ class CheckpointError(FocusError):
 
 class Cancelled(FocusError):
     """The user cancelled a running job; nothing it made is kept."""
+
+
+class InputRefused(FocusError):
+    """A cube that was read but is no input a model can be trusted on: raw counts, values that are not
+    reflectance, a constant or empty frame, a frame too small or a single scan line (`input_check`)."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")

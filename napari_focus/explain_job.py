@@ -128,14 +128,17 @@ def explain_steps(
     on_tile: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Generator[Step, None, Any]:
-    """Load the model if given as a folder (None: the embedded default), check the cube, explain it.
+    """Check the cube (`input_check`), load the model if given as a folder (None: the embedded default), explain.
 
     The one tiling policy of the CLI and the batch runner (`focus.tiled.explain_scene`, tile "auto"): the cube
     resized whole to the model's input, unless its longer side exceeds 4 inputs; then in tiles (one per leaf of
     `leaf_mask`, as `napari-focus explain --labels` does with a boolean mask). `on_tile(done, total)` counts
     tiles; `should_stop()` returning True stops at the next tile with `Cancelled`.
     """
+    from .input_check import add_input_notes, check_input
+
     total = 3
+    cube = check_input(cube)  # before any model work (a no-op for a cube the dock checked already)
     if model is None or isinstance(model, (str, os.PathLike)):
         yield 0, total, "loading model"
         model = load_model(model if model is not None else default_checkpoint(cube))
@@ -153,7 +156,7 @@ def explain_steps(
     exp = explain_scene(model, cube, class_index=class_name, method=method, rule=rule, tile="auto",
                         leaf_mask=leaf_mask, progress=progress)
     yield 3, total, "done"
-    return exp
+    return add_input_notes(exp, cube)
 
 
 def check_cube_for_model(cube: Cube, model: Any) -> None:

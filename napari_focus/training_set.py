@@ -155,9 +155,19 @@ class TrainingSet:
             raise FocusError(f"{what} has an empty class name")
         return name
 
+    def _checked(self, name: str, cube: Cube) -> Cube:
+        """The cube after `input_check` (raw counts, values that are not reflectance, blank or tiny frames are
+        refused); what it assumed joins the set's notes."""
+        from .input_check import check_input, input_notes
+
+        cube = check_input(cube, cube.source or f"image {name!r}")
+        self.notes += [f"{name}: {note}" for note in input_notes(cube)]
+        return cube
+
     def add_cube(self, name: str, cube: Cube, label: Any) -> None:
         """A whole cube as one sample; its layer name is its image."""
-        self.samples.append(Sample(cube, self._label(label, f"cube {name!r}"), image=name, name=name))
+        label = self._label(label, f"cube {name!r}")
+        self.samples.append(Sample(self._checked(name, cube), label, image=name, name=name))
 
     def add_regions(self, image_name: str, cube: Cube, labels: Any, legend: Mapping[int, Any],
                     labels_name: str = "labels", min_pixels: int = MIN_REGION_PIXELS) -> int:
@@ -165,6 +175,7 @@ class TrainingSet:
         lab = spatial_labels(labels, cube, labels_name, image_name)
         if not (lab > 0).any():
             raise FocusError(f"labels {labels_name!r} are empty: paint at least one region on {image_name!r}")
+        cube = self._checked(image_name, cube)
         added, skipped = 0, Counter()
         for k, (value, mask) in enumerate(label_regions(lab, min_pixels)):
             if value not in legend or legend[value] is None or str(legend[value]).strip() == "":

@@ -21,6 +21,7 @@ _N_BRIGHTNESS_BANDS = 16
 _DARK_FRACTION = 0.1
 _MIN_NDVI_CONTRAST = 0.2
 _FALLBACK_NDVI = 0.3
+_FLAT_NDVI = 0.1  # |NDVI| below this: red and NIR alike (white panel, grey card), never leaf
 
 
 def _band_stack(data_chw: Any, bands: np.ndarray) -> np.ndarray:
@@ -49,7 +50,7 @@ def covers_ndvi(wavelengths_nm: Any) -> bool:
     )
 
 
-def _red_nir(data_chw: Any, wavelengths_nm: Any) -> tuple[np.ndarray, np.ndarray]:
+def red_nir(data_chw: Any, wavelengths_nm: Any) -> tuple[np.ndarray, np.ndarray]:
     """Red (~670 nm) and NIR (~800 nm) images, each the mean of the bands within ±10 nm."""
     if wavelengths_nm is None:
         raise ValueError("NDVI needs wavelengths; this cube has none")
@@ -70,7 +71,7 @@ def ndvi(data_chw: Any, wavelengths_nm: Any) -> np.ndarray:
 
     Raises ValueError when the wavelengths do not reach both regions. 0 where NIR + red is 0.
     """
-    red, nir = _red_nir(data_chw, wavelengths_nm)
+    red, nir = red_nir(data_chw, wavelengths_nm)
     denom = nir + red
     out = np.zeros_like(denom)
     np.divide(nir - red, denom, out=out, where=np.abs(denom) > 1e-12)
@@ -134,18 +135,22 @@ def clean_mask(
     return m
 
 
-def _ndvi_lit(data_chw: Any, wavelengths_nm: Any) -> np.ndarray:
-    """NDVI with pixels too dark to judge (a black tray, deep shadow) set to -1.
+def _ndvi_lit(data_chw: Any, wavelengths_nm: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(NDVI, lit, flat), each (H, W): the index, the pixels bright enough to judge, and the spectrally flat ones.
 
-    On a near-black background NDVI is noise over noise and can be anything; "too dark" is
-    red + NIR below 10 % of its 99th percentile (the bright leaf).
+    On a near-black background NDVI is noise over noise and can be anything; "too dark" is red + NIR below
+    10 % of its 99th percentile over the pixels that are not flat. Flat means |NDVI| < 0.1: red and NIR alike,
+    as on a white reference panel, a grey card or a bare tray. Leaving them out of that percentile keeps a
+    bright panel (reflectance near 1 in both bands) from setting "lit" so high that a shaded leaf goes dark.
     """
-    red, nir = _red_nir(data_chw, wavelengths_nm)
+    red, nir = red_nir(data_chw, wavelengths_nm)
     total = nir + red
-    out = np.full(total.shape, -1.0)
-    lit = total > max(_DARK_FRACTION * float(np.percentile(total, 99)), 1e-12)
-    out[lit] = (nir[lit] - red[lit]) / total[lit]
-    return out
+    index = np.zeros_like(total)
+    np.divide(nir - red, total, out=index, where=np.abs(total) > 1e-12)
+    flat = np.abs(index) < _FLAT_NDVI
+    pool = total[~flat] if (~flat).any() else total
+    lit = total > max(_DARK_FRACTION * float(np.percentile(pool, 99)), 1e-12)
+    return index, lit, flat
 
 
 def _ndvi_threshold(index: np.ndarray) -> float:
@@ -154,6 +159,8 @@ def _ndvi_threshold(index: np.ndarray) -> float:
     Otsu always splits in two; when the two sides' means differ by less than 0.2 NDVI there is
     no leaf/background contrast to split, and a fixed vegetation threshold is the safer guess.
     """
+    if index.size == 0:
+        return _FALLBACK_NDVI
     t = otsu_threshold(index)
     lo, hi = index[index <= t], index[index > t]
     if lo.size == 0 or hi.size == 0 or hi.mean() - lo.mean() < _MIN_NDVI_CONTRAST:
@@ -164,16 +171,19 @@ def _ndvi_threshold(index: np.ndarray) -> float:
 def leaf_mask(data_chw: Any, wavelengths_nm: Any = None, threshold: float | None = None) -> np.ndarray:
     """Boolean (H, W) leaf mask of a (C, H, W) cube (array or memmap; only a few bands are read).
 
-    With bands near 670 and 800 nm: NDVI > ``threshold`` (Otsu's threshold on the NDVI when
-    None, or 0.3 when NDVI shows no two populations); pixels too dark to judge count as
-    background. Otherwise: band-mean brightness split at ``threshold`` (Otsu when None), the leaf being
+    With bands near 670 and 800 nm: NDVI > ``threshold`` (Otsu's threshold on the NDVI of the lit
+    pixels when None, or 0.3 when NDVI shows no two populations); pixels too dark to judge and
+    spectrally flat ones (a white reference panel: NDVI near 0) count as background. Otsu over the
+    lit pixels only, because dark pixels would otherwise make the split dark against lit, not leaf
+    against background. Otherwise: band-mean brightness split at ``threshold`` (Otsu when None), the leaf being
     the side that touches the image border less. Then `clean_mask`.
     """
     if getattr(data_chw, "ndim", None) != 3:
         raise ValueError(f"expected a (C, H, W) cube; got shape {getattr(data_chw, 'shape', None)}")
     if covers_ndvi(wavelengths_nm):
-        index = _ndvi_lit(data_chw, wavelengths_nm)
-        raw = index > (_ndvi_threshold(index) if threshold is None else threshold)
+        index, lit, flat = _ndvi_lit(data_chw, wavelengths_nm)
+        cut = _ndvi_threshold(index[lit]) if threshold is None else threshold
+        raw = lit & ~flat & (index > cut)
     else:
         index = brightness(data_chw)
         high = index > (otsu_threshold(index) if threshold is None else threshold)

@@ -147,3 +147,27 @@ def test_whole_image_leaf_is_not_split():
     shade = 0.8 + 0.4 * rng.random((H, W))
     cube = _leaf_spectrum(WL)[:, None, None] * shade[None] + rng.normal(0, 0.005, (WL.size, H, W))
     assert veg.leaf_mask(cube, WL).mean() > 0.99
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_white_panel_on_a_black_tray_is_not_leaf(seed):
+    """A bench capture: leaf 10–30 %, white panel (0.95–0.99) 8–15 %, noisy black tray. Dark pixels must not make
+    Otsu split dark from lit (which took the whole panel for leaf)."""
+    from napari_focus.simulate.capture import bench_capture
+
+    cap = bench_capture(seed)
+    mask = veg.leaf_mask(cap.cube.data, cap.cube.wavelengths_nm)
+    assert _iou(mask, cap.leaf_mask) >= 0.8
+    assert (mask & cap.panel_mask).sum() <= 0.05 * cap.panel_mask.sum()
+
+
+def test_flat_bright_pixels_are_never_leaf(scene):
+    """A panel is flat from red to NIR (NDVI ≈ 0): out of the mask even at a threshold that lets it through."""
+    cube, leaf, _ = scene
+    panel = np.zeros(leaf.shape, bool)
+    panel[:, -6:] = True
+    cube = cube.copy()
+    cube[:, panel] = 0.97
+    mask = veg.leaf_mask(cube, WL, threshold=-0.5)
+    assert not mask[panel].any()
+    assert mask[leaf].mean() > 0.95

@@ -28,17 +28,28 @@ def cube_layers(viewer: Any) -> list[Any]:
 
 
 def cube_or_refuse(layer: Any) -> Cube | None:
-    """The chosen layer as a Cube, or None after a notification saying why it cannot be explained."""
-    from napari.utils.notifications import show_error
+    """The chosen layer as a checked Cube (`input_check`), or None after a notification saying why it cannot be
+    explained; what the check assumed (e.g. reflectance × 10 000) is shown as a warning."""
+    from napari.utils.notifications import show_error, show_warning
+
+    from ..input_check import check_input, input_notes
 
     if layer is None:
         show_error("napari-focus: open a hyperspectral cube (an image layer with a band axis) first")
         return None
     try:
-        return Cube.from_layer(layer.data, layer.metadata)
+        cube = Cube.from_layer(layer.data, layer.metadata)
     except ValueError as exc:
         show_error(f"napari-focus: layer {layer.name!r} is not a cube: {exc}")
         return None
+    try:
+        cube = check_input(cube, cube.source or f"layer {layer.name!r}")
+    except FocusError as exc:
+        show_error(f"napari-focus will not explain it: {exc}")
+        return None
+    for note in input_notes(cube):
+        show_warning(f"napari-focus: {layer.name}: {note}")
+    return cube
 
 
 def user_leaf_mask(viewer: Any, layer: Any) -> np.ndarray | None:

@@ -59,6 +59,8 @@ def register(subparsers: Any) -> None:
     e.add_argument("--overlap", type=float_in(0.0, 1.0, hi_open=True), default=0.25,
                    help="tile overlap, a fraction of a tile (default 0.25)")
     e.add_argument("--labels", default=None, help="a .npy leaf mask or label image: one tile per leaf (one cube)")
+    e.add_argument("--white", default=None, help="white reference (ENVI header) to calibrate raw counts (one cube)")
+    e.add_argument("--dark", default=None, help="dark reference (ENVI header), with --white")
     e.add_argument("--workers", type=int_in(0, 256), default=0,
                    help="batch on a Dask LocalCluster of N worker processes")
     e.add_argument("--scheduler", default=None, help="batch on an existing Dask cluster (scheduler address)")
@@ -208,6 +210,8 @@ def _explain(args: argparse.Namespace) -> int:
 
     check_out(args.out, "result")  # before any cube is read or torch imported
 
+    if (args.white is None) != (args.dark is None):
+        raise FocusError("--white and --dark go together: a raw cube is calibrated with both references")
     if is_batch_input(args.cube):
         return _explain_batch(args)
     if args.workers or args.scheduler:
@@ -216,13 +220,17 @@ def _explain(args: argparse.Namespace) -> int:
 
     from napari_focus.cube_io import read_cube
     from napari_focus.explain_job import check_cube, check_cube_for_model, checkpoint_bands, default_checkpoint
+    from napari_focus.input_check import add_input_notes, check_input, input_notes
 
-    cube = read_cube(args.cube)
+    cube = read_cube(args.cube, white=args.white, dark=args.dark)
     model_dir = args.model if args.model is not None else default_checkpoint(cube)
     try:  # the cube first, against the checkpoint's config.json: a refusal costs no torch, no model
         check_cube(cube, *(checkpoint_bands(model_dir) or ()))
     except FocusError as e:
         raise FocusError(f"{args.cube}: {e}") from None
+    cube = check_input(cube, args.cube)  # raw counts, values that are not reflectance, blank or tiny frames
+    for note in input_notes(cube):
+        print(f"napari-focus: note: {args.cube}: {note}", file=sys.stderr)
     labels = None
     if args.labels:
         try:
@@ -241,7 +249,7 @@ def _explain(args: argparse.Namespace) -> int:
     exp = explain_scene(model, cube, class_index=args.class_name, method=args.method, rule=args.rule, tile=args.tile,
                         overlap=args.overlap, leaf_mask=labels if labels is not None and labels.dtype == bool else None,
                         labels=labels if labels is not None and labels.dtype != bool else None, progress=_bar("tiles"))
-    export_explanation(exp, args.out, list(model.classes))
+    export_explanation(add_input_notes(exp, cube), args.out, list(model.classes))
     res = {"out": str(args.out), "predicted": exp.predicted, "explained_class": exp.class_name}
     if getattr(exp, "tiles", None):
         res["tiles"] = len(exp.tiles)
@@ -256,14 +264,16 @@ def _explain_batch(args: argparse.Namespace) -> int:
 
     if args.labels:
         raise FocusError("--labels applies to one cube, not a batch")
+    if args.white:
+        raise FocusError("--white and --dark apply to one cube, not a batch")
     if args.model is None:
         from napari_focus.explain_job import default_checkpoint
 
         args.model = str(default_checkpoint())
     job = make_job(args.model, method=args.method, rule=args.rule, class_name=args.class_name, tile=str(args.tile),
                    overlap=args.overlap, device=args.device)
-    model = None if (args.workers or args.scheduler) else _load(args.model, args.device)
-    res = run_batch(args.cube, args.out, job, model=model, workers=args.workers, scheduler=args.scheduler,
+    # the model loads once, after the first cube that passes its checks (a batch of refused cubes loads none)
+    res = run_batch(args.cube, args.out, job, workers=args.workers, scheduler=args.scheduler,
                     progress=_bar("explain"))
     print(json.dumps(res))
     if res["failed"]:

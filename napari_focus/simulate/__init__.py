@@ -5,6 +5,7 @@ Public API (numpy/scipy only; submodules load on first use so `import napari_foc
 - `get_sensor(name_or_wavelengths, fwhm_nm=None) -> Sensor`
 - `simulate_leaf(task, sensor, size, seed, label=None, target=None, trait=None) -> SimulatedLeaf`
 - `simulate_scene(task, sensor, size, seed, labels) -> SimulatedLeaf` (several leaves, `label_mask`)
+- `bench_capture(seed, sensor="vnir204") -> BenchCapture` (a leaf on a black tray beside a white panel)
 - `make_dataset(out_dir, task, sensor, n, size, seed, overwrite=False, progress=None, trait=None) -> Path`
 - `ground_truth_for(cube_path) -> dict | None` (a cube's `_leaf`/`_lesion`/`_classes`/`_truth` sidecars)
 - `prospect(...)`: vectorised PROSPECT-D/PRO reflectance and transmittance.
@@ -22,6 +23,8 @@ _EXPORTS = {
     "SimulatedLeaf": "render",
     "simulate_leaf": "render",
     "simulate_scene": "render",
+    "BenchCapture": "capture",
+    "bench_capture": "capture",
     "make_dataset": "dataset",
     "write_leaf": "dataset",
     "ground_truth_for": "ground_truth",

@@ -110,6 +110,35 @@ def cube_file(path: Path, bands: int = 12, lo: float = 400.0, hi: float = 1000.0
     return path
 
 
+def leaf(h: int = 16, w: int = 16) -> np.ndarray:
+    """(12, H, W) reflectance of a leaf on a dark tray (red 0.05, NIR 0.5 inside an ellipse), noisy."""
+    yy, xx = np.mgrid[:h, :w]
+    inside = ((yy - h / 2) / (0.4 * h)) ** 2 + ((xx - w / 2) / (0.3 * w)) ** 2 <= 1
+    spectrum = 0.05 + 0.45 / (1 + np.exp(-(WL - 715) / 15))
+    cube = np.where(inside[None], spectrum[:, None, None], 0.03)
+    return (cube + np.random.default_rng(2).normal(0, 0.003, cube.shape)).clip(0).astype(np.float32)
+
+
+def counts(refl: np.ndarray) -> np.ndarray:
+    """A camera's raw counts of that reflectance: light × sensor response, a dark offset, 12 bits."""
+    response = np.exp(-0.5 * ((WL - 600) / 150) ** 2)[:, None, None]
+    return np.clip(refl * response * 2800 + 60, 0, 4095).astype(np.uint16)
+
+
+def values_file(ctx: Ctx, name: str, data: np.ndarray, byteorder: int = 0) -> Path:
+    """An ENVI cube on the tiny checkpoint's bands holding these values as they are (no scale factor)."""
+    path = ctx.root / f"{name}.hdr"
+    write_envi(path, data, wavelengths_nm=WL, byteorder=byteorder)
+    return path
+
+
+def byte_swapped(ctx: Ctx, name: str, data: np.ndarray) -> Path:
+    """Big-endian data under a header that says little-endian."""
+    hdr = values_file(ctx, name, data, byteorder=1)
+    hdr.write_text(hdr.read_text().replace("byte order = 1", "byte order = 0"))
+    return hdr
+
+
 ENVI_HDR = "ENVI\nsamples = 16\nlines = 16\nbands = 12\nheader offset = 0\nfile type = ENVI Standard\n" \
            "data type = 4\ninterleave = bsq\nbyte order = 0\n"
 

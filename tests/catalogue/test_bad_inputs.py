@@ -25,17 +25,21 @@ from .kit import (  # noqa: E402
     Ctx,
     backbone_field,
     backbone_json,
+    byte_swapped,
     config_field,
+    counts,
     cube_file,
     envi,
     flip_last_byte,
     kwarg,
+    leaf,
     make_ctx,
     manifest,
     npy,
     symlink,
     symlink_loop,
     tree,
+    values_file,
     with_backbone,
     with_config,
     with_ground_truth,
@@ -171,6 +175,38 @@ CUBE_FILES: dict[str, Case] = {
 }
 
 
+def _beside_references(c: Ctx) -> tuple[list[str], str]:
+    values_file(c, "white_ref", counts(np.full((12, 2, 16), 0.98, np.float32)))
+    values_file(c, "dark_ref", np.full((12, 2, 16), 60, np.uint16))
+    return c.explain(values_file(c, "scan", counts(leaf()))), "scan.hdr"
+
+
+# values a model must not be asked about (napari_focus/input_check.py): refused before it is loaded
+CUBE_VALUES: dict[str, Case] = {
+    "raw counts (uint16, no scale factor)": lambda c: (c.explain(values_file(c, "raw", counts(leaf()))), "raw.hdr"),
+    "raw counts beside white and dark references": _beside_references,
+    "counts above reflectance × 10 000": lambda c: (c.explain(values_file(c, "big", (leaf() * 40_000).astype(
+        np.uint16))), "big.hdr"),
+    "counts as whole floats": lambda c: (c.explain(values_file(c, "fc", counts(leaf()).astype(np.float32))), "fc.hdr"),
+    "float32 with the wrong byte order": lambda c: (c.explain(byte_swapped(c, "sw", leaf())), "sw.hdr"),
+    "uint16 × 10⁴ with the wrong byte order": lambda c: (c.explain(byte_swapped(c, "sw16", np.rint(
+        leaf() * 10_000).astype(np.uint16))), "sw16.hdr"),
+    "reflectance in percent": lambda c: (c.explain(values_file(c, "pct", leaf() * 100)), "pct.hdr"),
+    "reflectance up to 6.5": lambda c: (c.explain(values_file(c, "hot", leaf() * 13)), "hot.hdr"),
+    "negative reflectance": lambda c: (c.explain(values_file(c, "neg", -leaf() - 0.6)), "neg.hdr"),
+    "all-zero cube": lambda c: (c.explain(values_file(c, "zero", np.zeros((12, 16, 16), np.uint16))), "zero.hdr"),
+    "constant cube": lambda c: (c.explain(values_file(c, "flat", np.full((12, 16, 16), 0.4, np.float32))),
+                                "flat.hdr"),
+    "2×2 cube": lambda c: (c.explain(values_file(c, "tiny", leaf(2, 2))), "tiny.hdr"),
+    "3×3 cube": lambda c: (c.explain(values_file(c, "three", leaf(3, 3))), "three.hdr"),
+    "1×384 line-scan frame": lambda c: (c.explain(values_file(c, "line", leaf(1, 384))), "line.hdr"),
+    "1×1024 line-scan frame": lambda c: (c.explain(values_file(c, "line2", leaf(1, 1024))), "line2.hdr"),
+    "--white without --dark": lambda c: (c.explain(c.cube, white=str(c.cube)), "--white"),
+    "--white with a batch": lambda c: (c.explain((c.root / "wb").mkdir() or c.root / "wb", white=str(c.cube),
+                                                 dark=str(c.cube)), "--white"),
+}
+
+
 CHECKPOINTS: dict[str, Case] = {
     "model folder missing": lambda c: (c.explain(c.cube, model=str(c.root / "no_ck")), "no_ck"),
     "model is a file": lambda c: (c.explain(c.cube, model=str(c.file("ck.txt", "x"))), "ck.txt"),
@@ -260,6 +296,7 @@ CATALOGUE: dict[str, Case] = {
     **{f"output: {k}": v for k, v in OUTPUT_PATHS.items()},
     **{f"argument: {k}": (lambda c, a=a: (a, "argument")) for k, a in ARGUMENTS.items()},
     **{f"cube: {k}": v for k, v in CUBE_FILES.items()},
+    **{f"values: {k}": v for k, v in CUBE_VALUES.items()},
     **{f"checkpoint: {k}": v for k, v in CHECKPOINTS.items()},
     **{f"training: {k}": v for k, v in TRAINING.items()},
 }

@@ -18,7 +18,8 @@ def _set(task: str, labels) -> TrainingSet:
     rng = np.random.default_rng(0)
     ts = TrainingSet(task)
     for i, lab in enumerate(labels):
-        ts.add_cube(f"c{i}", Cube(rng.random((12, 16, 16)).astype(np.float32) * (1 + i), wavelengths_nm=WL), lab)
+        data = rng.random((12, 16, 16)).astype(np.float32) * (1 + i) / len(labels)  # reflectance, brighter with i
+        ts.add_cube(f"c{i}", Cube(data, wavelengths_nm=WL), lab)
     return ts
 
 

@@ -265,3 +265,36 @@ def test_explain_raises_no_warning_a_user_would_see(make_napari_viewer, qtbot, e
         _explain(qtbot, dock)
     assert "leaf · saliency · FOCUS · " + dock.result.class_name in viewer.layers
     assert not [str(w.message) for w in seen if "Private attribute access" in str(w.message)]
+
+
+def test_raw_counts_are_refused_with_a_notification_and_x10k_is_noted(make_napari_viewer, qtbot, tmp_path,
+                                                                      tiny_checkpoint, notifications):
+    """The input check runs when Explain is clicked: raw counts get an error naming the file and no run; uint16
+    reflectance × 10 000 is explained, with a warning and the note in the status line."""
+    from napari_focus.cube_io import write_envi
+
+    wl = np.linspace(400.0, 1000.0, 12)
+    yy, xx = np.mgrid[:24, :24]
+    leaf = ((yy - 12) / 9) ** 2 + ((xx - 12) / 7) ** 2 <= 1
+    refl = np.where(leaf[None], (0.05 + 0.45 / (1 + np.exp(-(wl - 715) / 15)))[:, None, None], 0.03)
+    refl = refl + np.random.default_rng(0).normal(0, 0.003, refl.shape)
+    raw = write_envi(tmp_path / "raw.hdr", (refl * np.exp(-0.5 * ((wl - 600) / 150) ** 2)[:, None, None] * 2800
+                                             + 60).astype(np.uint16), wavelengths_nm=wl)
+    x10k = write_envi(tmp_path / "x10k.hdr", np.rint(refl.clip(0) * 10_000).astype(np.uint16), wavelengths_nm=wl)
+    viewer = make_napari_viewer()
+    viewer.open(str(raw), plugin="napari-focus")
+    dock = _dock(viewer)
+    dock.set_model_folder(tiny_checkpoint)
+    dock.cube_box.setCurrentText("raw")
+    n = len(viewer.layers)
+    assert dock.start() is None  # refused before any worker starts
+    err = _errors(notifications)[-1]
+    assert "raw counts, not reflectance" in err and str(raw) in err and "\n" not in err
+    assert len(viewer.layers) == n and not dock.running
+    viewer.open(str(x10k), plugin="napari-focus")
+    dock.cube_box.setCurrentText("x10k")
+    _explain(qtbot, dock)
+    warnings = [m.message for m in notifications if m.severity == "warning"]
+    assert any("x10k: read as reflectance × 10 000" in w for w in warnings), warnings
+    assert dock.result is not None and dock.result.notes[0].startswith("read as reflectance × 10 000")
+    assert "reflectance × 10 000" in dock.status.text()

@@ -268,3 +268,17 @@ def test_a_worse_model_is_offered_not_switched_in_and_the_demo_note_stays(make_n
     assert explain.model_box.findData(dock.model_key) >= 0  # but offered
     explain.model_box.setCurrentIndex(explain.model_box.findData(dock.model_key))
     assert explain.demo_note.text() == DEMO_BACKBONE_NOTE
+
+
+def test_raw_counts_are_refused_before_training(make_napari_viewer, tiny_checkpoint, notifications):
+    viewer = make_napari_viewer()
+    names = _add_leaves(viewer)
+    counts = (_leaf(9, False) * 8000).astype(np.uint16)  # a camera's counts: no leaf-like reflectance ÷ 10 000
+    viewer.add_image(counts, name="counts", metadata={"wavelengths_nm": list(WL)})
+    dock = _dock(viewer)
+    dock.set_start_checkpoint(tiny_checkpoint)
+    for i, name in enumerate(names + ["counts"]):
+        dock.editor.set_label(name, "bls" if i % 2 else "healthy")
+    assert dock.start() is None and not dock.running
+    err = _errors(notifications)[-1]
+    assert err.startswith("napari-focus cannot fine-tune: image 'counts': raw counts, not reflectance"), err
