@@ -88,6 +88,8 @@ def _bar(desc: str, lines_in_logs: bool = False):
         if info.get("stage") == "resumed":
             _say(f"{desc}: resuming after epoch {info['epoch']}/{info['of']} (state saved by an interrupted run)")
             return
+        if info.get("stage") == "training" and "loss" not in info:  # the epochs start: nothing to draw yet
+            return
         if info.get("stage") == "caching":  # the fast path's one-off pass over the frozen backbone
             if "cache" not in state:
                 state["cache"] = tqdm(total=info["of"], desc="cache backbone", unit="batch", leave=False,
@@ -116,19 +118,49 @@ def _say(msg: str) -> None:
     tqdm.write(f"{time.strftime('%H:%M:%S')} {msg}", file=sys.stderr)
 
 
-def _epoch_log(epochs: int):
-    """An `on_epoch` callback that logs each epoch's loss, held-out score, its duration and the time left."""
-    times = [time.perf_counter()]  # the first epoch's time includes reading the leaves (and the fast path's cache)
+class _EpochLog:
+    """The `on_epoch` callback that logs each epoch's loss, held-out score, duration and the time left.
 
-    def on_epoch(epoch: int, loss: float, val: float | None) -> None:
-        times.append(time.perf_counter())
-        laps = [b - a for a, b in zip(times, times[1:], strict=False)]
-        per = sum(laps[1:]) / len(laps[1:]) if len(laps) > 1 else laps[0]
+    `watch(progress)` wraps the step callback to see when the epochs start (train's `{"stage": "training"}`
+    mark), so that reading the leaves and the fast path's cache count in no epoch: an estimate from a first
+    epoch that included the cache was many times too long."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+        self.last = time.perf_counter()  # until train marks the epochs' start
+        self.laps: list[float] = []
+
+    def watch(self, progress: Any) -> Any:
+        def watched(step: int, total: int, info: dict[str, Any]) -> None:
+            if info.get("stage") == "training" and "loss" not in info:
+                self.last = time.perf_counter()
+            progress(step, total, info)
+
+        return watched
+
+    def __call__(self, epoch: int, loss: float, val: float | None) -> None:
+        now = time.perf_counter()
+        lap, self.last = now - self.last, now
+        self.laps.append(lap)
         held = f", held-out {val:.3f}" if val is not None else ""
-        left = f", ~{per * (epochs - epoch) / 60:.1f} min left" if epoch < epochs else ""
-        _say(f"train: epoch {epoch}/{epochs} loss {loss:.4f}{held} ({laps[-1]:.1f} s{left})")
+        left = f", ~{_duration(sum(self.laps) / len(self.laps) * (self.epochs - epoch))} left" \
+            if epoch < self.epochs else ""
+        _say(f"train: epoch {epoch}/{self.epochs} loss {loss:.4f}{held} ({lap:.1f} s{left})")
 
-    return on_epoch
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def _time_report(hist: Any) -> str:
+    """What the training time covers: this run's setup and epochs apart, and earlier interrupted runs."""
+    epochs = len(hist.epoch_seconds)
+    text = (f"{_duration(hist.seconds - hist.earlier_seconds)} in this run: {hist.setup_seconds:.1f} s reading, "
+            f"calibrating and caching, {sum(hist.epoch_seconds):.1f} s for {epochs} epoch{'s' * (epochs != 1)}")
+    if hist.resumed_from:
+        text += (f" (after epoch {hist.resumed_from}), and {_duration(hist.earlier_seconds)} in interrupted runs "
+                 "before it")
+    return text
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -169,17 +201,20 @@ def _train(args: argparse.Namespace) -> int:
     partial = state_dir_for(args.out)
     _say(f"train: {len(train_items)} leaves, {args.epochs} epochs{' (fast path)' if args.fast else ''}; "
          f"state after each epoch in {partial}")
+    log = _EpochLog(args.epochs)
     hist = train(model, train_items, epochs=args.epochs, lr=args.lr, sink_weight=args.sink_weight,
                  batch_size=args.batch_size, seed=args.seed, val=test_items or None,
-                 progress=_bar("train", lines_in_logs=True), fast=args.fast, cache_views=args.views,
-                 on_epoch=_epoch_log(args.epochs), resume_dir=partial, restart=args.restart,
+                 progress=log.watch(_bar("train", lines_in_logs=True)), fast=args.fast, cache_views=args.views,
+                 on_epoch=log, resume_dir=partial, restart=args.restart,
                  spectral_contrast=args.spectral_contrast, contrast_bound=args.contrast_bound)
     folder = save_checkpoint(model.cpu(), args.out)
     clear_state(partial)
-    _say(f"train: saved {folder} ({hist.seconds / 60:.1f} min of training)")
+    _say(f"train: saved {folder} ({_time_report(hist)})")
     print(json.dumps({"checkpoint": str(folder), "model_sha256": model.checkpoint_sha256, "classes": model.classes,
                       "groups": list(model.groups.names), "loss": hist.loss, "held_out_score": hist.val_score,
-                      "seconds": round(hist.seconds, 2)}))
+                      "seconds": round(hist.seconds, 2), "seconds_setup": round(hist.setup_seconds, 2),
+                      "seconds_epochs": round(sum(hist.epoch_seconds), 2),
+                      "seconds_earlier_runs": round(hist.earlier_seconds, 2)}))
     return 0
 
 
