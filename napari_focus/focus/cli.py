@@ -59,6 +59,10 @@ def register(subparsers: Any) -> None:
     e.add_argument("--overlap", type=float_in(0.0, 1.0, hi_open=True), default=0.25,
                    help="tile overlap, a fraction of a tile (default 0.25)")
     e.add_argument("--labels", default=None, help="a .npy leaf mask or label image: one tile per leaf (one cube)")
+    e.add_argument("--saliency-dtype", default="float32", choices=["float32", "float16", "none"],
+                   help="the saliency cube, as large as the input: float32 (ENVI), float16 (half the size, as "
+                        "saliency.npy with its wavelengths beside it; 3 significant digits, and values below 6e-5 "
+                        "keep fewer) or none (the map and the curve only)")
     e.add_argument("--workers", type=int_in(0, 256), default=0,
                    help="batch on a Dask LocalCluster of N worker processes")
     e.add_argument("--scheduler", default=None, help="batch on an existing Dask cluster (scheduler address)")
@@ -253,6 +257,7 @@ def _explain(args: argparse.Namespace) -> int:
     from napari_focus.explain_job import check_cube, check_cube_for_model, checkpoint_bands, default_checkpoint
 
     cube = read_cube(args.cube)
+    _say_saliency_size(cube.shape, args.saliency_dtype)
     model_dir = args.model if args.model is not None else default_checkpoint(cube)
     try:  # the cube first, against the checkpoint's config.json: a refusal costs no torch, no model
         check_cube(cube, *(checkpoint_bands(model_dir) or ()))
@@ -276,12 +281,24 @@ def _explain(args: argparse.Namespace) -> int:
     exp = explain_scene(model, cube, class_index=args.class_name, method=args.method, rule=args.rule, tile=args.tile,
                         overlap=args.overlap, leaf_mask=labels if labels is not None and labels.dtype == bool else None,
                         labels=labels if labels is not None and labels.dtype != bool else None, progress=_bar("tiles"))
-    export_explanation(exp, args.out, list(model.classes))
+    export_explanation(exp, args.out, list(model.classes), model=model, saliency=args.saliency_dtype)
     res = {"out": str(args.out), "predicted": exp.predicted, "explained_class": exp.class_name}
     if getattr(exp, "tiles", None):
         res["tiles"] = len(exp.tiles)
     print(json.dumps(res))
     return 0
+
+
+def _say_saliency_size(shape: Any, dtype: str, cubes: int = 1) -> None:
+    """Before any model work: how large the saliency cube(s) will be, and the smaller formats, when large."""
+    from napari_focus.export import SALIENCY_WARN_BYTES, saliency_bytes
+
+    size = saliency_bytes(shape, dtype) * cubes
+    if size > SALIENCY_WARN_BYTES:
+        each = " (each cube's as large)" if cubes > 1 else ""
+        _say(f"explain: the saliency cube will take {size / 1e9:.1f} GB on disk as {dtype}{each}; "
+             + ("--saliency-dtype float16 halves it, " if dtype == "float32" else "")
+             + "--saliency-dtype none writes the map and the curve only")
 
 
 def _explain_batch(args: argparse.Namespace) -> int:
@@ -291,12 +308,13 @@ def _explain_batch(args: argparse.Namespace) -> int:
 
     if args.labels:
         raise FocusError("--labels applies to one cube, not a batch")
-    if args.model is None:
-        from napari_focus.explain_job import default_checkpoint
+    if args.model is None:  # chosen by the cubes' wavelengths, as for one cube (read lazily: no torch yet)
+        from napari_focus.batch import find_cubes
+        from napari_focus.explain_job import checkpoint_for_cubes
 
-        args.model = str(default_checkpoint())
+        args.model = str(checkpoint_for_cubes(find_cubes(args.cube, exclude=args.out)))
     job = make_job(args.model, method=args.method, rule=args.rule, class_name=args.class_name, tile=str(args.tile),
-                   overlap=args.overlap, device=args.device)
+                   overlap=args.overlap, device=args.device, saliency=args.saliency_dtype)
     model = None if (args.workers or args.scheduler) else _load(args.model, args.device)
     res = run_batch(args.cube, args.out, job, model=model, workers=args.workers, scheduler=args.scheduler,
                     progress=_bar("explain"))
