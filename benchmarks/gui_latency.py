@@ -29,6 +29,7 @@ import argparse
 import datetime
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -295,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         write_section(DOC, header["section"], section)
         print("wrote", DOC)
     viewer.close()
+    if args.size is not None:  # the simulated leaf (~100 MB at 512²) was this run's alone
+        shutil.rmtree(cube.parent.parent, ignore_errors=True)
     return 0
 
 
