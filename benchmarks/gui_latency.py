@@ -1,9 +1,10 @@
 """GUI responsiveness of the Explain dock: event-loop stalls while explain runs, slider → line latency.
 
     QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" \
-        .venv/bin/python benchmarks/gui_latency.py [--model CHECKPOINT_FOLDER] [--note "what else ran"]
+        .venv/bin/python benchmarks/gui_latency.py [--model CHECKPOINT_FOLDER] [--size 512] [--note "what else ran"]
 
-Opens napari with the sample leaf (through the plugin's reader), then, in one process:
+Opens napari with the sample leaf (or, with `--size N`, one simulated N×N×204 leaf written to a temporary
+folder first) through the plugin's reader, then, in one process:
 
 (a) a QTimer heartbeat fires every 10 ms on the GUI thread and records the gaps between its ticks:
     over an idle baseline first, then while the Explain dock opens (through the manifest; it imports
@@ -18,7 +19,8 @@ Opens napari with the sample leaf (through the plugin's reader), then, in one pr
 The model: `--model PATH`, else the embedded default; when none is installed, an untrained model on
 the embedded backbone is built in a separate process (scripts/fallback_model.py), so that this process
 imports torch only through the dock, as for a user. Prints a markdown table and writes it to
-docs/benchmarks.md under "GUI responsiveness" (replacing that section, keeping the rest).
+docs/benchmarks.md under "GUI responsiveness" (with `--size N`: "GUI responsiveness: an N² cube"), replacing
+that section and keeping the rest.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import argparse
 import datetime
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,14 +72,23 @@ def pick_model(arg: str | None) -> tuple[Path, str]:
 
 
 
+def simulated_leaf(size: int) -> Path:
+    """One simulated bls leaf, size × size × 204 (VNIR), written by the CLI's simulator to a temporary folder."""
+    out = Path(tempfile.mkdtemp(prefix="gui_latency_leaf_")) / "leaf"
+    subprocess.run([sys.executable, "-m", "napari_focus.cli", "simulate", "--task", "bls", "--sensor", "vnir204",
+                    "--n", "1", "--size", str(size), "--seed", "3", "--out", str(out)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return out / "leaf_00000.hdr"
+
+
 # ----------------------------------------------------------------------------------------- the viewer
-def open_viewer():
-    """napari with the sample leaf, opened through the plugin's reader, shown at 1600×1000."""
+def open_viewer(path: Path):
+    """napari with a cube opened through the plugin's reader, shown at 1600×1000."""
     import napari
 
     viewer = napari.Viewer(title="napari-focus · gui latency", show=True)
     viewer.window._qt_window.resize(1600, 1000)
-    layers = viewer.open(str(SAMPLE), plugin="napari-focus")
+    layers = viewer.open(str(path), plugin="napari-focus")
     viewer.layers.selection.active = layers[0]
     return viewer, layers[0]
 
@@ -232,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settle", type=float, default=1.0, help="seconds after the layers are added still counted")
     ap.add_argument("-n", "--slider-steps", type=int, default=200)
     ap.add_argument("--runs", type=int, default=2, help="clicks on Explain (the first imports torch)")
+    ap.add_argument("--size", type=int, help="explain one simulated size × size × 204 leaf, not the sample leaf")
     ap.add_argument("--note", default="", help="what else ran on the machine (goes into the section's header)")
     ap.add_argument("--no-write", action="store_true", help=f"print only; do not touch {DOC.relative_to(ROOT)}")
     args = ap.parse_args(argv)
@@ -243,7 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     import napari
     import qtpy
 
-    viewer, layer = open_viewer()
+    cube = SAMPLE if args.size is None else simulated_leaf(args.size)
+    viewer, layer = open_viewer(cube)
+    c, h, w = layer.data.shape
+    cube_note = (f"`{SAMPLE.relative_to(ROOT)}`" if args.size is None else "one simulated bls leaf "
+                 f"(`napari-focus simulate --size {args.size} --seed 3`, in a temporary folder)")
+    cube_note += f" ({c} bands, {h}×{w})"
     from napari._qt.dialogs.qt_notification import NapariQtNotification
 
     for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
@@ -264,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         "versions": f"napari {napari.__version__}, {qtpy.API_NAME}, torch {getattr(torch, '__version__', '?')}",
         "model": model_note,
         "settle": args.settle,
+        "cube": cube_note,
+        "section": SECTION if args.size is None else f"{SECTION}: a {args.size}² cube",
     }
     section = render(res, sl, header)
     print(section)
@@ -273,9 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         from benchmarks_doc import write_section
 
-        write_section(DOC, SECTION, section)
+        write_section(DOC, header["section"], section)
         print("wrote", DOC)
     viewer.close()
+    if args.size is not None:  # the simulated leaf (~100 MB at 512²) was this run's alone
+        shutil.rmtree(cube.parent.parent, ignore_errors=True)
     return 0
 
 

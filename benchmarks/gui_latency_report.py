@@ -40,14 +40,13 @@ def render(res: dict, sl: dict, header: dict) -> str:
     windows = [("dock opened (imports torch & co. in a background thread)", res["opening"])]
     windows += list(zip(names, runs, strict=True))
     lines = [
-        SECTION,
+        header.get("section", SECTION),
         f"`{header['command']}`",
         "",
         f"{header['date']} · {header['cores']} cores · load average at start {header['load0']} (end {header['load1']})"
         f"{' · ' + header['note'] if header.get('note') else ''}"
-        f" · {header['versions']}. Model: {header['model']}. Cube: `sample_data/bls_vnir204.hdr` (204 bands, "
-        "112×112) opened through the plugin's reader; the Explain dock opened through the manifest; real mouse "
-        "clicks on **Explain**.",
+        f" · {header['versions']}. Model: {header['model']}. Cube: {header['cube']} opened through the plugin's "
+        "reader; the Explain dock opened through the manifest; real mouse clicks on **Explain**.",
         "",
         "**(a) Event-loop stalls.** A 10 ms QTimer heartbeat on the GUI thread; the gaps between its ticks. The idle "
         f"baseline comes first, in the same process, as long as the longest window below{idle_note}. A run window "

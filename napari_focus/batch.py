@@ -50,12 +50,16 @@ class BatchJob:
     tile: str = "auto"  # "auto", "off" or a tile size in pixels
     overlap: float = 0.25
     device: str | None = None
+    saliency: str = "float32"  # how T is written (export.SALIENCY_DTYPES)
 
     def record(self) -> dict[str, Any]:
-        """The fields that decide the result (not where the model lives or which device runs it)."""
+        """The fields that decide the result (not where the model lives or which device runs it; the default
+        saliency format is left out, so results written before it could be chosen still count as done)."""
         rec = asdict(self)
         for k in ("model", "device", "classes"):
             rec.pop(k)
+        if rec["saliency"] == "float32":
+            rec.pop("saliency")
         return rec
 
 
@@ -142,7 +146,7 @@ def explain_one(path: str, out_dir: str, name: str, job: BatchJob, model: Any = 
         tile: int | str = int(job.tile) if job.tile.isdigit() else job.tile
         exp = explain_scene(model, cube, class_index=job.class_name, method=job.method, rule=job.rule, tile=tile,
                             overlap=job.overlap)
-        export_explanation(add_input_notes(exp, cube), tmp, list(model.classes))
+        export_explanation(add_input_notes(exp, cube), tmp, list(model.classes), model=model, saliency=job.saliency)
         (tmp / JOB).write_text(json.dumps(job.record()))
         replace_dir(tmp, out / name)
     except (FocusError, OSError, ValueError, MemoryError) as e:

@@ -14,16 +14,21 @@ import numpy as np
 SAMPLE_VALUES = 2_000_000
 
 
-def strided_sample(data: Any, max_values: int = SAMPLE_VALUES, every_band: bool = False) -> np.ndarray:
-    """About `max_values` values of a (C, H, W) array: every s-th band (all with `every_band`) and row, rows
-    whole. A band's row is contiguous in BSQ and BIL files (in BIP, the row of every band is), so the sample
-    touches few pages of a memory-mapped scan; every s-th pixel as well would touch every page of its rows."""
+def strided_sample(data: Any, max_values: int = SAMPLE_VALUES, every_band: bool = False,
+                   band: int | None = None) -> np.ndarray:
+    """About `max_values` values of a (C, H, W) array: every s-th band (all with `every_band`; only `band`
+    when given) and row, rows whole. A band's row is contiguous in BSQ and BIL files (in BIP, the row of every
+    band is), so the sample touches few pages of a memory-mapped scan; every s-th pixel as well would touch
+    every page of its rows. One index expression, so that dask hands it to the memory map as it is."""
     c, h, w = (int(n) for n in data.shape)
+    if band is not None:
+        c, every_band = 1, True
     n = c * h * w / max_values
     sb, sr = (1, int(np.ceil(n))) if every_band else (int(np.ceil(n ** 0.5)),) * 2
     sb, sr = max(1, sb), max(1, sr)
     sw = max(1, len(range(0, c, sb)) * len(range(0, h, sr)) * w // max_values)  # rows wider than the sample
-    return np.asarray(data[::sb, ::sr, ::sw])
+    bands = slice(None, None, sb) if band is None else slice(band, band + 1)
+    return np.asarray(data[bands, ::sr, ::sw])
 
 
 def band_label(band: int, wavelengths_nm: Any = None) -> str:

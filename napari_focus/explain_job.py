@@ -61,16 +61,46 @@ def on_demo_backbone(model: Any) -> bool:
 
 
 def default_checkpoint(cube: Cube | None = None) -> Path:
-    """The embedded checkpoint for this cube: VNIR-SWIR when the cube reaches past 1100 nm, else VNIR."""
+    """The embedded checkpoint for this cube, chosen by wavelengths (each checkpoint's config.json), not by name:
+    the one that reads the most of the cube's range, the narrowest of those within 5 % of it (a 397–1004 nm cube
+    gets the 400–1000 nm model, a 378–2504 nm one the 400–2500 nm model). Without wavelengths: the first."""
     found = embedded_checkpoints()
     if not found:
         raise CheckpointError("no embedded model is installed (model/ holds no FOCUS checkpoint)")
     wl = None if cube is None else cube.wavelengths_nm
-    if wl is not None and float(np.nanmax(wl)) > 1100.0:
-        swir = [p for p in found if "vswir" in p.name]
-        if swir:
-            return swir[0]
-    return found[0]
+    if wl is None or not np.isfinite(wl).any():
+        return found[0]
+    lo, hi = float(np.nanmin(wl)), float(np.nanmax(wl))
+
+    def reach(folder: Path) -> tuple[float, float]:  # (nm of the cube's range it reads, its own span)
+        bands = checkpoint_bands(folder)
+        if bands is None or bands[1] is None:
+            return 0.0, np.inf
+        mlo, mhi = float(np.min(bands[1])), float(np.max(bands[1]))
+        return max(0.0, min(hi, mhi) - max(lo, mlo)), mhi - mlo
+
+    reaches = {f: reach(f) for f in found}
+    best = max(r for r, _ in reaches.values())
+    near = [f for f in found if reaches[f][0] >= 0.95 * best]
+    return min(near, key=lambda f: reaches[f][1])
+
+
+def checkpoint_for_cubes(paths: list[Path]) -> Path:
+    """The one embedded checkpoint `default_checkpoint` picks for every cube of a batch (read lazily, no torch);
+    cubes that need different ones are refused, naming one of each, since a batch runs one model."""
+    from .cube_io import read_cube
+
+    picks: dict[Path, Path] = {}
+    for p in paths:
+        try:
+            cube = read_cube(p)
+        except FocusError:
+            continue  # the batch reports it in its row, as it does for any unreadable cube
+        picks.setdefault(default_checkpoint(cube), p)
+    if len(picks) > 1:
+        which = "; ".join(f"{cube.name} needs {folder.name}" for folder, cube in picks.items())
+        raise FocusError(f"these cubes need different embedded models ({which}): explain them apart, or give --model")
+    return next(iter(picks), None) or default_checkpoint()
 
 
 # models that live only in this session (fine-tuned in napari), selectable like a folder by their key

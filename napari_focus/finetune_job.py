@@ -151,6 +151,8 @@ def start_model(start: StartPoint, ts: TrainingSet, settings: Settings) -> tuple
         model = new_model(spec, ref.n_bands, ref.wavelengths_nm, classes, task=ts.task,
                           n_groups=min(settings.n_groups, ref.n_bands), good_bands=ref.good_bands, seed=settings.seed)
     assert model is not None
+    # the copy is trained: it is no longer the checkpoint it started from (Save… gives it a folder and hash)
+    model.checkpoint_sha256 = model.checkpoint_path = None
     if model.task != ts.task:
         notes.append(f"the starting model is a {model.task} model: fresh prompts on its backbone for {ts.task}")
         model = _fresh(model.backbone, model.backbone_spec, model.backbone_spec_dir, ts, settings)

@@ -359,7 +359,8 @@ class ExplainDock(ResultShowing, QWidget):
             show_error("napari-focus: nothing to export yet: explain a cube first")
             return []
         try:
-            paths = export_explanation(self.result, folder, getattr(self, "_classes", None))
+            paths = export_explanation(self.result, folder, getattr(self, "_classes", None),
+                                       model=getattr(self, "result_model", None))
         except FocusError as exc:  # a folder holding the user's own files: refused, nothing written
             show_error(f"napari-focus: {exc}")
             return []

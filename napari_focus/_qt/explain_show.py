@@ -119,7 +119,7 @@ class ResultShowing:
         self.spectral = yield from spectral_dock_steps(self.viewer, curve, layer, saliency=exp.T)
         classes = list(getattr(model, "classes", []))
         self._classes = classes
-        self.result = exp
+        self.result, self.result_model = exp, model
         self.viewer.layers.selection.active = layer
         saliency = self.viewer.layers[layer_data[0][1]["name"]]
         self._show_scale_of(saliency, exp, curve)

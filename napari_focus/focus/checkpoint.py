@@ -117,6 +117,7 @@ def save_checkpoint(model: FocusModel, folder: str | Path, copy_backbone: bool =
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     model.checkpoint_sha256 = checkpoint_sha256(folder)
+    model.checkpoint_path = str(Path(folder).resolve())
     model.backbone_spec_dir = str(folder)
     if spec.weights_file == BACKBONE:
         model.backbone_spec = spec
@@ -294,6 +295,7 @@ def load_checkpoint(folder: str | Path, device: str | torch.device | None = None
             model.margin_ref = ref
     model.saliency_rule = cfg.get("saliency_rule")
     model.checkpoint_sha256 = checkpoint_sha256(folder)
+    model.checkpoint_path = str(Path(folder).resolve())
     model.backbone_spec_dir = str(folder)
     if device is not None:
         model.to(device)

@@ -61,6 +61,10 @@ def register(subparsers: Any) -> None:
     e.add_argument("--labels", default=None, help="a .npy leaf mask or label image: one tile per leaf (one cube)")
     e.add_argument("--white", default=None, help="white reference (ENVI header) to calibrate raw counts (one cube)")
     e.add_argument("--dark", default=None, help="dark reference (ENVI header), with --white")
+    e.add_argument("--saliency-dtype", default="float32", choices=["float32", "float16", "none"],
+                   help="the saliency cube, as large as the input: float32 (ENVI), float16 (half the size, as "
+                        "saliency.npy with its wavelengths beside it; 3 significant digits, and values below 6e-5 "
+                        "keep fewer) or none (the map and the curve only)")
     e.add_argument("--workers", type=int_in(0, 256), default=0,
                    help="batch on a Dask LocalCluster of N worker processes")
     e.add_argument("--scheduler", default=None, help="batch on an existing Dask cluster (scheduler address)")
@@ -90,6 +94,8 @@ def _bar(desc: str, lines_in_logs: bool = False):
         if info.get("stage") == "resumed":
             _say(f"{desc}: resuming after epoch {info['epoch']}/{info['of']} (state saved by an interrupted run)")
             return
+        if info.get("stage") == "training" and "loss" not in info:  # the epochs start: nothing to draw yet
+            return
         if info.get("stage") == "caching":  # the fast path's one-off pass over the frozen backbone
             if "cache" not in state:
                 state["cache"] = tqdm(total=info["of"], desc="cache backbone", unit="batch", leave=False,
@@ -118,19 +124,49 @@ def _say(msg: str) -> None:
     tqdm.write(f"{time.strftime('%H:%M:%S')} {msg}", file=sys.stderr)
 
 
-def _epoch_log(epochs: int):
-    """An `on_epoch` callback that logs each epoch's loss, held-out score, its duration and the time left."""
-    times = [time.perf_counter()]  # the first epoch's time includes reading the leaves (and the fast path's cache)
+class _EpochLog:
+    """The `on_epoch` callback that logs each epoch's loss, held-out score, duration and the time left.
 
-    def on_epoch(epoch: int, loss: float, val: float | None) -> None:
-        times.append(time.perf_counter())
-        laps = [b - a for a, b in zip(times, times[1:], strict=False)]
-        per = sum(laps[1:]) / len(laps[1:]) if len(laps) > 1 else laps[0]
+    `watch(progress)` wraps the step callback to see when the epochs start (train's `{"stage": "training"}`
+    mark), so that reading the leaves and the fast path's cache count in no epoch: an estimate from a first
+    epoch that included the cache was many times too long."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+        self.last = time.perf_counter()  # until train marks the epochs' start
+        self.laps: list[float] = []
+
+    def watch(self, progress: Any) -> Any:
+        def watched(step: int, total: int, info: dict[str, Any]) -> None:
+            if info.get("stage") == "training" and "loss" not in info:
+                self.last = time.perf_counter()
+            progress(step, total, info)
+
+        return watched
+
+    def __call__(self, epoch: int, loss: float, val: float | None) -> None:
+        now = time.perf_counter()
+        lap, self.last = now - self.last, now
+        self.laps.append(lap)
         held = f", held-out {val:.3f}" if val is not None else ""
-        left = f", ~{per * (epochs - epoch) / 60:.1f} min left" if epoch < epochs else ""
-        _say(f"train: epoch {epoch}/{epochs} loss {loss:.4f}{held} ({laps[-1]:.1f} s{left})")
+        left = f", ~{_duration(sum(self.laps) / len(self.laps) * (self.epochs - epoch))} left" \
+            if epoch < self.epochs else ""
+        _say(f"train: epoch {epoch}/{self.epochs} loss {loss:.4f}{held} ({lap:.1f} s{left})")
 
-    return on_epoch
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def _time_report(hist: Any) -> str:
+    """What the training time covers: this run's setup and epochs apart, and earlier interrupted runs."""
+    epochs = len(hist.epoch_seconds)
+    text = (f"{_duration(hist.seconds - hist.earlier_seconds)} in this run: {hist.setup_seconds:.1f} s reading, "
+            f"calibrating and caching, {sum(hist.epoch_seconds):.1f} s for {epochs} epoch{'s' * (epochs != 1)}")
+    if hist.resumed_from:
+        text += (f" (after epoch {hist.resumed_from}), and {_duration(hist.earlier_seconds)} in interrupted runs "
+                 "before it")
+    return text
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -171,17 +207,20 @@ def _train(args: argparse.Namespace) -> int:
     partial = state_dir_for(args.out)
     _say(f"train: {len(train_items)} leaves, {args.epochs} epochs{' (fast path)' if args.fast else ''}; "
          f"state after each epoch in {partial}")
+    log = _EpochLog(args.epochs)
     hist = train(model, train_items, epochs=args.epochs, lr=args.lr, sink_weight=args.sink_weight,
                  batch_size=args.batch_size, seed=args.seed, val=test_items or None,
-                 progress=_bar("train", lines_in_logs=True), fast=args.fast, cache_views=args.views,
-                 on_epoch=_epoch_log(args.epochs), resume_dir=partial, restart=args.restart,
+                 progress=log.watch(_bar("train", lines_in_logs=True)), fast=args.fast, cache_views=args.views,
+                 on_epoch=log, resume_dir=partial, restart=args.restart,
                  spectral_contrast=args.spectral_contrast, contrast_bound=args.contrast_bound)
     folder = save_checkpoint(model.cpu(), args.out)
     clear_state(partial)
-    _say(f"train: saved {folder} ({hist.seconds / 60:.1f} min of training)")
+    _say(f"train: saved {folder} ({_time_report(hist)})")
     print(json.dumps({"checkpoint": str(folder), "model_sha256": model.checkpoint_sha256, "classes": model.classes,
                       "groups": list(model.groups.names), "loss": hist.loss, "held_out_score": hist.val_score,
-                      "seconds": round(hist.seconds, 2)}))
+                      "seconds": round(hist.seconds, 2), "seconds_setup": round(hist.setup_seconds, 2),
+                      "seconds_epochs": round(sum(hist.epoch_seconds), 2),
+                      "seconds_earlier_runs": round(hist.earlier_seconds, 2)}))
     return 0
 
 
@@ -223,6 +262,7 @@ def _explain(args: argparse.Namespace) -> int:
     from napari_focus.input_check import add_input_notes, check_input, input_notes
 
     cube = read_cube(args.cube, white=args.white, dark=args.dark)
+    _say_saliency_size(cube.shape, args.saliency_dtype)
     model_dir = args.model if args.model is not None else default_checkpoint(cube)
     try:  # the cube first, against the checkpoint's config.json: a refusal costs no torch, no model
         check_cube(cube, *(checkpoint_bands(model_dir) or ()))
@@ -249,12 +289,25 @@ def _explain(args: argparse.Namespace) -> int:
     exp = explain_scene(model, cube, class_index=args.class_name, method=args.method, rule=args.rule, tile=args.tile,
                         overlap=args.overlap, leaf_mask=labels if labels is not None and labels.dtype == bool else None,
                         labels=labels if labels is not None and labels.dtype != bool else None, progress=_bar("tiles"))
-    export_explanation(add_input_notes(exp, cube), args.out, list(model.classes))
+    export_explanation(add_input_notes(exp, cube), args.out, list(model.classes), model=model,
+                       saliency=args.saliency_dtype)
     res = {"out": str(args.out), "predicted": exp.predicted, "explained_class": exp.class_name}
     if getattr(exp, "tiles", None):
         res["tiles"] = len(exp.tiles)
     print(json.dumps(res))
     return 0
+
+
+def _say_saliency_size(shape: Any, dtype: str, cubes: int = 1) -> None:
+    """Before any model work: how large the saliency cube(s) will be, and the smaller formats, when large."""
+    from napari_focus.export import SALIENCY_WARN_BYTES, saliency_bytes
+
+    size = saliency_bytes(shape, dtype) * cubes
+    if size > SALIENCY_WARN_BYTES:
+        each = " (each cube's as large)" if cubes > 1 else ""
+        _say(f"explain: the saliency cube will take {size / 1e9:.1f} GB on disk as {dtype}{each}; "
+             + ("--saliency-dtype float16 halves it, " if dtype == "float32" else "")
+             + "--saliency-dtype none writes the map and the curve only")
 
 
 def _explain_batch(args: argparse.Namespace) -> int:
@@ -266,12 +319,13 @@ def _explain_batch(args: argparse.Namespace) -> int:
         raise FocusError("--labels applies to one cube, not a batch")
     if args.white:
         raise FocusError("--white and --dark apply to one cube, not a batch")
-    if args.model is None:
-        from napari_focus.explain_job import default_checkpoint
+    if args.model is None:  # chosen by the cubes' wavelengths, as for one cube (read lazily: no torch yet)
+        from napari_focus.batch import find_cubes
+        from napari_focus.explain_job import checkpoint_for_cubes
 
-        args.model = str(default_checkpoint())
+        args.model = str(checkpoint_for_cubes(find_cubes(args.cube, exclude=args.out)))
     job = make_job(args.model, method=args.method, rule=args.rule, class_name=args.class_name, tile=str(args.tile),
-                   overlap=args.overlap, device=args.device)
+                   overlap=args.overlap, device=args.device, saliency=args.saliency_dtype)
     # the model loads once, after the first cube that passes its checks (a batch of refused cubes loads none)
     res = run_batch(args.cube, args.out, job, workers=args.workers, scheduler=args.scheduler,
                     progress=_bar("explain"))

@@ -82,6 +82,7 @@ class FocusModel(nn.Module):
         self.prompt_std = float(prompt_std)  # spread of new prompts around CLS: breaks the classes' symmetry
         self.saliency_rule: str | None = None
         self.checkpoint_sha256: str | None = None
+        self.checkpoint_path: str | None = None  # the folder it was loaded from or saved to
         self.backbone_spec_dir: str | None = None  # folder relative backbone paths are resolved against
         self.sink_chunk = 512
         vit = backbone

@@ -242,26 +242,22 @@ def explain_tiled(
     U = np.ascontiguousarray(back[:, used], dtype=np.float32)  # (C_cube, Cu)
     fixed = None if class_index is None else resolve_class(model, class_index, np.zeros(model.n_classes))
     classes = list(range(model.n_classes)) if fixed is None else [fixed]
-    order = sorted(range(len(plan)), key=lambda i: (plan[i].y0, plan[i].x0))
+    # tiles without leaf are dropped first, so that progress counts the tiles that are explained
+    order = [i for i in sorted(range(len(plan)), key=lambda i: (plan[i].y0, plan[i].x0)) if masks(plan[i]).any()]
+    skipped = len(plan) - len(order)
     reader = _StripReader(cube.data, max(max(t.y1 - t.y0 for t in plan), STRIP_BYTES // max(1, 4 * c_ * w)))
     factors: list[TileFactor] = []
-    skipped = 0
     model.eval()
     for done, i in enumerate(order, start=1):
         if cancel is not None and cancel():
             raise FocusError("explain cancelled")
         t = plan[i]
-        mask = masks(t)
-        if mask.any():
-            sub = Cube(reader.get(t), wavelengths_nm=cube.wavelengths_nm, fwhm_nm=cube.fwhm_nm,
-                       good_bands=cube.good_bands)
-            factors.append(_tile_factor(model, sub, mapping, U, t, mask, classes, map_rule, curve_rule))
-        else:
-            skipped += 1
+        sub = Cube(reader.get(t), wavelengths_nm=cube.wavelengths_nm, fwhm_nm=cube.fwhm_nm, good_bands=cube.good_bands)
+        factors.append(_tile_factor(model, sub, mapping, U, t, masks(t), classes, map_rule, curve_rule))
         if done % 16 == 0:
             _trim_heap()
         if progress is not None:
-            progress(done, len(plan), {"tile": done, "skipped": skipped})
+            progress(done, len(order), {"tile": done, "skipped": skipped})
     if not factors:
         raise FocusError("tiled explain: no tile contains leaf pixels")
     notes.append(f"{len(factors)} tiles explained, {skipped} without leaf skipped; each tile's saliency scaled by "

@@ -26,7 +26,13 @@ Progress = Callable[[int, int, dict[str, Any]], None]
 @dataclass
 class TrainHistory:
     """Per-epoch training loss (task + sink), sink mass and held-out score; whether it was cancelled;
-    `resumed_from`: epochs an earlier, interrupted run had finished (their seconds are included)."""
+    `resumed_from`: epochs an earlier, interrupted run had finished.
+
+    Time is kept apart so that a report can say what it covers: `setup_seconds` is this run's reading,
+    calibration and caching before its first epoch (the fast path's cache can take longer than all epochs),
+    `epoch_seconds` this run's epochs, `earlier_seconds` what interrupted runs had spent up to their last saved
+    epoch, and `seconds` everything: this run from start to end (the margin reference after the last epoch
+    included) plus `earlier_seconds`."""
 
     loss: list[float] = field(default_factory=list)
     sink_mass: list[float] = field(default_factory=list)
@@ -34,6 +40,16 @@ class TrainHistory:
     cancelled: bool = False
     seconds: float = 0.0
     resumed_from: int = 0
+    setup_seconds: float = 0.0
+    epoch_seconds: list[float] = field(default_factory=list)
+    earlier_seconds: float = 0.0
+
+    def seconds_left(self, epochs: int) -> float | None:
+        """The remaining epochs' time, from this run's epochs alone (None before the first one ends)."""
+        if not self.epoch_seconds:
+            return None
+        done = self.resumed_from + len(self.epoch_seconds)
+        return sum(self.epoch_seconds) / len(self.epoch_seconds) * max(0, epochs - done)
 
 
 def tensors_from(model, data: Any, progress: Progress | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -186,7 +202,8 @@ def train(
             hist.resumed_from = resumer.epoch
         args = (model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, seed, augment_views, fast, progress,
                 should_stop, weight_decay)
-        clock = (t0, resumer.seconds)
+        hist.earlier_seconds = resumer.seconds  # read now: each save below makes it this run's running total
+        clock = (t0, hist.earlier_seconds)
         if fast:
             _train_loop_cached(*args, on_epoch=on_epoch, cache_views=cache_views, resumer=resumer, clock=clock)
         else:
@@ -201,20 +218,27 @@ def train(
     if hist.cancelled:
         _restore(model, before)
     model.eval()
-    hist.seconds = time.perf_counter() - t0 + resumer.seconds
+    hist.seconds = time.perf_counter() - t0 + hist.earlier_seconds
     return hist
 
 
-def _start(resumer: Resumer, opt, gen, hist, progress: Progress | None, epochs: int, steps_per_epoch: int) -> int:
-    """The first epoch to run: 0, or after the last one an interrupted run finished (then said on progress)."""
+def _start(resumer: Resumer, opt, gen, hist, progress: Progress | None, epochs: int, steps_per_epoch: int,
+           clock: tuple[float, float]) -> int:
+    """The first epoch to run: 0, or after the last one an interrupted run finished (then said on progress).
+    Ends the setup's clock and says on progress that the epochs start (`{"stage": "training"}`, no loss)."""
     start = resumer.restore_run(opt, gen, hist)
     if start and progress is not None:
         progress(start * steps_per_epoch, epochs * steps_per_epoch, {"stage": "resumed", "epoch": start, "of": epochs})
+    hist.setup_seconds = time.perf_counter() - clock[0]
+    if progress is not None:
+        progress(start * steps_per_epoch, epochs * steps_per_epoch, {"stage": "training", "epoch": start})
     return start
 
 
 def _end_epoch(resumer: Resumer, epoch: int, model, opt, gen, hist, clock: tuple[float, float]) -> None:
-    """Save the state after `epoch` (0-based) if resuming; `clock`: (this call's start, earlier runs' seconds)."""
+    """Time the epoch; save the state after `epoch` (0-based) if resuming; `clock`: (this call's start, earlier
+    runs' seconds)."""
+    hist.epoch_seconds.append(time.perf_counter() - clock[0] - hist.setup_seconds - sum(hist.epoch_seconds))
     if resumer.folder is not None:
         resumer.save(epoch + 1, _snapshot(model), opt, gen, hist, time.perf_counter() - clock[0] + clock[1])
 
@@ -254,7 +278,7 @@ def _train_loop(model, x, y, xv, yv, hist, epochs, lr, sink_weight, batch_size, 
     total = epochs * steps_per_epoch
     use_sink = model.use_sink and sink_weight > 0
     resumer = resumer or Resumer(None)
-    start = _start(resumer, opt, gen, hist, progress, epochs, steps_per_epoch)
+    start = _start(resumer, opt, gen, hist, progress, epochs, steps_per_epoch, clock)
     step = start * steps_per_epoch
     for epoch in range(start, epochs):
         model.train()
@@ -328,7 +352,7 @@ def _cached_epochs(model, cache, cache_v, y, yv, hist, epochs, batch_size, gen, 
     device = next(model.parameters()).device
     n = cache.n
     steps_per_epoch = (n + batch_size - 1) // batch_size
-    start = _start(resumer, opt, gen, hist, progress, epochs, steps_per_epoch)
+    start = _start(resumer, opt, gen, hist, progress, epochs, steps_per_epoch, clock)
     step = start * steps_per_epoch
     for epoch in range(start, epochs):
         order = torch.randperm(n, generator=gen)

@@ -88,3 +88,33 @@ def test_cli_errors_are_one_line(folder, tmp_path, capsys):
     assert err.startswith("napari-focus: error:") and "\n" not in err
     rc = main(["train", "--data", str(folder), "--out", str(tmp_path / "c"), "--backbone", "vit_base_patch14_dinov2"])
     assert rc == 2 and "does not download" in capsys.readouterr().err
+
+
+def test_epoch_log_estimates_from_epochs_not_setup(monkeypatch, capsys):
+    """A first epoch that followed minutes of caching must not make "time left" minutes long."""
+    from napari_focus.focus import cli as focus_cli
+
+    now = [0.0]
+    monkeypatch.setattr(focus_cli.time, "perf_counter", lambda: now[0])
+    log = focus_cli._EpochLog(epochs=4)
+    seen = []
+    progress = log.watch(lambda step, total, info: seen.append(info))
+    now[0] = 600.0  # ten minutes of reading and caching
+    progress(0, 40, {"stage": "training", "epoch": 0})
+    for epoch in (1, 2):
+        now[0] += 6.0
+        log(epoch, 0.5, None)
+    err = capsys.readouterr().err
+    assert "epoch 1/4 loss 0.5000 (6.0 s, ~18 s left)" in err and "epoch 2/4 loss 0.5000 (6.0 s, ~12 s left)" in err
+    assert seen == [{"stage": "training", "epoch": 0}]  # the mark still reaches the bar
+
+
+def test_time_report_names_what_it_covers():
+    from types import SimpleNamespace
+
+    from napari_focus.focus.cli import _time_report
+
+    hist = SimpleNamespace(seconds=161.7, earlier_seconds=73.1, setup_seconds=40.1, epoch_seconds=[4.8] * 10,
+                           resumed_from=20)
+    assert _time_report(hist) == ("89 s in this run: 40.1 s reading, calibrating and caching, 48.0 s for 10 epochs "
+                                  "(after epoch 20), and 73 s in interrupted runs before it")

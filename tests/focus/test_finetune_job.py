@@ -39,6 +39,20 @@ def test_new_classes_join_the_old_ones_and_refusals_come_first(tiny_checkpoint):
         run_finetune(_set("classification", ["healthy", "healthy", "rust"]), StartPoint("checkpoint", tiny_checkpoint))
 
 
+def test_the_trained_copy_does_not_claim_its_starting_checkpoint(tiny_checkpoint):
+    """An export of a fine-tuned model must not record the starting checkpoint's folder and hash."""
+    from napari_focus.export import model_record
+    from napari_focus.finetune_job import start_model
+    from napari_focus.focus.checkpoint import load_checkpoint
+
+    ts = _set("classification", ["healthy", "bls"] * 2)
+    model, _ = start_model(StartPoint("checkpoint", tiny_checkpoint), ts, Settings())
+    assert model.checkpoint_sha256 is None and model.checkpoint_path is None
+    assert model_record(model)["sha256"] is None and "not saved" in model_record(model)["note"]
+    start = load_checkpoint(tiny_checkpoint)
+    assert model_record(start) == {"path": str(tiny_checkpoint.resolve()), "sha256": start.checkpoint_sha256}
+
+
 def test_copy_shares_the_frozen_backbone_only(tiny_checkpoint):
     from napari_focus.focus.checkpoint import load_checkpoint
 

@@ -74,6 +74,38 @@ def test_resumed_run_ends_with_the_uninterrupted_weights(tmp_path, fast):
         assert torch.equal(got[n], want[n]), n
 
 
+def test_training_time_splits_setup_epochs_and_earlier_runs(tmp_path, monkeypatch):
+    """The report covers what it says: this run's setup and epochs apart, an interrupted run's time apart."""
+    from napari_focus.focus import fast_train
+
+    build = fast_train.build_cache
+
+    def slow_cache(*a, **k):  # the cache stands for the reading and caching a first epoch used to absorb
+        import time
+
+        time.sleep(0.3)
+        return build(*a, **k)
+
+    monkeypatch.setattr(fast_train, "build_cache", slow_cache)
+    state = tmp_path / "ck.partial"
+    with pytest.raises(Killed):
+        _run(True, state, on_epoch=_kill_after(1))
+    earlier = json.loads((state / STATE).read_text())["seconds"]
+    marks = []
+    model = tiny_model()
+    x, y = _data()
+    hist = train(model, (x, y), epochs=EPOCHS, lr=1e-2, batch_size=5, seed=3, fast=True, val=(x[:6], y[:6]),
+                 resume_dir=state, progress=lambda s, t, info: marks.append(info.get("stage")))
+    assert hist.resumed_from == 1 and len(hist.epoch_seconds) == EPOCHS - 1
+    assert hist.setup_seconds >= 0.6  # two caches (training and held-out), each slowed by 0.3 s
+    assert max(hist.epoch_seconds) < hist.setup_seconds  # no epoch carries the setup
+    assert hist.earlier_seconds == pytest.approx(earlier)
+    this_run = hist.seconds - hist.earlier_seconds
+    assert hist.setup_seconds + sum(hist.epoch_seconds) <= this_run + 1e-6
+    assert hist.seconds_left(EPOCHS) == 0.0
+    assert marks.index("training") > max(i for i, m in enumerate(marks) if m == "caching")  # the epochs' start
+
+
 def test_cancel_keeps_the_state_and_the_model_unchanged(tmp_path):
     state = tmp_path / "ck.partial"
     done = []
@@ -113,23 +145,22 @@ def test_cli_resumes_after_an_interruption_and_removes_the_state(folder, tmp_pat
     assert "epoch 1/2" in err and "epoch 2/2" in err and not state_dir_for(tmp_path / "ref").exists()
 
     ck = tmp_path / "ck"
-    log = fcli._epoch_log
+    log = fcli._EpochLog
 
-    def dying_log(epochs):
-        def on_epoch(epoch, loss, val):
-            log(epochs)(epoch, loss, val)
+    class DyingLog(log):
+        def __call__(self, epoch, loss, val):
+            super().__call__(epoch, loss, val)
             raise KeyboardInterrupt
 
-        return on_epoch
-
-    monkeypatch.setattr(fcli, "_epoch_log", dying_log)
+    monkeypatch.setattr(fcli, "_EpochLog", DyingLog)
     assert main(["train", "--out", str(ck), *args]) == 130
     assert not ck.exists() and (state_dir_for(ck) / STATE).is_file()
     capsys.readouterr()
-    monkeypatch.setattr(fcli, "_epoch_log", log)
+    monkeypatch.setattr(fcli, "_EpochLog", log)
     assert main(["train", "--out", str(ck), *args]) == 0
     err = capsys.readouterr().err
     assert "resuming after epoch 1/2" in err and "epoch 2/2" in err and "epoch 1/2 loss" not in err
+    assert "for 1 epoch (after epoch 1), and" in err and "in interrupted runs before it" in err
     assert not state_dir_for(ck).exists()
     got, want = load_file(str(ck / "weights.safetensors")), load_file(str(tmp_path / "ref" / "weights.safetensors"))
     assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)

@@ -92,12 +92,16 @@ def test_lazy_T_streams_to_envi_and_progress_counts_tiles(model, tmp_path, monke
     assert rows[0].startswith("y0,y1,x0,x1,label,leaf_fraction,predicted,p_a") and len(rows) == n + 1
 
 
-def test_tiles_without_leaf_are_skipped(model):
+def test_tiles_without_leaf_are_skipped_and_not_counted(model):
     cube = _smooth_cube(64, 64)
     leaf = np.zeros((64, 64), bool)
     leaf[:20, :20] = True
-    exp = explain_tiled(model, cube, tile=32, leaf_mask=leaf, per_leaf=False)
+    steps = []
+    exp = explain_tiled(model, cube, tile=32, leaf_mask=leaf, per_leaf=False,
+                        progress=lambda done, total, info: steps.append((done, total)))
     assert all(t["y0"] < 20 and t["x0"] < 20 for t in exp.tiles) and len(exp.tiles) < len(grid_plan(64, 64, 32))
+    n = len(exp.tiles)  # progress counts the tiles explained, not the plan's empty ones
+    assert steps == [(i, n) for i in range(1, n + 1)]
     assert (np.asarray(exp.T)[:, ~leaf] == 0).all()
 
 

@@ -4,6 +4,7 @@ have a `.copy()`, which once read a whole memory-mapped scan into memory on open
 import tracemalloc
 
 import numpy as np
+import pytest
 
 from napari_focus.cube_io import envi, read_cube
 
@@ -60,3 +61,36 @@ def test_opening_a_scaled_scan_reads_samples_not_bands(tmp_path, monkeypatch):
     read.clear()
     tile = np.asarray(data[:, 10:20, 30:40])
     assert sum(r.size for r in read) == c * 10 * 10 and np.allclose(tile[3], 301 / 10000)
+
+
+def _sparse_envi(path, c, h, w, scale):
+    """A sparse BIL uint16 file (only a few pages are ever written) with VNIR wavelengths."""
+    wl = ", ".join(f"{x:.2f}" for x in np.linspace(400, 1000, c))
+    path.with_suffix(".hdr").write_text(
+        f"ENVI\nsamples = {w}\nlines = {h}\nbands = {c}\nheader offset = 0\ndata type = 12\ninterleave = bil\n"
+        f"byte order = 0\nwavelength units = nm\nwavelength = {{{wl}}}\n"
+        + (f"reflectance scale factor = {scale}\n" if scale else ""))
+    with open(path.with_suffix(".img"), "wb") as f:
+        f.truncate(c * h * w * 2)
+        f.seek(0)  # row 0 of band 0 … 3 (BIL): something non-zero for the stretch to find
+        f.write(np.full(4 * w, 500, np.uint16).tobytes())
+    return path.with_suffix(".hdr")
+
+
+@pytest.mark.parametrize("scale", [None, 10000], ids=["memory-mapped", "scaled (dask)"])
+def test_composite_of_a_huge_scan_allocates_nothing_big(tmp_path, scale):
+    """The reader's layers of a 6000²×204 scan (4.9 GB on disk, sparse): the cube stays a memory map or a dask
+    array and the true-colour composite is lazy; three eager float32 bands would be 432 MB."""
+    from napari_focus.layers import cube_layer_data
+
+    hdr = _sparse_envi(tmp_path / "scan", 204, 6000, 6000, scale)
+    cube = read_cube(hdr)
+    tracemalloc.start()
+    layers = cube_layer_data(cube)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 64e6, peak  # the contrast limits' 2M-value samples (float64 copies), whatever the size
+    (data, _, _), (rgb, kwargs, _) = layers
+    assert data is cube.data and kwargs["rgb"] and hasattr(rgb, "dask") and rgb.shape == (6000, 6000, 3)
+    corner = np.asarray(rgb[:2, :2])  # reading a window reads only its rows
+    assert corner.dtype == np.float32 and (corner[1] == 0).all() and (corner[0] >= 0).all()

@@ -140,3 +140,36 @@ def test_single_file_by_tiles_and_per_leaf(tiny_checkpoint, tmp_path, capsys):
                  "--workers", "2"]) == 2
     with pytest.raises(SystemExit):
         main(["explain", str(src / "leaf00.hdr"), "--model", str(tiny_checkpoint), "--out", str(out), "--tile", "big"])
+
+
+def test_half_saliency_and_the_model_recorded(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    """--saliency-dtype float16 writes saliency.npy (ENVI has no half type) that reads back with its wavelengths;
+    none writes the map and curve only; every output names the model; a large T is announced before explaining."""
+    from napari_focus import export
+
+    src = write_cubes(tmp_path / "cubes", 2)
+    full, half = tmp_path / "full", tmp_path / "half"
+    assert main(["explain", str(src / "leaf00.hdr"), "--model", str(tiny_checkpoint), "--out", str(full)]) == 0
+    monkeypatch.setattr(export, "SALIENCY_WARN_BYTES", 1000)  # 12 × 24 × 24 float16 values: 13.8 kB
+    assert main(["explain", str(src / "leaf00.hdr"), "--model", str(tiny_checkpoint), "--out", str(half),
+                 "--saliency-dtype", "float16"]) == 0
+    assert "the saliency cube will take 0.0 GB on disk as float16" in capsys.readouterr().err
+    assert not (half / "saliency.hdr").exists()
+    got = read_cube(half / "saliency.npy")
+    want = np.asarray(read_cube(full / "saliency.hdr").data)
+    assert got.data.dtype == np.float16 and np.allclose(got.wavelengths_nm, WL, atol=1e-3)
+    np.testing.assert_array_equal(np.asarray(got.data), want.astype(np.float16))  # float16's rounding, no more
+    for folder in (full, half):
+        pred = json.loads((folder / "prediction.json").read_text())
+        assert pred["model"] == {"path": str(tiny_checkpoint.resolve()), "sha256": pred["model_sha256"]}
+    assert json.loads((half / "prediction.json").read_text())["saliency_cube"] == "float16"
+
+    out = tmp_path / "batch"
+    assert main(["explain", str(src), "--model", str(tiny_checkpoint), "--out", str(out),
+                 "--saliency-dtype", "none"]) == 0
+    for name in ("leaf00", "leaf01"):
+        files = {p.name for p in (out / name).iterdir()}
+        assert files == set(FILES) - {"saliency.hdr", "saliency.img"}
+        pred = json.loads((out / name / "prediction.json").read_text())
+        assert pred["saliency_cube"] == "not written" and pred["model"]["path"] == str(tiny_checkpoint.resolve())
+        assert json.loads((out / name / JOB).read_text())["saliency"] == "none"
