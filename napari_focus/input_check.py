@@ -13,6 +13,9 @@ whole), before a model is loaded or torch imported. It refuses (`InputRefused`, 
 - values that are not reflectance: more than 5 % of them outside −0.5…1.5 (a wrong byte order, reflectance in
   percent, counts stored as floats).
 
+A cube in which no sampled pixel looks like vegetation (NDVI) is explained with a note that its class means
+nothing: a rock or a calibration frame is otherwise called "healthy" with p ≈ 1.
+
 It reads integer data as reflectance × 10 000 (a common product with no scale-factor line) when the 99th
 percentile is at most 10 000 and the leaf pixels, divided by 10 000, look like vegetation, and says so in a
 note. Counts are refused rather than explained with a warning: a confident class for data the model never saw
@@ -45,6 +48,7 @@ LEAF_RED_MAX = 0.2
 LEAF_NDVI_MIN = 0.4
 LEAF_MIN_PIXELS = 16
 MASK_SIDE = 256  # the vegetation test reads every s-th row and column, at most this many of each
+VEGETATION_NDVI = 0.3  # above bare soil, rock, panels and trays (≤ 0.25); a leaf, even a diseased one, has such pixels
 
 
 def check_input(cube: Cube, name: str | os.PathLike | None = None) -> Cube:
@@ -91,8 +95,22 @@ def check_input(cube: Cube, name: str | os.PathLike | None = None) -> Cube:
     if outside > 0:
         notes.append(f"{outside:.2%} of the values lie outside {PLAUSIBLE[0]:g}…{PLAUSIBLE[1]:g} (from {lo:.3g} "
                      f"to {hi:.3g}); they are explained as they are")
+    if data is cube.data and _vegetation_pixels(data, cube.wavelengths_nm, cube.shape) == 0:  # × 10 000 saw leaves
+        notes.append(f"no pixel looks like a leaf (none of the sampled pixels has NDVI ≥ {VEGETATION_NDVI:g}): the "
+                     "model was trained on leaves, so its class for this cube (a rock, a panel, a calibration "
+                     "frame?) means nothing")
     meta = {**cube.metadata, CHECKED: notes}
     return replace(cube, data=data, metadata=meta, notes=list(cube.notes) + notes)
+
+
+def _vegetation_pixels(data: Any, wavelengths_nm: Any, shape: tuple[int, int, int]) -> int:
+    """Sampled pixels (on a grid of at most MASK_SIDE² points) whose NDVI says vegetation; -1 without NDVI bands."""
+    from .vegetation import covers_ndvi, ndvi
+
+    if not covers_ndvi(wavelengths_nm):
+        return -1
+    s = max(1, int(np.ceil(max(shape[1:]) / MASK_SIDE)))
+    return int((ndvi(data[:, ::s, ::s], wavelengths_nm) >= VEGETATION_NDVI).sum())
 
 
 def input_notes(cube: Cube) -> list[str]:

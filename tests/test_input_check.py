@@ -134,6 +134,18 @@ def test_a_few_outliers_are_a_note_not_a_refusal():
     assert checked.data is data
 
 
+def test_a_cube_without_vegetation_is_explained_with_a_note_that_its_class_means_nothing():
+    rng = np.random.default_rng(3)
+    rock = (0.25 + 0.0003 * (WL - 400)[:, None, None] + rng.normal(0, 0.004, (WL.size, 24, 24))).astype(np.float32)
+    panel = np.full((WL.size, 24, 24), 0.97, np.float32) + rng.normal(0, 0.003, (WL.size, 24, 24)).astype(np.float32)
+    for data in (rock, panel):
+        notes = input_notes(check_input(Cube(data, wavelengths_nm=WL)))
+        assert len(notes) == 1 and "no pixel looks like a leaf" in notes[0] and "means nothing" in notes[0]
+    assert input_notes(check_input(Cube(leaf_reflectance(), wavelengths_nm=WL))) == []  # a leaf: no note
+    no_ndvi = Cube(rock[:4], wavelengths_nm=WL[:4])  # 400–564 nm: no red and NIR to tell
+    assert input_notes(check_input(no_ndvi)) == []
+
+
 # ---------------------------------------------------------------- blank, tiny and line-scan frames
 @pytest.mark.parametrize(("shape", "value", "why"), [
     ((12, 16, 16), 0.0, "every value is 0: an empty (all-zero) frame"),
