@@ -1,6 +1,6 @@
 """Plain napari (no plugin): removing a layer segfaults under Mesa's software OpenGL (SIGSEGV in glDrawArrays).
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb python scripts/repro_remove_layer_segfault.py
+    xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb python docs/repro_remove_layer_segfault.py
 
 Each case runs in a fresh process: a (204, 112, 112) image, a second layer, one draw, then the change; the event
 loop then runs for 1.5 s. Prints one line per case: "survived" or the signal that killed it. `CASE` alone runs one
