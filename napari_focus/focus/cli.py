@@ -269,8 +269,6 @@ def _explain(args: argparse.Namespace) -> int:
     except FocusError as e:
         raise FocusError(f"{args.cube}: {e}") from None
     cube = check_input(cube, args.cube)  # raw counts, values that are not reflectance, blank or tiny frames
-    for note in input_notes(cube):
-        print(f"napari-focus: note: {args.cube}: {note}", file=sys.stderr)
     labels = None
     if args.labels:
         try:
@@ -286,6 +284,8 @@ def _explain(args: argparse.Namespace) -> int:
         check_cube_for_model(cube, model)
     except FocusError as e:
         raise FocusError(f"{args.cube}: {e}") from None
+    for note in input_notes(cube):  # once nothing can be refused any more: a refusal stays one line
+        print(f"napari-focus: note: {args.cube}: {note}", file=sys.stderr)
     exp = explain_scene(model, cube, class_index=args.class_name, method=args.method, rule=args.rule, tile=args.tile,
                         overlap=args.overlap, leaf_mask=labels if labels is not None and labels.dtype == bool else None,
                         labels=labels if labels is not None and labels.dtype != bool else None, progress=_bar("tiles"))
