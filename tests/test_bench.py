@@ -73,6 +73,17 @@ def test_smoke_bench_writes_every_table_and_resumes(tmp_path, backbone, monkeypa
     assert NUMBER.match(joint[1]) and NUMBER.match(joint[-1])
     assert "Cost of the joint sequence vs per-group sequences, measured in this run" in block
     assert "one joint sequence of N·G tokens (Table IV ablation), 1 class" in block  # its row of the cost table
+    # the curve tables: Table II by the curve score, the main block's curve on diseased leaves with faithfulness to
+    # the model, the chosen readout under the randomisation cascade, and the race over run seeds
+    assert "| rule | AUPRC (→ map) | IoU | curve score (→ curve) | ρ(curve, truth) | mass lift |" in block
+    curve = [r for r in t1 if r[0] == f"FOCUS, readout chosen on tuning leaves (`{chosen.group(1)}`)"][1]
+    assert all(NUMBER.match(c) for c in curve[1:3]) and NUMBER.match(curve[4])  # ρ, lift; group faithfulness
+    assert block.count("the curve on diseased leaves*") == 1  # the main block only: the others keep their cells
+    sanity = sections[next(h for h in sections if h.startswith("Sanity checks"))]
+    assert any(r[0].startswith("FOCUS, readout chosen on tuning leaves (`") and NUMBER.match(r[3]) for r in sanity)
+    assert "diseased leaves: FOCUS (readout chosen on tuning leaves) ahead of gradient × input, Grad-CAM, PLS-DA " \
+           "VIP on ρ(curve, truth), mass lift and tolerant BIO@5" in block
+    assert "- sanity, readout chosen on tuning leaves: curve ρ with the trained model's" in block
 
     cells_dir = cache / "cells"
     before = {p.name: p.stat().st_mtime_ns for p in cells_dir.iterdir()}
@@ -81,6 +92,7 @@ def test_smoke_bench_writes_every_table_and_resumes(tmp_path, backbone, monkeypa
     def no_training(*a, **k):
         raise AssertionError("a cached model was trained again")
 
+    _a_model_saved_without_the_reference_gets_the_one_train_stores(cache, backbone)
     monkeypatch.setattr("napari_focus.focus.recipe.fit", no_training)
     monkeypatch.setattr("napari_focus.bench.cost.cost_cell", no_training)
     assert main(args) == 0
@@ -91,6 +103,26 @@ def test_smoke_bench_writes_every_table_and_resumes(tmp_path, backbone, monkeypa
     monkeypatch.chdir(tmp_path)  # without --out a smoke check writes its own file, never the full run's tables
     assert main(args[:-2]) == 0
     assert (tmp_path / "docs" / "bench_quick.md").is_file() and not (tmp_path / "docs" / "benchmarks.md").exists()
+
+
+def _a_model_saved_without_the_reference_gets_the_one_train_stores(cache, backbone) -> None:
+    """A cached model whose checkpoint lacks the calibrated readout's reference (saved before `train()` stored one)
+    gets it on load, fitted on its own training leaves: the same numbers `train()` stored, written back."""
+    from napari_focus.bench import runs
+    from napari_focus.bench.cells import CellCache
+    from napari_focus.bench.config import preset
+
+    rec = next(json.loads(p.read_text()) for p in (cache / "cells").glob("train-*.json"))
+    folder = cache / "models" / rec["key"]
+    stored = json.loads((folder / "config.json").read_text())
+    ref = stored.pop("readout_reference")["group_margin"]
+    (folder / "config.json").write_text(json.dumps(stored, indent=1))
+    runs._LOADED.clear()
+    cfg = preset("smoke").with_(backbone_file=str(backbone))
+    model, _ = runs.trained_model(CellCache(cache), cfg, rec["config"])
+    assert torch.allclose(model.margin_ref.cpu(), torch.tensor(ref), atol=1e-5)
+    again = json.loads((folder / "config.json").read_text())["readout_reference"]["group_margin"]
+    assert torch.allclose(torch.tensor(again), torch.tensor(ref), atol=1e-5)
 
 
 def test_other_datasets_part_computes_only_their_cells(tmp_path, backbone):
@@ -132,26 +164,43 @@ def test_main_tail_part_computes_the_main_datasets_training_tables_only(tmp_path
     assert len(list((cache / "cells").glob("*.json"))) > n and out.is_file()
 
 
-def test_chosen_readout_takes_the_map_and_the_curve_from_the_tuning_leaves_best_rules():
+def test_chosen_readout_takes_the_map_by_auprc_and_the_curve_by_the_products_curve_score():
     from napari_focus.bench.run import chosen_readout
 
-    def seeds(auprc, bio, rho=0.0):
-        return [{"auprc": auprc, "bio5_tolerant": bio, "rho_gt": rho}, {"auprc": auprc, "bio5_tolerant": bio,
-                                                                        "rho_gt": rho}]
+    def seeds(auprc, rho, gf, wf, bio=0.0):
+        row = {"auprc": auprc, "bio5_tolerant_diseased": bio, "rho_gt_diseased": rho,
+               "group_faithfulness_diseased": gf, "window_faithfulness_diseased": wf}
+        return [row, dict(row)]
 
-    rows = [("a", seeds(0.2, 0.1)), ("b", seeds(0.3, 0.1)), ("c", seeds(0.1, 0.4))]
-    assert chosen_readout(rows) == "b+c"  # map: best AUPRC; curve: best tolerant BIO@5
-    rows = [("a", seeds(0.3, 0.4)), ("b", seeds(0.2, 0.1))]
-    assert chosen_readout(rows) == "a"  # one rule best at both: no pair
-    rows = [("a", seeds(0.3, 0.2, rho=0.1)), ("b", seeds(0.3, 0.2, rho=0.5))]
-    assert chosen_readout(rows) == "a+b"  # AUPRC tie → the earlier rule; BIO tie → the better ρ
-    rows = [("a", seeds(0.3, 0.2)), ("b", [None, {"auprc": 0.9, "bio5_tolerant": 0.9}])]
-    assert chosen_readout(rows) is None  # not chosen before every rule has every seed
-    rows = [("a", seeds(float("nan"), 0.2)), ("b", seeds(0.1, 0.1))]
-    assert chosen_readout(rows) == "b+a"  # a NaN mean (no diseased leaf) never wins
-    diseased = [("a", [{"auprc": 0.3, "bio5_tolerant": 0.3, "bio5_tolerant_diseased": 0.2}] * 2),
-                ("b", [{"auprc": 0.1, "bio5_tolerant": 0.1, "bio5_tolerant_diseased": 0.4}] * 2)]
-    assert chosen_readout(diseased) == "a+b"  # with lesions, the curve is chosen on the diseased leaves
+    # "prior" matches the truth and has the best BIO@5, but not the model: the curve score takes "calibrated"
+    rows = [("paper", seeds(0.5, 0.1, 0.0, 0.0, bio=0.3)), ("prior", seeds(0.2, 0.9, -0.5, -0.4, bio=0.6)),
+            ("calibrated", seeds(0.3, 0.6, 0.8, 0.5, bio=0.2))]
+    assert chosen_readout(rows) == "paper+calibrated"
+    assert chosen_readout([rows[2], ("b", seeds(0.2, 0.6, 0.8, 0.5))]) == "calibrated"  # tie → the earlier rule
+    assert chosen_readout([rows[0], ("b", [None, seeds(0.9, 1, 1, 1)[0]])]) is None  # not before every seed is in
+    nan = float("nan")
+    assert chosen_readout([("a", seeds(0.3, 0.9, nan, 0.9)), ("b", seeds(0.1, 0.1, 0.1, 0.1))]) == "a+b"  # NaN loses
+
+
+def test_curve_race_needs_a_majority_of_seeds_against_every_baseline_on_every_metric():
+    from napari_focus.bench.curve_tables import RACE, curve_race
+
+    def seeds(rho, lift, bio, gf=0.8, wf=0.6):
+        return [{"rho_gt_diseased": r, "mass_lift_diseased": lift, "bio5_tolerant_diseased": bio,
+                 "group_faithfulness_diseased": gf, "window_faithfulness_diseased": wf,
+                 "faithful_coverage_diseased": 0.9} for r in rho]
+
+    by = {"focus_tuned": seeds((0.5, 0.4, 0.1), 2.0, 0.3)} | {k: seeds((0.2, 0.2, 0.2), 1.0, 0.1) for k in RACE}
+    race, floors = curve_race("bls · x", by, {"focus_tuned": "chosen"})
+    assert "→ holds." in race and "ρ 0.333 vs gradient × input 0.200 (2/3)" in race  # 2 of 3 seeds suffice
+    assert floors.endswith("group faithfulness 0.800 (floor 0.7), window faithfulness 0.600 (floor 0.5), "
+                           "coverage 0.900 → holds")
+    by["vip"] = seeds((0.2, 0.2, 0.2), 1.0, 0.3)  # a tie on BIO@5 is not ahead
+    race, _ = curve_race("bls · x", by, {"focus_tuned": "chosen"})
+    assert "does not hold (not ahead on most seeds: BIO@5 vs PLS-DA VIP)" in race
+    by["focus_tuned"] = seeds((0.5, 0.4, 0.1), 2.0, 0.4, wf=0.2)
+    assert curve_race("bls · x", by, {"focus_tuned": "chosen"})[1].endswith("→ does not hold")
+    assert curve_race("bls · x", by, {"focus": "default"}) == []  # a readout without the curve's cells
 
 
 def test_what_holds_counts_the_run_seeds_that_agree_with_the_means():

@@ -2,7 +2,7 @@
 
 They are trained on the same training leaves as FOCUS (its training split) and scored on the same
 held-out leaves with the same metric functions; band curves are judged against the leaf's true class
-(BIO@5 strict and tolerant, Spearman ρ against the ground-truth sensitivity).
+(BIO@5 strict and tolerant, Spearman ρ and mass lift against the ground-truth sensitivity).
 """
 
 from __future__ import annotations
@@ -13,19 +13,22 @@ from typing import Any
 import numpy as np
 
 from napari_focus.bench.cells import CellCache
-from napari_focus.bench.config import BENCH_VERSION, EVAL_METRICS, BenchConfig, DataSpec
+from napari_focus.bench.config import BENCH_VERSION, BenchConfig, DataSpec, metrics_version
 from napari_focus.bench.runs import curve_scores, dataset, heldout_data, train_data
 
 METHODS = ("vip", "linear", "random")
 
 
-def baseline_config(cfg: BenchConfig, spec: DataSpec, seed: int, method: str) -> dict[str, Any]:
-    return {"kind": "baseline", "v": BENCH_VERSION, "metrics": EVAL_METRICS, "method": method, "seed": int(seed),
-            "train": train_data(cfg, spec, seed), "heldout": heldout_data(cfg, spec)}
+def baseline_config(cfg: BenchConfig, spec: DataSpec, seed: int, method: str, curve: bool = False) -> dict[str, Any]:
+    return {"kind": "baseline", "v": BENCH_VERSION, "metrics": metrics_version(curve), "method": method,
+            "seed": int(seed), "train": train_data(cfg, spec, seed), "heldout": heldout_data(cfg, spec)}
 
 
-def baseline(cache: CellCache, cfg: BenchConfig, spec: DataSpec, seed: int, method: str) -> dict[str, Any] | None:
-    bcfg = baseline_config(cfg, spec, seed, method)
+def baseline(cache: CellCache, cfg: BenchConfig, spec: DataSpec, seed: int, method: str,
+             curve: bool = False) -> dict[str, Any] | None:
+    """`curve`: a cell of the curve table (Table I of the main dataset), keyed on the current metric set (its curves
+    get the mass lift too; faithfulness needs a model, which these rows have not)."""
+    bcfg = baseline_config(cfg, spec, seed, method, curve)
     return cache.run(bcfg, lambda: _compute(cache, bcfg), f"{method} baseline on {spec.label} seed {seed}")
 
 

@@ -8,7 +8,6 @@ Each value is a list with one entry per run seed (None where the cell is not com
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from napari_focus.bench import baselines, sanity
@@ -24,10 +23,11 @@ def _per_seed(cfg: BenchConfig, fn) -> Seeds:
 
 
 def _focus_eval(cache: CellCache, cfg: BenchConfig, spec: DataSpec, method: str = "focus", rule: str | None = None,
-                with_deletion: bool = False, on: str = "heldout", **train_kw: Any) -> Seeds:
+                with_deletion: bool = False, on: str = "heldout", curve: bool = False, **train_kw: Any) -> Seeds:
+    """`curve`: the curve tables' cells (`runs.evaluation`)."""
     def one(seed: int) -> dict[str, Any] | None:
         ecfg = eval_config(cfg, spec, train_config(cfg, spec, seed, **train_kw), method, rule, on)
-        res = evaluation(cache, cfg, ecfg)
+        res = evaluation(cache, cfg, ecfg, curve)
         if res is None or not with_deletion:
             return res
         dl = deletion(cache, cfg, ecfg)
@@ -46,44 +46,55 @@ def table_readout(cache: CellCache, cfg: BenchConfig) -> list[tuple[str, Seeds]]
     """Table II: every single readout rule on the tuning leaves, for the main dataset's default model of each seed."""
     from napari_focus.focus.readout import RULES
 
-    return [(rule, _focus_eval(cache, cfg, cfg.main, "focus", rule, on="tuning")) for rule in RULES]
+    return [(rule, _focus_eval(cache, cfg, cfg.main, "focus", rule, on="tuning", curve=True)) for rule in RULES]
 
 
 def chosen_readout(rows: list[tuple[str, Seeds]]) -> str | None:
-    """Table II's choice (`readout.choose_rule` on the means over seeds), fixed before any held-out leaf is explained
-    with it; None until every rule has every seed. The curve is chosen on the diseased leaves' tolerant BIO@5 where
-    the task has lesions (`metrics.diseased_curve_means` says why), else on all leaves'."""
-    from napari_focus.bench.tables import mean
-    from napari_focus.focus.readout import choose_rule
+    """Table II's choice, by the product's criterion (zoo/choose_rule.py): `readout.choose_rule` on the means over
+    seeds, the map by AUPRC, the curve by `readout.curve_score` (ρ with the truth + group and window faithfulness to
+    the model, on diseased leaves). Fixed before any held-out leaf is explained with it; None until every rule has
+    every seed."""
+    from napari_focus.bench.fmt import mean
+    from napari_focus.focus.readout import CURVE_SCORE, choose_rule, curve_score
 
     if not rows or any(r is None for _, vals in rows for r in vals):
         return None
-    keys = ("auprc", "bio5_tolerant", "bio5_tolerant_diseased", "rho_gt")
+    keys = ("auprc", "rho_gt", *(f"{m}_diseased" for m in CURVE_SCORE))
     scores = {rule: {k: mean(vals, k) for k in keys} for rule, vals in rows}
-    curve = "bio5_tolerant_diseased" if any(math.isfinite(s["bio5_tolerant_diseased"]) for s in scores.values()) \
-        else "bio5_tolerant"
-    return choose_rule(scores, curve)
+    for s in scores.values():
+        s["curve_score"] = curve_score(s)
+    return choose_rule(scores, curve_key="curve_score")
+
+
+def _cached_choice(cache: CellCache, cfg: BenchConfig) -> str | None:
+    """Table II's choice from the cells that exist, computing none (a second process's share waits for it)."""
+    computing, cache.compute = cache.compute, False
+    chosen = chosen_readout(table_readout(cache, cfg))
+    cache.compute = computing
+    return chosen
 
 
 def table1(cache: CellCache, cfg: BenchConfig, spec: DataSpec, chosen: str | None = None
            ) -> list[tuple[str, str, Seeds]]:
-    """`chosen`: Table II's readout (its row reads pending while that is not known)."""
+    """`chosen`: Table II's readout (its row reads pending while that is not known). The main dataset's block is the
+    curve table: its cells carry the current metric set (`runs.evaluation`'s `curve`)."""
     rows = []
+    curve = spec == cfg.main
     for key, label in TABLE1_METHODS:
         if key not in cfg.table1_methods:
             continue
         if key in ("focus", "gradxinput", "gradcam"):
-            vals = _focus_eval(cache, cfg, spec, key, with_deletion=True)
+            vals = _focus_eval(cache, cfg, spec, key, with_deletion=True, curve=curve)
         elif key == "focus_paper":
-            vals = _focus_eval(cache, cfg, spec, "focus", "paper", with_deletion=True)
+            vals = _focus_eval(cache, cfg, spec, "focus", "paper", with_deletion=True, curve=curve)
         elif key == "focus_tuned":
-            vals = (_focus_eval(cache, cfg, spec, "focus", chosen, with_deletion=True) if chosen
+            vals = (_focus_eval(cache, cfg, spec, "focus", chosen, with_deletion=True, curve=curve) if chosen
                     else [None] * len(cfg.seeds))
             label = f"{label} (`{chosen}`)" if chosen else label
         elif key == "promptcam":
-            vals = _focus_eval(cache, cfg, spec, groups=1, use_sink=False, with_deletion=True)
+            vals = _focus_eval(cache, cfg, spec, groups=1, use_sink=False, with_deletion=True, curve=curve)
         else:
-            vals = _per_seed(cfg, lambda s, k=key: baselines.baseline(cache, cfg, spec, s, k))
+            vals = _per_seed(cfg, lambda s, k=key: baselines.baseline(cache, cfg, spec, s, k, curve))
         rows.append((key, label, vals))
     return rows
 
@@ -112,8 +123,15 @@ def table_backbone(cache: CellCache, cfg: BenchConfig) -> list[tuple[str, Seeds]
     return [(init, _focus_eval(cache, cfg, cfg.main, init=init)) for init in ("pretrained", "random")]
 
 
-def table_sanity(cache: CellCache, cfg: BenchConfig) -> Seeds:
-    return _per_seed(cfg, lambda s: sanity.sanity(cache, cfg, cfg.main, train_config(cfg, cfg.main, s)))
+def table_sanity(cache: CellCache, cfg: BenchConfig, chosen: str | None) -> Seeds:
+    """The fixed methods' cells and, once Table II has chosen, its readout's, merged per seed."""
+    def one(seed: int) -> dict[str, Any] | None:
+        tcfg = train_config(cfg, cfg.main, seed)
+        fixed = sanity.sanity(cache, cfg, cfg.main, tcfg)
+        tuned = sanity.sanity(cache, cfg, cfg.main, tcfg, chosen) if chosen else None
+        return None if fixed is None else {**fixed, **(tuned or {})}
+
+    return _per_seed(cfg, one)
 
 
 def cost_config(cfg: BenchConfig, n_bands: int, size: int) -> dict[str, Any]:
@@ -145,9 +163,7 @@ def collect_other_datasets(cache: CellCache, cfg: BenchConfig) -> None:
     first. `collect` reaches them last, so the two processes compute different cells for hours (were they to meet,
     the atomic cell writes keep one whole copy of a cell computed twice). The chosen-readout row waits for Table
     II, which only the main order computes."""
-    computing, cache.compute = cache.compute, False
-    chosen = chosen_readout(table_readout(cache, cfg))  # only what is cached
-    cache.compute = computing
+    chosen = _cached_choice(cache, cfg)
     for spec in reversed(cfg.datasets[1:]):
         table1(cache, cfg, spec, chosen)
 
@@ -159,7 +175,7 @@ def collect_main_tail(cache: CellCache, cfg: BenchConfig) -> None:
     one cell. The cost table stays the main order's, which waits for the other process's cell to end before it
     measures (`CellCache.run(alone=True)`)."""
     back = cfg.with_(seeds=tuple(reversed(cfg.seeds)))
-    table_sanity(cache, back)
+    table_sanity(cache, back, _cached_choice(cache, cfg))
     _focus_eval(cache, back, back.main, init="random")
     if back.joint_row:
         _focus_eval(cache, back, back.main, joint=True)
@@ -178,7 +194,7 @@ def collect(cache: CellCache, cfg: BenchConfig) -> dict[str, Any]:
     out["table3"] = table3(cache, cfg)
     out["table4"] = table4(cache, cfg)
     out["backbone"] = table_backbone(cache, cfg)
-    out["sanity"] = table_sanity(cache, cfg)
+    out["sanity"] = table_sanity(cache, cfg, chosen)
     out["cost"] = table_cost(cache, cfg)
     for spec in cfg.datasets[1:]:
         out["table1"][spec.label] = table1(cache, cfg, spec, chosen)

@@ -10,12 +10,14 @@ model share one training run.
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from napari_focus.bench.cells import CellCache
-from napari_focus.bench.config import BENCH_VERSION, EVAL_METRICS, BenchConfig, DataSpec
+from napari_focus.bench.config import BENCH_VERSION, EVAL_METRICS, BenchConfig, DataSpec, metrics_version
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -36,13 +38,19 @@ def tuning_data(cfg: BenchConfig, spec: DataSpec) -> dict[str, Any]:
     return data_config(cfg, spec, cfg.tuning_seed, cfg.n_heldout)
 
 
+def data_folder(cache: CellCache, dcfg: dict[str, Any]) -> Path:
+    """Where a data configuration's leaves are simulated (`dataset` fills it)."""
+    from napari_focus.bench.cells import cell_key
+
+    return cache.data_dir(f"{dcfg['task']}_n{dcfg['n']}_px{dcfg['size']}_s{dcfg['seed']}_{cell_key(dcfg)[:8]}")
+
+
 def dataset(cache: CellCache, dcfg: dict[str, Any]):
     """The simulated folder of a data configuration (simulated into the cache on first use)."""
-    from napari_focus.bench.cells import cell_key
     from napari_focus.dataset import load_dataset
     from napari_focus.simulate.dataset import make_dataset
 
-    folder = cache.data_dir(f"{dcfg['task']}_n{dcfg['n']}_px{dcfg['size']}_s{dcfg['seed']}_{cell_key(dcfg)[:8]}")
+    folder = data_folder(cache, dcfg)
     if not (folder / "manifest.csv").is_file():  # the manifest is written last: no manifest, no dataset
         if not cache.compute:
             return None
@@ -129,7 +137,40 @@ def trained_model(cache: CellCache, cfg: BenchConfig, tcfg: dict[str, Any]):
     rec = cache.run(tcfg, lambda: _train(cache, cfg, tcfg), _label(tcfg))
     if rec is None:
         return None, None
-    return load_checkpoint(folder), rec
+
+    def stamp() -> tuple:
+        return str(folder), *((folder / f).stat().st_mtime_ns for f in ("config.json", "weights.safetensors"))
+
+    key = stamp()
+    if key not in _LOADED:
+        model = load_checkpoint(folder)
+        if model.margin_ref is None:
+            model, key = _add_reference(cache, tcfg), stamp()
+        _LOADED[key] = model
+        while len(_LOADED) > _LOADED_MAX:
+            _LOADED.popitem(last=False)
+    _LOADED.move_to_end(key)
+    return _LOADED[key], rec
+
+
+#: the last models loaded, by folder and file times: Table II explains each seed's model with every rule in turn, and
+#: one model object lets the lesion heals (focus/faithfulness.py caches them per model) serve every rule's cell
+_LOADED: OrderedDict[tuple, Any] = OrderedDict()
+_LOADED_MAX = 3
+
+
+def _add_reference(cache: CellCache, tcfg: dict[str, Any]):
+    """A model trained before `train()` ended by storing the calibrated readout's reference gets it now: measured as
+    `train()` measures it, on the model's own training leaves (`zoo.add_reference`, i.e. reference.py), and written
+    into the cached checkpoint's config.json. The weights, the training cell and its key stay; the checkpoint's hash
+    changes (the evaluations record the new one)."""
+    from napari_focus.focus.checkpoint import load_checkpoint
+    from napari_focus.zoo.add_reference import add_reference
+
+    dataset(cache, tcfg["data"])  # the training leaves regenerate from their seed when missing
+    res = add_reference(cache.model_dir(tcfg), data_folder(cache, tcfg["data"]))
+    cache.log(f"  {_label(tcfg)}: margin reference fitted on its {res['leaves']} training leaves")
+    return load_checkpoint(cache.model_dir(tcfg))
 
 
 def _train(cache: CellCache, cfg: BenchConfig, tcfg: dict[str, Any]) -> dict[str, Any]:
@@ -182,7 +223,8 @@ def gt_curve(ds, name: str) -> np.ndarray | None:
 
 
 def curve_scores(curve: np.ndarray, ds, name: str) -> dict[str, float]:
-    """BIO@5 strict/tolerant against the class's true top-5 bands and Spearman ρ against its sensitivity."""
+    """BIO@5 strict/tolerant against the class's true top-5 bands, Spearman ρ and mass lift against its sensitivity
+    (the curve metrics `explain.saliency_metrics` gives a model's explanation, for a curve without one)."""
     from napari_focus import metrics as mt
 
     gt = ds.ground_truth or {}
@@ -196,6 +238,7 @@ def curve_scores(curve: np.ndarray, ds, name: str) -> dict[str, float]:
     true = gt_curve(ds, name)
     if true is not None:
         res["rho_gt"] = mt.spearman(curve, true)
+        res["mass_lift"] = mt.mass_lift(curve, true)
     return res
 
 
@@ -218,40 +261,33 @@ def eval_folder(ecfg: dict[str, Any]) -> dict[str, Any]:
     return ecfg["heldout"] if "heldout" in ecfg else ecfg["tuning"]
 
 
-def _evaluate(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any], deletion: int, on_item=None,
-              max_items: int | None = None) -> dict:
+def _evaluate(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any], deletion: int, max_items: int | None = None,
+              faithfulness: bool = False) -> dict:
     from napari_focus.focus.evaluate import evaluate
 
     model, _ = trained_model(cache, cfg, ecfg["model"])
     held = dataset(cache, eval_folder(ecfg))
     return evaluate(model, held, split="all", method=ecfg["method"], rule=ecfg["rule"], deletion_random=deletion,
-                    on_item=None if on_item is None else lambda it, exp, truth: on_item(model, held, it, exp),
-                    max_items=max_items)
+                    max_items=max_items, faithfulness=faithfulness)
 
 
-def evaluation(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any]) -> dict[str, Any] | None:
-    """docs/method.md §4 metrics of one method on the held-out folder (means over leaves), plus ρ against the truth.
+def evaluation(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any], curve: bool = False) -> dict[str, Any] | None:
+    """docs/method.md §4 metrics of one method on the held-out (or tuning) folder: means over leaves, the band-curve
+    metrics also over the diseased leaves alone.
 
-    The cell's key adds the metric set's version to `ecfg` (which the deletion cell keys on unchanged), so a new
-    metric re-runs the evaluations only."""
+    `curve`: a cell of the curve tables (Table I of the main dataset, Table II), which also heals each diseased leaf's
+    lesion group by group and window by window to score the curve's faithfulness to the model (evaluate's
+    `faithfulness`). The cell's key adds the metric set's version to `ecfg` (which the deletion cell keys on
+    unchanged), so a new metric re-runs the evaluations only."""
     cache.get(ecfg["model"])  # count the model's training among the cells this table rests on
-    ecfg = {**ecfg, "metrics": EVAL_METRICS}
+    version = metrics_version(curve)
+    ecfg = {**ecfg, "metrics": version}
     if cache.compute and cache.get(ecfg) is None:
         trained_model(cache, cfg, ecfg["model"])  # its own cell first, so each cell's time is its own
 
-    def compute() -> dict[str, Any]:
-        rhos: list[float] = []
-
-        def on_item(model, held, item, exp) -> None:
-            rhos.append(curve_scores(exp.B, held, truth_name(model, held, item)).get("rho_gt", np.nan))
-
-        res = _evaluate(cache, cfg, ecfg, 0, on_item)
-        finite = [r for r in rhos if np.isfinite(r)]
-        res["rho_gt"] = float(np.mean(finite)) if finite else float("nan")
-        return res
-
     tag = (ecfg["rule"] or ecfg["method"]) + (" (tuning leaves)" if "tuning" in ecfg else "")
-    return cache.run(ecfg, compute, f"evaluate {tag} on {_label(ecfg['model'])[6:]}")
+    return cache.run(ecfg, lambda: _evaluate(cache, cfg, ecfg, 0, faithfulness=version >= EVAL_METRICS),
+                     f"evaluate {tag} on {_label(ecfg['model'])[6:]}")
 
 
 def deletion(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any]) -> dict[str, Any] | None:

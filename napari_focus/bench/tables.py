@@ -15,41 +15,13 @@ from typing import Any
 import numpy as np
 
 from napari_focus.bench.config import SINK_ROWS, BenchConfig
-from napari_focus.bench.sanity import FLAG_RHO, flags
+from napari_focus.bench.curve_tables import curve_race, curve_table, sanity_holds, table_readout
+from napari_focus.bench.fmt import fmt, mean, seeds_ahead, values
+from napari_focus.bench.fmt import table as _table
+from napari_focus.bench.sanity import FLAG_RHO, TUNED, flags
 from napari_focus.bench.sanity import METHODS as SANITY_METHODS
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
-
-
-def values(vals: list[dict[str, Any] | None], key: str) -> list[float]:
-    out = []
-    for r in vals:
-        v = None if r is None else r.get(key)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v):
-            out.append(float(v))
-    return out
-
-
-def mean(vals: list[dict[str, Any] | None], key: str) -> float:
-    v = values(vals, key)
-    return float(np.mean(v)) if v else float("nan")
-
-
-def fmt(vals: list[dict[str, Any] | None], key: str, digits: int = 3) -> str:
-    """`m`, `m ± s` (sample std over seeds), `pending` or `–`."""
-    present = [r for r in vals if r is not None]
-    if not present:
-        return "pending"
-    v = values(present, key)
-    if not v:
-        return "–"
-    s = f"{np.mean(v):.{digits}f}" + (f" ± {np.std(v, ddof=1):.{digits}f}" if len(v) > 1 else "")
-    return s + (f" ({len(present)}/{len(vals)} seeds)" if len(present) < len(vals) else "")
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    return lines + ["| " + " | ".join(r) + " |" for r in rows]
 
 
 def _score_key(rows) -> tuple[str, str]:
@@ -59,7 +31,8 @@ def _score_key(rows) -> tuple[str, str]:
     return "accuracy", "Acc"
 
 
-def table1(cfg: BenchConfig, label: str, rows, sanity_flags: dict[str, list[str]]) -> list[str]:
+def table1(cfg: BenchConfig, label: str, rows, sanity_flags: dict[str, list[str]], curve: bool = False) -> list[str]:
+    """One Table I block; `curve`: the curve table's (the main dataset's), with the curve on diseased leaves below."""
     key, name = _score_key(rows)
     out = [f"**{label}**", ""]
     body = []
@@ -70,18 +43,7 @@ def table1(cfg: BenchConfig, label: str, rows, sanity_flags: dict[str, list[str]
                      fmt(vals, "auprc_floor_random"), fmt(vals, "deletion_ratio", 2)])
     out += _table(["method", name, "BIO@5 strict", "BIO@5 tolerant", "BIO@5 tolerant, diseased leaves",
                    "ρ(B, truth)", "IoU", "AUPRC", "AUPRC floor (prevalence)", "deletion ratio"], body)
-    return out + [""]
-
-
-def table_readout(rows, chosen: str | None) -> list[str]:
-    """Table II: each readout rule on the tuning leaves, and the pair chosen from them for Table I."""
-    body = [[f"`{rule}`", fmt(vals, "auprc"), fmt(vals, "iou"), fmt(vals, "bio5_tolerant_diseased"),
-             fmt(vals, "bio5_tolerant"), fmt(vals, "bio5_strict"), fmt(vals, "rho_gt")] for rule, vals in rows]
-    out = _table(["rule", "AUPRC (→ map)", "IoU", "BIO@5 tolerant, diseased leaves (→ curve)", "BIO@5 tolerant",
-                  "BIO@5 strict", "ρ(B, truth)"], body)
-    pick = (f"Chosen: **`{chosen}`** (map rule, then curve rule when they differ); Table I's \"chosen\" row explains "
-            "the held-out leaves with it." if chosen else "Chosen: pending (every rule needs every seed).")
-    return out + ["", pick, ""]
+    return out + [""] + (curve_table(label, rows) if curve else [])
 
 
 def table3(rows) -> list[str]:
@@ -131,6 +93,12 @@ def table_backbone(rows) -> list[str]:
     return _table(["backbone", "Acc", "BIO@5 tolerant", "AUPRC", "IoU", "collapse rate"], body) + [""]
 
 
+def _sanity_keys(seeds: list[dict[str, Any] | None]) -> list[str]:
+    """The fixed methods' keys, then Table II's readout's when its cells checked it."""
+    tuned = any(r is not None and f"{TUNED}_curve_prompts" in r for r in seeds)
+    return [key for key, _, _ in SANITY_METHODS] + ([TUNED] if tuned else [])
+
+
 def sanity_flags(seeds: list[dict[str, Any] | None]) -> dict[str, list[str]]:
     """Flags of each method, from the mean over seeds."""
     present = [r for r in seeds if r is not None]
@@ -138,7 +106,7 @@ def sanity_flags(seeds: list[dict[str, Any] | None]) -> dict[str, list[str]]:
         return {}
     keys = {k for r in present for k in r}
     avg = {k: mean(present, k) for k in keys}
-    return {key: flags(avg, key) for key, _, _ in SANITY_METHODS}
+    return {key: flags(avg, key) for key in _sanity_keys(present)}
 
 
 def table_sanity(seeds: list[dict[str, Any] | None], labels: dict[str, str]) -> list[str]:
@@ -146,7 +114,7 @@ def table_sanity(seeds: list[dict[str, Any] | None], labels: dict[str, str]) -> 
     top = next((r["top_blocks"] for r in seeds if r), "?")
     depth = next((r["depth"] for r in seeds if r), "?")
     body = []
-    for key, _, _ in SANITY_METHODS:
+    for key in _sanity_keys(seeds):
         body.append([labels.get(key, key)] + [fmt(seeds, f"{key}_{w}_{s}") for w in ("map", "curve")
                                               for s in ("prompts", "prompts_top")]
                     + ["⚑ " + "; ".join(fl[key]) if fl.get(key) else ("ok" if fl else "pending")])
@@ -188,14 +156,6 @@ def table_cost(rows, limit: float, isolate: bool, repeats: str = "the repeats") 
     return out + [""] + ([" · ".join(dict.fromkeys(notes)), ""] if notes else [])  # one note per band count
 
 
-def seeds_ahead(focus: list[dict[str, Any] | None], other: list[dict[str, Any] | None], key: str) -> tuple[int, int]:
-    """(run seeds where FOCUS's value is higher, run seeds where both have one): a comparison of means over three
-    seeds can be carried by one seed, so the "what holds" lines say how many seeds agree with it."""
-    pairs = [(values([f], key), values([o], key)) for f, o in zip(focus, other, strict=True)]
-    pairs = [(f[0], o[0]) for f, o in pairs if f and o]
-    return sum(f > o for f, o in pairs), len(pairs)
-
-
 def seeds_above_chance(model: list[dict[str, Any] | None], floor: list[dict[str, Any] | None],
                        alpha: float = 0.05) -> tuple[int, int]:
     """(run seeds whose held-out accuracy beats the random floor's majority-class accuracy by a one-sided binomial
@@ -219,7 +179,7 @@ def holds(res: dict[str, Any], cfg: BenchConfig) -> list[str]:
              "auprc": "AUPRC", "gradcam": "Grad-CAM", "promptcam": "Prompt-CAM-style"}
     readouts = {"focus": "default readout", "focus_tuned": "readout chosen on tuning leaves"}
     lines = []
-    for label, rows in res["table1"].items():
+    for i, (label, rows) in enumerate(res["table1"].items()):
         if not label.startswith("bls"):
             continue
         by = {k: v for k, _, v in rows}
@@ -234,12 +194,14 @@ def holds(res: dict[str, Any], cfg: BenchConfig) -> list[str]:
                     seeds = ", ".join(f"{names[k]} on {a}/{n}" for k, (a, n) in ahead.items())
                     lines.append(f"- {label}: FOCUS ({what}) {names[metric]} {f:.3f} vs {vs} → "
                                  f"{'holds' if ok else 'does not hold'} (run seeds where FOCUS is ahead of {seeds})")
+        lines += curve_race(label, by, readouts) if i == 0 else []  # the curve table: the main dataset's block
         for k in ("focus", "promptcam"):
             beat, n = seeds_above_chance(by.get(k, []), by.get("random", []))
             if n and beat < n:
                 who = "FOCUS's (and so Grad-CAM's and gradient × input's)" if k == "focus" else f"{names[k]}'s"
                 lines.append(f"- {label}: {who} model beats the majority class (one-sided binomial p < 0.05) on "
                              f"{beat} of {n} run seeds: its maps explain a model that does not classify")
+    lines += sanity_holds(res.get("sanity", []))
     t3 = dict(res["table3"])
     base = mean(t3.get(SINK_ROWS[0][0], []), "collapse_rate")
     for lab, _, _ in SINK_ROWS[2:]:
@@ -284,22 +246,30 @@ def render(cfg: BenchConfig, res: dict[str, Any], header: list[str]) -> str:
     from napari_focus.bench.config import TABLE1_METHODS
 
     labels = dict(TABLE1_METHODS)
+    if res.get("chosen"):
+        labels[TUNED] += f" (`{res['chosen']}`)"
     fl = sanity_flags(res["sanity"])
     out = list(header)
     out += [f"#### Table II analogue: choosing the readout on tuning leaves ({cfg.main.label})", "",
             f"Every readout rule (`napari_focus/focus/readout.py`) on {cfg.n_heldout} tuning leaves of simulator seed "
             f"{cfg.tuning_seed} (neither trained on nor held out), explaining the default model (G = "
             f"{cfg.default_groups}) of each run seed; mean ± std over seeds. The map comes from the rule with the best "
-            "AUPRC, the curve from the rule with the best tolerant BIO@5 on diseased leaves (on a leaf without a "
-            "lesion a local explanation has nothing to point at, while the true top bands are the class's; "
-            "`metrics.diseased_curve_means`); the choice is made here, before Table I explains any held-out leaf "
-            "with it, and serves every Table I dataset.", ""]
+            "AUPRC; the curve from the rule with the best curve score, the product's criterion "
+            "(`readout.curve_score`, which `zoo/choose_rule.py` uses too): ρ(curve, truth) + group faithfulness + "
+            "window faithfulness, means over the diseased leaves (faithfulness: Spearman of the curve's group and "
+            "~10 nm window masses with the class margin's drop when the lesion is healed there). The other columns "
+            "are diseased-leaf means too. The choice is made here, before Table I explains any held-out leaf with "
+            "it, and serves every Table I dataset.", ""]
     out += table_readout(res.get("readout", []), res.get("chosen"))
     out += ["#### Table I analogue: explanation quality on held-out leaves", "",
             "Means over held-out leaves of the true class inside the leaf mask (AUPRC, IoU and the last BIO@5 "
-            "column over diseased leaves only), then mean ± std over run seeds. ⚑ = fails the sanity check below.", ""]
+            "column over diseased leaves only), then mean ± std over run seeds. ⚑ = fails the sanity check below. "
+            f"The first block ({cfg.main.label}) is the curve table: its cells carry the current metric set, with "
+            "the curve on diseased leaves below it; the other blocks keep the cells of the set before (no mass lift, "
+            "no faithfulness; the default and paper-literal readouts are unchanged, the chosen row explains with the "
+            "readout Table II chooses now).", ""]
     for i, (label, rows) in enumerate(res["table1"].items()):
-        out += table1(cfg, label, rows, fl if i == 0 else {})
+        out += table1(cfg, label, rows, fl if i == 0 else {}, curve=i == 0)
     out += [f"#### Table III analogue: SINK and its loss ({cfg.main.label})", ""] + table3(res["table3"])
     out += [f"#### Table IV analogue: number of spectral groups G ({cfg.main.label})", ""]
     out += table4(res["table4"], res["cost"], cfg)

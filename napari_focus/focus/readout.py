@@ -81,6 +81,19 @@ def choose_rule(scores: Mapping[str, Mapping[str, float | None]], curve_key: str
     return best_map if best_map == best_curve else f"{best_map}+{best_curve}"
 
 
+#: the smooth curve metrics a readout choice adds up on diseased tuning leaves: one against the truth, two against
+#: the model (docs/method.md, "Judging a curve")
+CURVE_SCORE = ("rho_gt", "group_faithfulness", "window_faithfulness")
+
+
+def curve_score(row: Mapping[str, float | None]) -> float:
+    """Σ of CURVE_SCORE's diseased-leaf means (`<metric>_diseased`), each in [−1, 1]; NaN when any is missing, so a
+    curve never scored against both the truth and the model never wins `choose_rule(…, curve_key="curve_score")`."""
+    vals = [row.get(f"{m}_diseased") for m in CURVE_SCORE]
+    ok = all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals)
+    return float(sum(vals)) if ok else float("nan")
+
+
 def parse_rule(name: str | None) -> tuple[str, str]:
     """(map rule, curve rule) for a rule name; None means the default."""
     name = name or DEFAULT_RULE

@@ -2,9 +2,10 @@
 
 Every single rule is evaluated on the tuning folder; the map rule with the best in-leaf AUPRC and the
 curve rule with the best curve score are combined as "map+curve" (`readout.choose_rule`) and written into the
-checkpoint's config (atomically, with the tuning table beside it). The curve score judges a curve against the
-truth and against the model together, on the diseased tuning leaves: Spearman ρ(curve, truth) + group
-faithfulness + window faithfulness (docs/method.md, "Judging a curve"), each in [−1, 1].
+checkpoint's config (atomically, with the tuning table beside it). The curve score (`readout.curve_score`, which
+the benchmark's readout choice uses too) judges a curve against the truth and against the model together, on the
+diseased tuning leaves: Spearman ρ(curve, truth) + group faithfulness + window faithfulness (docs/method.md,
+"Judging a curve"), each in [−1, 1].
 
     python -m napari_focus.zoo.choose_rule --model model/focus_bls_vnir204 --tune runs/bls_vnir204_tune
 """
@@ -13,19 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
-
-#: the smooth curve metrics the choice adds up: one against the truth, two against the model
-CURVE_SCORE = ("rho_gt", "group_faithfulness", "window_faithfulness")
-
-
-def curve_score(row: dict) -> float:
-    """Σ of CURVE_SCORE's diseased-leaf means; NaN when any is missing (a NaN never wins the choice)."""
-    vals = [row.get(f"{m}_diseased") for m in CURVE_SCORE]
-    ok = all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals)
-    return float(sum(vals)) if ok else float("nan")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from napari_focus.dataset import load_dataset
     from napari_focus.focus.checkpoint import load_checkpoint, set_saliency_rule
     from napari_focus.focus.evaluate import evaluate
-    from napari_focus.focus.readout import RULES, choose_rule
+    from napari_focus.focus.readout import CURVE_SCORE, RULES, choose_rule, curve_score
 
     torch.set_num_threads(1)  # the readout is many small ops
     model = load_checkpoint(args.model)

@@ -2,8 +2,7 @@
 
 import math
 
-from napari_focus.focus.readout import choose_rule
-from napari_focus.zoo.choose_rule import curve_score
+from napari_focus.focus.readout import choose_rule, curve_score
 
 
 def _row(auprc, rho, gf, wf, bio=0.0):
