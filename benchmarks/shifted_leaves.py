@@ -15,22 +15,23 @@ import json
 import time
 from pathlib import Path
 
-CONDITIONS = {
-    "training conditions": {},
-    "small lesions (0.3-1 % of the leaf)": {"lesion_fraction": (0.003, 0.01)},
-    "large lesions (10-25 %)": {"lesion_fraction": (0.10, 0.25)},
-    "dim light (level 0.4-0.6)": {"light_level": (0.4, 0.6)},
-    "light tilted +30 % to the NIR": {"light_tilt": 0.3},
-    "light tilted -30 % to the NIR": {"light_tilt": -0.3},
+CONDITIONS = {  # name: (folder suffix, Conditions arguments)
+    "training conditions": ("train", {}),
+    "small lesions (0.3-1 % of the leaf)": ("small_lesions", {"lesion_fraction": (0.003, 0.01)}),
+    "large lesions (10-25 %)": ("large_lesions", {"lesion_fraction": (0.10, 0.25)}),
+    "dim light (level 0.4-0.6)": ("dim", {"light_level": (0.4, 0.6)}),
+    "light tilted +10 % to the NIR": ("tilt_p10", {"light_tilt": 0.1}),
+    "light tilted -10 % to the NIR": ("tilt_m10", {"light_tilt": -0.1}),
+    "light tilted +30 % to the NIR": ("tilt_p30", {"light_tilt": 0.3}),
+    "light tilted -30 % to the NIR": ("tilt_m30", {"light_tilt": -0.3}),
 }
 KEYS = ("accuracy", "auprc", "prevalence", "rho_gt_diseased", "mass_lift_diseased", "top5_in_region_diseased",
         "bio5_tolerant_diseased", "group_faithfulness_diseased", "window_faithfulness_diseased")
 SEED = 5
 
 
-def _folder(root: Path, sensor: str, name: str) -> Path:
-    slug = "".join(c if c.isalnum() else "_" for c in name.split(" (")[0]).strip("_")
-    return root / f"shift_{sensor}_{slug}"
+def _folder(root: Path, sensor: str, suffix: str) -> Path:
+    return root / f"shift_{sensor}_{suffix}"
 
 
 def main() -> None:
@@ -40,7 +41,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=40, help="leaves per condition (half diseased)")
     p.add_argument("--size", type=int, default=96)
     p.add_argument("--root", type=Path, default=Path("runs"))
-    p.add_argument("--only", nargs="*", default=None, help="condition names (prefixes) to run")
+    p.add_argument("--only", nargs="*", default=None, help="conditions to run, by folder suffix (train, dim, ...)")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     import numpy as np
@@ -55,10 +56,10 @@ def main() -> None:
 
     model = load_checkpoint(a.model)
     out = {}
-    for name, kw in CONDITIONS.items():
-        if a.only and not any(name.startswith(o) for o in a.only):
+    for name, (suffix, kw) in CONDITIONS.items():
+        if a.only and suffix not in a.only:
             continue
-        folder = _folder(a.root, a.sensor, name)
+        folder = _folder(a.root, a.sensor, suffix)
         if not (folder / "manifest.csv").is_file():
             make_dataset(folder, "bls", a.sensor, n=a.n, size=a.size, seed=SEED, conditions=Conditions(**kw))
         ds = load_dataset(folder)
