@@ -109,8 +109,13 @@ def _vegetation_pixels(data: Any, wavelengths_nm: Any, shape: tuple[int, int, in
 
     if not covers_ndvi(wavelengths_nm):
         return -1
+    return int((ndvi(_grid_view(data, shape), wavelengths_nm) >= VEGETATION_NDVI).sum())
+
+
+def _grid_view(data: Any, shape: tuple[int, int, int]) -> Any:
+    """Every s-th row and column, at most MASK_SIDE of each: a view of a memory map or a lazy array, nothing read."""
     s = max(1, int(np.ceil(max(shape[1:]) / MASK_SIDE)))
-    return int((ndvi(data[:, ::s, ::s], wavelengths_nm) >= VEGETATION_NDVI).sum())
+    return data[:, ::s, ::s]
 
 
 def input_notes(cube: Cube) -> list[str]:
@@ -136,9 +141,7 @@ def _why_not_x10k(cube: Cube, p99: float) -> str:
         return f"99th percentile {p99:g}, above reflectance × 10 000; or a wrong byte order in the header"
     if not covers_ndvi(cube.wavelengths_nm):
         return "without red and NIR bands, reflectance × 10 000 cannot be told from counts"
-    c, h, w = cube.shape
-    s = max(1, int(np.ceil(max(h, w) / MASK_SIDE)))
-    view = cube.data[:, ::s, ::s]  # a view of a memory map or a lazy array: nothing read yet
+    view = _grid_view(cube.data, cube.shape)
     mask = leaf_mask(view, cube.wavelengths_nm)
     if mask.sum() < LEAF_MIN_PIXELS:
         return "no vegetation found to tell reflectance × 10 000 from counts"

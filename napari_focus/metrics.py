@@ -1,4 +1,5 @@
-"""The docs/method.md §4 metrics, in one place for the benchmark, the CLI and the UI.
+"""The docs/method.md §4 metrics, in one place for the benchmark, the CLI and the UI (spectral deletion, which
+runs the model, lives in spectral_deletion.py).
 
 Pure numpy / scipy / scikit-learn: callers pass arrays (convert tensors first), so this module can
 be imported anywhere without torch. Every ranking breaks ties towards the lower index, and NaN
@@ -11,7 +12,6 @@ with a slack of 1e-6 nm so that float wavelengths such as 742.3 compare as inten
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,14 +26,14 @@ from napari_focus.metric_means import leaf_means as leaf_means
 from napari_focus.metric_means import mean_std as mean_std
 from napari_focus.metric_means import summarize as summarize
 
-_SLACK_NM = 1e-6
+SLACK_NM = 1e-6
 #: "One band spacing" (the tolerant BIO's floor) is widened by this fraction: headers round band centres (an ENVI
 #: header's 6 significant digits give 410.553 and 1010.55), so a neighbour of a 10.5528 nm grid lies 10.550-10.560 nm
 #: away around a median spacing of 10.55 nm, and a tolerance of exactly the median would miss half the neighbours.
 _SPACING_ROUNDING = 0.01
 
 
-def _axis_nm(wavelengths_nm: Any, n: int) -> np.ndarray:
+def band_positions_nm(wavelengths_nm: Any, n: int) -> np.ndarray:
     """Band positions in nm, or band indices (spacing 1) when wavelengths are unknown."""
     if wavelengths_nm is None:
         return np.arange(n, dtype=np.float64)
@@ -77,12 +77,12 @@ def top_k_bands(
     pass the magnitude of a signed curve (e.g. a reflectance difference).
     """
     v = _scores(curve)
-    pos = _axis_nm(wavelengths_nm, v.size)
+    pos = band_positions_nm(wavelengths_nm, v.size)
     chosen: list[int] = []
     for b in _rank_desc(v):
         if len(chosen) >= k:
             break
-        if all(abs(pos[b] - pos[c]) > min_separation_nm + _SLACK_NM for c in chosen):
+        if all(abs(pos[b] - pos[c]) > min_separation_nm + SLACK_NM for c in chosen):
             chosen.append(int(b))
     return np.asarray(chosen, dtype=np.int64)
 
@@ -97,7 +97,7 @@ def max_matching(pred_nm: Any, true_nm: Any, tolerance_nm: float) -> int:
     t = np.asarray(true_nm, dtype=np.float64).ravel()
     if p.size == 0 or t.size == 0:
         return 0
-    adj = (np.abs(p[:, None] - t[None, :]) <= tolerance_nm + _SLACK_NM).astype(np.float64)
+    adj = (np.abs(p[:, None] - t[None, :]) <= tolerance_nm + SLACK_NM).astype(np.float64)
     rows, cols = linear_sum_assignment(adj, maximize=True)
     return int(adj[rows, cols].sum())
 
@@ -218,114 +218,27 @@ def auprc_floors(lesion_mask: Any, leaf_mask: Any = None) -> dict[str, float]:
     return {"random": prevalence, "whole_leaf": auprc(leaf.astype(np.float64), les, leaf)}
 
 
-# ------------------------------------------------------------------------------------ deletion
-def interpolate_windows(
-    spectra: Any, wavelengths_nm: Any, centers_nm: Iterable[float], half_width_nm: float = 10.0
-) -> np.ndarray:
-    """Copy of ``spectra`` (band axis 0) with each ±window replaced by linear interpolation.
-
-    Bands within ``half_width_nm`` (inclusive) of a centre are replaced, per pixel, by the straight
-    line (in wavelength) between the nearest kept bands on either side; overlapping windows merge.
-    A window at an edge of the band axis takes the nearest kept band's value. Without wavelengths,
-    positions are band indices. Only the bands in windows are interpolated; the rest is copied.
-    """
-    arr = np.asarray(spectra)
-    out = np.array(arr, dtype=np.result_type(arr.dtype, np.float32), copy=True)
-    pos = _axis_nm(wavelengths_nm, out.shape[0])
-    order = np.argsort(pos, kind="stable")
-    spos = pos[order]
-    hit = np.zeros(spos.size, dtype=bool)
-    for c in np.asarray(list(centers_nm), dtype=np.float64).ravel():
-        hit |= np.abs(spos - c) <= half_width_nm + _SLACK_NM
-    if hit.all():
-        raise ValueError("the windows cover every band: nothing to interpolate from")
-    i = 0
-    while i < spos.size:
-        if not hit[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < spos.size and hit[j + 1]:
-            j += 1
-        left, right = i - 1, j + 1
-        for s in range(i, j + 1):
-            band = order[s]
-            if left < 0:
-                out[band] = out[order[right]]
-            elif right >= spos.size:
-                out[band] = out[order[left]]
-            else:
-                w = (spos[s] - spos[left]) / (spos[right] - spos[left])
-                out[band] = (1.0 - w) * out[order[left]] + w * out[order[right]]
-        i = j + 1
-    return out
-
-
-def spectral_deletion(
-    score_fn: Callable[[np.ndarray], float],
-    cube: Any,
-    curve: Any,
-    wavelengths_nm: Any = None,
-    k: int = 5,
-    half_width_nm: float = 10.0,
-    n_random: int = 20,
-    rng: np.random.Generator | int | None = None,
-    min_separation_nm: float = 20.0,
-) -> dict[str, Any]:
-    """Drop of the class logit when the curve's top-k windows are interpolated away (docs/method.md §4).
-
-    ``score_fn(cube) -> float`` is the class logit of a (C, H, W) cube. ``drop_top`` = base −
-    score after replacing ±``half_width_nm`` around the curve's peak-separated top-k bands;
-    ``drop_random`` = the mean drop over ``n_random`` draws of k random, equally separated windows
-    (the top-k of a random curve); ``ratio`` = drop_top / drop_random (NaN when the random drop is
-    0). Single-leaf ratios are noisy: across leaves prefer `aggregate_deletion` (ratio of means).
-    ``rng`` defaults to a fixed seed so a run is reproducible.
-    """
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
-    data = np.asarray(cube)
-    n_bands = data.shape[0]
-    pos = _axis_nm(wavelengths_nm, n_bands)
-    base = float(score_fn(data))
-    top = top_k_bands(curve, wavelengths_nm, k, min_separation_nm)
-    drop_top = base - float(score_fn(interpolate_windows(data, wavelengths_nm, pos[top], half_width_nm)))
-    drops = []
-    for _ in range(n_random):
-        bands = top_k_bands(gen.random(n_bands), wavelengths_nm, k, min_separation_nm)
-        drops.append(
-            base - float(score_fn(interpolate_windows(data, wavelengths_nm, pos[bands], half_width_nm)))
-        )
-    drop_random = float(np.mean(drops)) if drops else float("nan")
-    return {
-        "base": base,
-        "drop_top": drop_top,
-        "drop_random": drop_random,
-        "drop_random_std": float(np.std(drops)) if drops else float("nan"),
-        "ratio": drop_top / drop_random if drop_random != 0 else float("nan"),
-        "top_bands": [int(b) for b in top],
-    }
-
-
-def aggregate_deletion(results: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """Spectral deletion over many leaves: mean drops and their ratio (stabler than mean ratio)."""
-    top = float(np.mean([r["drop_top"] for r in results])) if results else float("nan")
-    rnd = float(np.mean([r["drop_random"] for r in results])) if results else float("nan")
-    return {"drop_top": top, "drop_random": rnd, "ratio": top / rnd if rnd != 0 else float("nan")}
-
-
+# ---------------------------------------------------------------------------- curve vs truth
 def truth_region(truth: Any) -> np.ndarray:
     """The bands where a truth curve is at least half its maximum (none when it is nowhere positive)."""
     t = np.nan_to_num(np.asarray(truth, dtype=np.float64).ravel())
     return t >= 0.5 * t.max() if t.size and t.max() > 0 else np.zeros(t.size, bool)
 
 
-def mass_lift(curve: Any, truth: Any) -> float:
-    """The curve's share of its mass on the bands where the truth is at least half its maximum, divided by those
-    bands' share of all bands: 1 for a flat or random curve, 0 for one that avoids the region. NaN when the curve
-    has no mass or the region is every band."""
+def _mass_and_region(curve: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A curve's non-negative mass per band and the truth's region, checked to be the same length."""
     c = np.clip(np.nan_to_num(np.asarray(curve, dtype=np.float64).ravel()), 0, None)
     region = truth_region(truth)
     if c.size != region.size:
         raise ValueError(f"sizes differ: {c.size} vs {region.size}")
+    return c, region
+
+
+def mass_lift(curve: Any, truth: Any) -> float:
+    """The curve's share of its mass on the bands where the truth is at least half its maximum, divided by those
+    bands' share of all bands: 1 for a flat or random curve, 0 for one that avoids the region. NaN when the curve
+    has no mass or the region is every band."""
+    c, region = _mass_and_region(curve, truth)
     if c.sum() <= 0 or not region.any() or region.all():
         return float("nan")
     return float((c[region].sum() / c.sum()) / region.mean())
@@ -334,14 +247,10 @@ def mass_lift(curve: Any, truth: Any) -> float:
 def top_k_in_region(curve: Any, truth: Any, k: int = 5) -> float:
     """The share of the curve's k highest bands (no peak separation) that lie where the truth is at least half its
     maximum: a top-k reading of `mass_lift`'s region. NaN when the curve has no mass or there is no region."""
-    c = np.clip(np.nan_to_num(np.asarray(curve, dtype=np.float64).ravel()), 0, None)
-    region = truth_region(truth)
-    if c.size != region.size:
-        raise ValueError(f"sizes differ: {c.size} vs {region.size}")
+    c, region = _mass_and_region(curve, truth)
     if c.sum() <= 0 or not region.any():
         return float("nan")
-    top = _rank_desc(c)[:k]
-    return float(region[top].mean())
+    return float(region[_rank_desc(c)[:k]].mean())
 
 
 # ------------------------------------------------------------------------------- correlations

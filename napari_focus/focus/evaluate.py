@@ -60,6 +60,7 @@ def evaluate(
     that need more than the means (the benchmark's rank correlations and sanity checks).
     """
     from napari_focus import metrics as mt
+    from napari_focus import spectral_deletion as sd
 
     items = dataset.split(split) or list(dataset)
     items = items[:max_items] if max_items else items
@@ -92,7 +93,7 @@ def evaluate(
         if on_item is not None:
             on_item(it, exp, truth)
         if deletion_random > 0:
-            deletions.append(mt.spectral_deletion(logit_fn(model, c, cube.wavelengths_nm), np.asarray(cube.data),
+            deletions.append(sd.spectral_deletion(logit_fn(model, c, cube.wavelengths_nm), np.asarray(cube.data),
                                                   exp.B, cube.wavelengths_nm, n_random=deletion_random, rng=i))
         if progress is not None:
             progress(i + 1, len(items), {"item": str(it.path)})
@@ -105,5 +106,5 @@ def evaluate(
     res.update(mt.leaf_means(rows, counts=True))
     res.update(mt.diseased_curve_means(rows, diseased))
     if deletions:
-        res["spectral_deletion"] = mt.aggregate_deletion(deletions)
+        res["spectral_deletion"] = sd.aggregate_deletion(deletions)
     return res
