@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from napari_focus.errors import FocusError
 from napari_focus.focus.device import autocast
 from napari_focus.focus.inputs import prepare_cube
+from napari_focus.focus.light_jitter import LightJitter
 from napari_focus.focus.resume import Resumer, fingerprint
 
 Progress = Callable[[int, int, dict[str, Any]], None]
@@ -164,6 +165,7 @@ def train(
     restart: bool = False,
     spectral_contrast: float = 0.0,
     contrast_bound: float | None = None,
+    light_jitter: LightJitter | None = None,
 ) -> TrainHistory:
     """Train the trainable tensors (docs/method.md §3.7) (`fast`: prompts + head only); returns the history.
 
@@ -178,6 +180,9 @@ def train(
     `spectral_contrast` > 0: first fit Φ's in-group spectral contrast at that strength
     (`spectral_contrast.fit_spectral_contrast`; deterministic, so a resumed run refits the same Φ), its gain
     bounded by `contrast_bound` / |g| per band (None: unbounded).
+    `light_jitter`: scale each training leaf by its own light level and tilt (drawn from `seed`) before anything
+    else sees it, the contrast fit and the margin reference included (light_jitter.py); the validation leaves
+    are left as they are.
     Last, the calibrated readout's per-group margin reference is measured on the training leaves (reference.py).
     """
     t0 = time.perf_counter()
@@ -186,6 +191,10 @@ def train(
     try:
         x, y = tensors_from(model, data)
         xv, yv = tensors_from(model, val) if val is not None else (None, None)
+        if light_jitter is not None:
+            if isinstance(data, tuple) and x is data[0]:
+                x = x.clone()  # the caller's tensor stays as it was
+            light_jitter.apply_(x, model.wavelengths_nm, seed)
         if spectral_contrast:
             from napari_focus.focus.spectral_contrast import fit_spectral_contrast
 
@@ -195,7 +204,8 @@ def train(
             settings = dict(epochs=epochs, lr=lr, sink_weight=sink_weight, batch_size=batch_size, seed=seed,
                             augment_views=augment_views, fast=fast, weight_decay=weight_decay, cache_views=cache_views,
                             spectral_contrast=spectral_contrast,
-                            **({"contrast_bound": contrast_bound} if contrast_bound is not None else {}))
+                            **({"contrast_bound": contrast_bound} if contrast_bound is not None else {}),
+                            **({"light_jitter": light_jitter.to_dict()} if light_jitter is not None else {}))
             fp = fingerprint(model, settings, {"x": x, "y": y, "xv": xv, "yv": yv})
             resumer = Resumer(resume_dir, fp, restart=restart)
             _restore(model, resumer.model_state())

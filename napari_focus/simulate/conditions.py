@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from napari_focus.errors import FocusError
+from napari_focus.light import tilt_ramp
 from napari_focus.simulate import tasks
 from napari_focus.simulate.scene import LIGHT_LEVEL
 
@@ -45,9 +46,7 @@ class Conditions:
 
     def spectral_light(self, wavelengths_nm: np.ndarray) -> np.ndarray:
         """(C,) the light's relative level per band: 1 everywhere without tilt."""
-        wl = np.asarray(wavelengths_nm, dtype=np.float64)
-        span = float(wl.max() - wl.min()) or 1.0
-        return (1.0 + self.light_tilt * (wl - (wl.max() + wl.min()) / 2) / span).astype(np.float32)
+        return (1.0 + self.light_tilt * tilt_ramp(wavelengths_nm)).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
