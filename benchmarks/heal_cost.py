@@ -26,7 +26,7 @@ def main() -> None:
     from napari_focus.dataset import load_dataset
     from napari_focus.focus import faithfulness as fa
     from napari_focus.focus.checkpoint import load_checkpoint
-    from napari_focus.focus.inputs import prepare_cube
+    from napari_focus.focus.inputs import mask_on_input, prepare_cube
 
     model = load_checkpoint(a.model)
     items = [it for it in load_dataset(a.data).items if (m := it.lesion_mask()) is not None and m.any()][: a.n]
@@ -37,7 +37,7 @@ def main() -> None:
     worst = 0.0
     for it in items:
         x = prepare_cube(model, it.cube()).x.float()
-        lesion = fa._on_grid(it.lesion_mask(), model.img_size)
+        lesion = mask_on_input(it.lesion_mask(), model.img_size)
         healthy = x[:, ~lesion].median(1).values
         for g in range(model.groups.n_groups):
             wins = fa.windows(np.flatnonzero(gidx == g), wl)

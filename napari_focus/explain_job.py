@@ -157,8 +157,11 @@ def explain_steps(
     leaf_mask: np.ndarray | None = None,
     on_tile: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    refine: bool = False,
 ) -> Generator[Step, None, Any]:
     """Check the cube (`input_check`), load the model if given as a folder (None: the embedded default), explain.
+
+    `refine`: FOCUS's curve from the model's rule refined by a second forward pass (`readout.refined_rule`).
 
     The one tiling policy of the CLI and the batch runner (`focus.tiled.explain_scene`, tile "auto"): the cube
     resized whole to the model's input, unless its longer side exceeds 4 inputs; then in tiles (one per leaf of
@@ -182,7 +185,11 @@ def explain_steps(
         if on_tile is not None:
             on_tile(done, of)
 
-    yield 2, total, f"explaining ({method})"
+    if refine:
+        from .focus.readout import refined_rule
+
+        rule = refined_rule(rule or model.saliency_rule)
+    yield 2, total, f"explaining ({method}{', refined curve' if refine else ''})"
     exp = explain_scene(model, cube, class_index=class_name, method=method, rule=rule, tile="auto",
                         leaf_mask=leaf_mask, progress=progress)
     yield 3, total, "done"

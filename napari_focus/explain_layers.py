@@ -27,15 +27,16 @@ CURVE_OF = {"gradcam": "gradxinput"}
 CLASS_WORDS = {"bls": "bacterial leaf spot"}  # class names the shipped models use, in plain words
 
 
-def method_label(method: str) -> str:
-    return METHOD_LABELS.get(method, method)
+def method_label(method: str, refined: bool = False) -> str:
+    """The method's name for people; "refined" when the curve took a second forward pass (`Explanation.refined`)."""
+    return METHOD_LABELS.get(method, method) + (" refined" if refined else "")
 
 
-def curve_label(method: str) -> str:
+def curve_label(method: str, refined: bool = False) -> str:
     """What the band curve of `method` really is: Grad-CAM's band curve is gradient × input's."""
     source = CURVE_OF.get(method)
     if source is None:
-        return method_label(method)
+        return method_label(method, refined)
     return f"{method_label(source)} (the band curve of {method_label(method)})"
 
 
@@ -45,9 +46,10 @@ def class_words(class_name: str) -> str:
     return f"{class_name} ({words})" if words else str(class_name)
 
 
-def saliency_names(cube_name: str, method: str, class_name: str) -> tuple[str, str]:
-    """One result per cube, method and class: a second explain of another cube or method never replaces it."""
-    tail = f"{method_label(method)} · {class_name}"
+def saliency_names(cube_name: str, method: str, class_name: str, refined: bool = False) -> tuple[str, str]:
+    """One result per cube, method (a refined curve apart) and class: a second explain of another cube or method
+    never replaces it."""
+    tail = f"{method_label(method, refined)} · {class_name}"
     return f"{cube_name} · saliency · {tail}", f"{cube_name} · saliency map · {tail}"
 
 
@@ -104,7 +106,7 @@ def _leaf_or_all(leaf: Any, shape: tuple) -> np.ndarray:
 def saliency_layer_data(exp: Any, scale: Any = None, translate: Any = None, cube_name: str = "cube",
                         good_bands: Any = None) -> list[tuple]:
     """(T, kwargs, "image") and (M, kwargs, "image"), aligned with the explained cube layer."""
-    t_name, m_name = saliency_names(cube_name, exp.method, str(exp.class_name))
+    t_name, m_name = saliency_names(cube_name, exp.method, str(exp.class_name), exp.refined)
     band = top_band(exp.B, good_bands)
     t_limits = saliency_limits(exp.T, band, exp.leaf_mask)
     spatial_scale = None if scale is None else tuple(scale)[-2:]
@@ -163,7 +165,7 @@ def curve_from_explanation(exp: Any, model: Any = None, good_bands: Any = None) 
     groups = [] if model is None else groups_on_cube_bands(
         getattr(model, "groups", None), getattr(model, "wavelengths_nm", None), exp.wavelengths_nm, len(exp.B))
     return SpectralCurve(importance=np.asarray(exp.B, float), wavelengths_nm=exp.wavelengths_nm, groups=groups,
-                         good_bands=good_bands, title=f"{curve_label(exp.method)} · {exp.class_name}")
+                         good_bands=good_bands, title=f"{curve_label(exp.method, exp.refined)} · {exp.class_name}")
 
 
 def probability_text(exp: Any, classes: list[str]) -> str:

@@ -95,7 +95,7 @@ def write_figure(path: Path, exp: Any, top_bands: Any = None) -> Path:
     ax_b.plot(x, exp.B, color="#c0392b")
     ax_b.set_xlabel("band index" if exp.wavelengths_nm is None else "wavelength (nm)")
     ax_b.set_ylabel("importance B")
-    ax_b.set_title(f"which wavelengths · {curve_label(exp.method)}")
+    ax_b.set_title(f"which wavelengths · {curve_label(exp.method, exp.refined)}")
     for b in [] if top_bands is None else top_bands:
         ax_b.axvline(x[b], color="0.6", lw=0.8, ls="--")
         ax_b.annotate(f"{x[b]:.0f}", (x[b], exp.B[b]), textcoords="offset points", xytext=(2, 4), fontsize=8)
@@ -138,7 +138,8 @@ def prediction_record(exp: Any, classes: list[str] | None = None) -> dict[str, A
         "predicted": exp.predicted if isinstance(exp.predicted, str) else float(exp.predicted),
         "explained_class": str(exp.class_name),
         "method": exp.method,
-        "band_curve": curve_label(exp.method),  # Grad-CAM's band curve is gradient × input's
+        "refined_curve": exp.refined,
+        "band_curve": curve_label(exp.method, exp.refined),  # Grad-CAM's band curve is gradient × input's
         "rule": exp.rule,
         "model_sha256": exp.model_sha256,
         "notes": list(exp.notes),

@@ -32,11 +32,12 @@ from .colour_scale import ColourScale
 from .combo import select_or_add
 from .explain_inputs import cube_layers, cube_or_refuse, model_offer, resolved_model, user_leaf_mask
 from .explain_show import ResultShowing
-from .explain_worker import geometry, job, prefetch, prefetch_done
+from .explain_worker import REFINED, geometry, job, prefetch, prefetch_done
 from .result_layers import LeafMaskOffer
 from .scrolling import scrolling
 
-METHODS = (("FOCUS (one forward pass)", "focus"), ("gradient × input", "gradxinput"),
+METHODS = (("FOCUS (one forward pass)", "focus"), ("FOCUS, refined curve (two passes)", REFINED),
+           ("gradient × input", "gradxinput"),
            ("Grad-CAM (band curve: gradient × input)", "gradcam"))
 AUTO_CLASS = "predicted class"
 EMBEDDED_LABEL = "embedded demonstration model"

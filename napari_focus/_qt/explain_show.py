@@ -21,7 +21,7 @@ def colour_scale_text(exp: Any, layer_meta: dict, limits: tuple[float, float], b
 
     share = round(100 * float(layer_meta.get("saturated_at_most", 0.02)))
     return (f"Colour = how strongly a pixel, at the band shown, pushed the model towards "
-            f"'{class_words(exp.class_name)}' ({method_label(exp.method)}, in its own units). "
+            f"'{class_words(exp.class_name)}' ({method_label(exp.method, exp.refined)}, in its own units). "
             f"Transparent at 0, brightest at {limits[1]:.3g} or more: at most {share} % of the leaf's pixels reach "
             f"that at {band_text}, the curve's top band. One scale for all bands: scrub to compare them.")
 
@@ -146,5 +146,6 @@ class ResultShowing:
         notes = "; ".join(exp.notes)
         tiles = len(getattr(exp, "tiles", None) or [])
         how = f" in {tiles} tiles" if tiles else ""
-        text = f"{method_label(exp.method)} explained '{class_words(exp.class_name)}'{how} in {exp.seconds:.1f} s"
+        who = method_label(exp.method, exp.refined)
+        text = f"{who} explained '{class_words(exp.class_name)}'{how} in {exp.seconds:.1f} s"
         return text + (f". Note: {notes}" if notes else "")

@@ -183,6 +183,10 @@ def geometry(layer: Any) -> tuple:
             None if bbl is None else [int(b) for b in bbl], str(layer.name))
 
 
+#: the Explain dock's key for FOCUS with its curve refined by a second forward pass
+REFINED = "focus_refined"
+
+
 def job(cube: Cube, model: Any, class_name: Any, method: str, leaf: Any,
         layer_geometry: tuple = (None, None, None, "cube"), on_tile: Any = None, should_stop: Any = None):
     """Worker body: leave the GUI a core on small machines, then run the core's steps.
@@ -204,8 +208,9 @@ def job(cube: Cube, model: Any, class_name: Any, method: str, leaf: Any,
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     yield 0, 3, "loading model"
     model = load_model(model if model is not None else default_checkpoint(cube))
-    exp = yield from explain_steps(cube, model, class_name=class_name, method=method, leaf_mask=leaf,
-                                   on_tile=on_tile, should_stop=should_stop)
+    refine = method == REFINED  # the dock's method list offers FOCUS's two-pass curve as a method of its own
+    exp = yield from explain_steps(cube, model, class_name=class_name, method="focus" if refine else method,
+                                   leaf_mask=leaf, on_tile=on_tile, should_stop=should_stop, refine=refine)
     scale, translate, bbl, name = layer_geometry
     layer_data = saliency_layer_data(exp, scale, translate, name, bbl)
     built = build_layers(layer_data, exp.leaf_mask, scale, translate)

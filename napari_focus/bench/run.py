@@ -43,10 +43,12 @@ def _training(cache: CellCache, cfg: BenchConfig, spec: DataSpec, **train_kw: An
 
 
 def table_readout(cache: CellCache, cfg: BenchConfig) -> list[tuple[str, Seeds]]:
-    """Table II: every single readout rule on the tuning leaves, for the main dataset's default model of each seed."""
-    from napari_focus.focus.readout import RULES
+    """Table II: every single one-pass readout rule on the tuning leaves, for the main dataset's default model of each
+    seed (the chosen rule becomes a default, which stays one forward pass)."""
+    from napari_focus.focus.readout import one_pass_rules
 
-    return [(rule, _focus_eval(cache, cfg, cfg.main, "focus", rule, on="tuning", curve=True)) for rule in RULES]
+    return [(rule, _focus_eval(cache, cfg, cfg.main, "focus", rule, on="tuning", curve=True))
+            for rule in one_pass_rules()]
 
 
 def chosen_readout(rows: list[tuple[str, Seeds]]) -> str | None:

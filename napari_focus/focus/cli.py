@@ -38,6 +38,12 @@ def register(subparsers: Any) -> None:
     t.add_argument("--contrast-bound", type=float_in(0.0, 1e4, lo_open=True), default=None,
                    help="cap each band's spectral-contrast change at this / |g| (|g|: its group's band count; "
                         "default: no cap)")
+    t.add_argument("--light-jitter-level", type=float_in(0.0, 1.0, lo_open=True), default=None, metavar="LOWEST",
+                   help="see each training leaf under its own light level, drawn in LOWEST..1 (with "
+                        "--light-jitter-tilt: and its own tilt), so the model cannot read its class from the light")
+    t.add_argument("--light-jitter-tilt", type=float_in(0.0, 1.5, hi_open=True), default=None, metavar="TILT",
+                   help="see each training leaf under its own spectral tilt, drawn in ±TILT (0.3: up to 30 %% more "
+                        "light at the last band than at the first)")
     t.add_argument("--device", type=device, default=None, help="cuda, mps or cpu (default: best available)")
     t.add_argument("--restart", action="store_true",
                    help="discard the state an interrupted run left in OUT.partial/ and train from epoch 0 (by default "
@@ -52,6 +58,9 @@ def register(subparsers: Any) -> None:
     e.add_argument("--class", dest="class_name", default=None, help="class to explain (default: predicted)")
     e.add_argument("--method", default="focus", choices=["focus", "gradxinput", "gradcam"])
     e.add_argument("--rule", default=None, help="FOCUS saliency rule (default: the model's)")
+    e.add_argument("--refine", action="store_true",
+                   help="refine the band curve with a second forward pass: each group weighed by what the leaf adds "
+                        "to its evidence over the same leaf at its median spectrum (about twice the time)")
     e.add_argument("--device", type=device, default=None)
     e.add_argument("--tile", type=_tile_arg, default="auto",
                    help="tiled explain: a tile size in pixels, 'off', or 'auto' (default: tiles of the model's "
@@ -212,7 +221,8 @@ def _train(args: argparse.Namespace) -> int:
                  batch_size=args.batch_size, seed=args.seed, val=test_items or None,
                  progress=log.watch(_bar("train", lines_in_logs=True)), fast=args.fast, cache_views=args.views,
                  on_epoch=log, resume_dir=partial, restart=args.restart,
-                 spectral_contrast=args.spectral_contrast, contrast_bound=args.contrast_bound)
+                 spectral_contrast=args.spectral_contrast, contrast_bound=args.contrast_bound,
+                 light_jitter=_light_jitter(args.light_jitter_level, args.light_jitter_tilt))
     folder = save_checkpoint(model.cpu(), args.out)
     clear_state(partial)
     _say(f"train: saved {folder} ({_time_report(hist)})")
@@ -222,6 +232,14 @@ def _train(args: argparse.Namespace) -> int:
                       "seconds_epochs": round(sum(hist.epoch_seconds), 2),
                       "seconds_earlier_runs": round(hist.earlier_seconds, 2)}))
     return 0
+
+
+def _light_jitter(lowest_level: float | None, tilt: float | None):
+    if lowest_level is None and tilt is None:
+        return None
+    from napari_focus.focus.light_jitter import LightJitter
+
+    return LightJitter(1.0 if lowest_level is None else lowest_level, tilt or 0.0)
 
 
 def _load(model_dir: str | None, device: str | None):
@@ -251,6 +269,8 @@ def _explain(args: argparse.Namespace) -> int:
 
     if (args.white is None) != (args.dark is None):
         raise FocusError("--white and --dark go together: a raw cube is calibrated with both references")
+    if args.refine and args.method != "focus":
+        raise FocusError(f"--refine refines FOCUS's curve; the {args.method} method has no second pass")
     if is_batch_input(args.cube):
         return _explain_batch(args)
     if args.workers or args.scheduler:
@@ -286,7 +306,8 @@ def _explain(args: argparse.Namespace) -> int:
         raise FocusError(f"{args.cube}: {e}") from None
     for note in input_notes(cube):  # once nothing can be refused any more: a refusal stays one line
         print(f"napari-focus: note: {args.cube}: {note}", file=sys.stderr)
-    exp = explain_scene(model, cube, class_index=args.class_name, method=args.method, rule=args.rule, tile=args.tile,
+    rule = _rule(args, model.saliency_rule)
+    exp = explain_scene(model, cube, class_index=args.class_name, method=args.method, rule=rule, tile=args.tile,
                         overlap=args.overlap, leaf_mask=labels if labels is not None and labels.dtype == bool else None,
                         labels=labels if labels is not None and labels.dtype != bool else None, progress=_bar("tiles"))
     export_explanation(add_input_notes(exp, cube), args.out, list(model.classes), model=model,
@@ -310,6 +331,15 @@ def _say_saliency_size(shape: Any, dtype: str, cubes: int = 1) -> None:
              + "--saliency-dtype none writes the map and the curve only")
 
 
+def _rule(args: argparse.Namespace, model_rule: str | None) -> str | None:
+    """`--rule`, or with `--refine` its two-pass refinement (of the model's rule when `--rule` is not given)."""
+    if not args.refine:
+        return args.rule
+    from napari_focus.focus.readout import refined_rule
+
+    return refined_rule(args.rule or model_rule)
+
+
 def _explain_batch(args: argparse.Namespace) -> int:
     import sys
 
@@ -324,7 +354,10 @@ def _explain_batch(args: argparse.Namespace) -> int:
         from napari_focus.explain_job import checkpoint_for_cubes
 
         args.model = str(checkpoint_for_cubes(find_cubes(args.cube, exclude=args.out)))
-    job = make_job(args.model, method=args.method, rule=args.rule, class_name=args.class_name, tile=str(args.tile),
+    from napari_focus.focus.checkpoint import read_config
+
+    rule = _rule(args, read_config(args.model).get("saliency_rule"))
+    job = make_job(args.model, method=args.method, rule=rule, class_name=args.class_name, tile=str(args.tile),
                    overlap=args.overlap, device=args.device, saliency=args.saliency_dtype)
     # the model loads once, after the first cube that passes its checks (a batch of refused cubes loads none)
     res = run_batch(args.cube, args.out, job, workers=args.workers, scheduler=args.scheduler,

@@ -25,9 +25,9 @@ from napari_focus.focus.factored import (
     render,
     saliency_map,
 )
-from napari_focus.focus.inputs import PreparedCube, prepare_cube
+from napari_focus.focus.inputs import PreparedCube, prepare_cube, typical_leaf
 from napari_focus.focus.model import FocusModel
-from napari_focus.focus.readout import layer_maps, parse_rule, patch_saliency
+from napari_focus.focus.readout import NEEDS_SECOND_PASS, layer_maps, parse_rule, patch_saliency
 
 METHODS = ("focus", "gradxinput", "gradcam")
 
@@ -51,6 +51,7 @@ class Explanation:
     metrics: dict[str, float] = field(default_factory=dict)
     model_sha256: str | None = None
     seconds: float = 0.0
+    refined: bool = False  # the curve's group weights came from a second forward pass (readout.refined_rule)
 
     @property
     def T_ready(self) -> bool:
@@ -231,6 +232,8 @@ def _explain_focus(model, prep, classes, rule, leaf, want_diag: bool) -> list[Ex
     with torch.inference_mode(), autocast(dev):
         out = model(prep.x[None].to(dev), record=True, diagnostics=want_diag)
         out.leaf_patches = leaf_patches(leaf, (gh, gw))
+        if {map_rule, curve_rule} & NEEDS_SECOND_PASS:
+            out.typical_group_logits = model(typical_leaf(prep.x, leaf)[None].to(dev)).group_logits[0]
         vals = model.predict_values(out.logits)[0].cpu().numpy()
         pred = _prediction(model, vals)
         with one_torch_thread():  # the readout is many small ops, which a busy thread pool slows several-fold
@@ -240,7 +243,8 @@ def _explain_focus(model, prep, classes, rule, leaf, want_diag: bool) -> list[Ex
                 metrics = _attention_diagnostics(model, out, c, prep, leaf) if want_diag else {}
                 exps.append(Explanation(T=T, M=M, B=B, probabilities=vals, predicted=pred["predicted"], class_index=c,
                                         class_name=model.classes[c], method="focus", rule=name, wavelengths_nm=None,
-                                        leaf_mask=leaf, metrics=metrics, notes=list(notes)))
+                                        leaf_mask=leaf, metrics=metrics, notes=list(notes),
+                                        refined=curve_rule in NEEDS_SECOND_PASS))
     return exps
 
 

@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from napari_focus.cube import Cube
-from napari_focus.focus.inputs import prepare_cube
+from napari_focus.focus.inputs import mask_on_input, prepare_cube
 from napari_focus.focus.model import FocusModel
 
 #: a group or window whose healing removes at least this share of the largest drop must carry ...
@@ -35,12 +34,6 @@ def class_margin(model: FocusModel, logits: torch.Tensor, c: int) -> torch.Tenso
         return z[:, 0]
     others = torch.cat([z[:, :c], z[:, c + 1:]], 1)
     return z[:, c] - others.mean(1)
-
-
-def _on_grid(mask: np.ndarray, size: int) -> torch.Tensor:
-    """A (H, W) mask on the model's S×S input (the same bilinear resize as the cube, then ≥ 0.5)."""
-    t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
-    return F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[0, 0] >= 0.5
 
 
 def model_band_curve(curve: np.ndarray, back: np.ndarray | None) -> np.ndarray:
@@ -128,8 +121,8 @@ def heal_faithfulness(model: FocusModel, cube: Cube, class_index: int, curve: np
     nan = float("nan")
     prep = prepare_cube(model, cube)
     S = model.img_size
-    lesion = _on_grid(lesion_mask, S)
-    leaf = _on_grid(leaf_mask if leaf_mask is not None else np.ones_like(lesion_mask, bool), S)
+    lesion = mask_on_input(lesion_mask, S)
+    leaf = mask_on_input(leaf_mask if leaf_mask is not None else np.ones_like(lesion_mask, bool), S)
     healthy_px = leaf & ~lesion
     if not bool(lesion.any()) or not bool(healthy_px.any()):
         return {"group_faithfulness": nan, "window_faithfulness": nan, "faithful_coverage": nan}

@@ -104,3 +104,23 @@ def prepare_cube(model, cube: Cube, mapping: tuple[np.ndarray | None, str | None
         back = bt / np.where(bt.sum(1, keepdims=True) > 0, bt.sum(1, keepdims=True), 1.0)
     notes = [note] if note else []
     return PreparedCube(x=x, hw=(int(cube.data.shape[1]), int(cube.data.shape[2])), back=back, notes=notes)
+
+
+def mask_on_input(mask: np.ndarray, size: int) -> torch.Tensor:
+    """A (H, W) mask on the model's S×S input (the same bilinear resize as the cube, then ≥ 0.5)."""
+    t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
+    return F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[0, 0] >= 0.5
+
+
+def typical_leaf(x: torch.Tensor, leaf: np.ndarray) -> torch.Tensor:
+    """(C, S, S) the input with every leaf pixel at the leaf's median spectrum (off-leaf pixels unchanged).
+
+    Why: it is the same leaf with nothing on it deviating from its typical tissue, so the change of a class's
+    evidence between it and the leaf is what the leaf's deviations (lesions, not its overall colour or light)
+    add; the readout weighs groups by that (docs/method.md, "The spectral curve"). No mask of lesions is needed:
+    lesions are a minority of the leaf, so the median is the healthy tissue's."""
+    on = mask_on_input(leaf, x.shape[-1])
+    out = x.clone()
+    if bool(on.any()):
+        out[:, on] = x[:, on].median(1).values[:, None]
+    return out

@@ -29,7 +29,7 @@ class Rule:
     """One readout: where (attention), how much (group weight), which band (share)."""
 
     attention: str  # "last" | "rollout" | "contrast" | "rollout_spectral" | "rollout_contrast"
-    weight: str  # "one" | "margin" | "calibrated"
+    weight: str  # "one" | "margin" | "calibrated" | "typical"
     share: str  # "share" | "share_g" | "direct" | "input" | "input_where"
     doc: str
 
@@ -53,9 +53,17 @@ RULES: dict[str, Rule] = {
                             "as calibrated, the band's part summed over every leaf patch alike"),
     "calibrated_rollout": Rule("rollout_spectral", "calibrated", "input_where",
                                "as calibrated, with the group-contrastive rollout for where"),
+    "typical": Rule("last", "typical", "input_where",
+                    "as calibrated, the group weight measured against the same leaf with every leaf pixel at its "
+                    "median spectrum (a second forward pass)"),
+    "typical_rollout": Rule("rollout_spectral", "typical", "input_where",
+                            "as typical, with the group-contrastive rollout for where (a second forward pass)"),
 }
 #: rules whose group weight needs the checkpoint's stored margin reference (reference.py)
 NEEDS_REFERENCE = frozenset(r for r, v in RULES.items() if v.weight == "calibrated")
+#: rules whose group weight needs a second forward pass, on the typical leaf (inputs.typical_leaf): never a
+#: checkpoint's default, which stays one pass; the refinement a user asks for (`refined_rule`)
+NEEDS_SECOND_PASS = frozenset(r for r, v in RULES.items() if v.weight == "typical")
 DEFAULT_RULE = "rollout_spectral"  # best band and map on the planted-signal tuning seeds 100–109 (tests/focus)
 
 
@@ -92,6 +100,22 @@ def curve_score(row: Mapping[str, float | None]) -> float:
     vals = [row.get(f"{m}_diseased") for m in CURVE_SCORE]
     ok = all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals)
     return float(sum(vals)) if ok else float("nan")
+
+
+def one_pass_rules() -> list[str]:
+    """The single rules a checkpoint's default may be chosen from: every rule but the two-pass ones."""
+    return [r for r in RULES if r not in NEEDS_SECOND_PASS]
+
+
+def refined_rule(name: str | None) -> str:
+    """The two-pass refinement of a rule: its map as it is, its curve from the same attention and band share with
+    the group weight measured against the typical leaf (`typical` for last-layer attention, else
+    `typical_rollout`)."""
+    map_rule, curve_rule = parse_rule(name)
+    if curve_rule in NEEDS_SECOND_PASS:
+        return map_rule if map_rule == curve_rule else f"{map_rule}+{curve_rule}"
+    refined = "typical" if RULES[curve_rule].attention == "last" else "typical_rollout"
+    return f"{map_rule}+{refined}"
 
 
 def parse_rule(name: str | None) -> tuple[str, str]:
@@ -160,10 +184,21 @@ def _rollout(model: FocusModel, out: FocusOutput, c: int) -> torch.Tensor:
 
 
 def group_weight(model: FocusModel, out: FocusOutput, c: int, kind: str) -> torch.Tensor:
-    """w_{c,g} for item 0: (G,). "calibrated" without a stored reference falls back to "margin"."""
+    """w_{c,g} for item 0: (G,). "calibrated" without a stored reference falls back to "margin"; "typical" needs
+    `out.typical_group_logits` (K, G), the typical leaf's (explain.py sets it)."""
     z = out.group_logits[0].float()  # (K, G)
     if kind == "one":
         return torch.ones(z.shape[1], device=z.device)
+    if kind == "typical":
+        from napari_focus.focus.reference import group_margins
+
+        base = getattr(out, "typical_group_logits", None)
+        if base is None:
+            raise FocusError("this readout needs the typical leaf's forward pass (explain sets it)")
+        dev = group_margins(model, z[None])[0] - group_margins(model, base[None].float().to(z))[0]
+        if model.task == "regression" or z.shape[0] == 1:
+            return dev[0].abs()
+        return dev[c].clamp_min(0)
     if kind == "calibrated" and model.margin_ref is not None:
         from napari_focus.focus.reference import group_margins
 

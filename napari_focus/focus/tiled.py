@@ -45,9 +45,9 @@ from napari_focus.focus.explain import (
     resolve_class,
 )
 from napari_focus.focus.factored import one_torch_thread as _one_torch_thread
-from napari_focus.focus.inputs import band_mapping, prepare_cube
+from napari_focus.focus.inputs import band_mapping, prepare_cube, typical_leaf
 from napari_focus.focus.model import FocusModel
-from napari_focus.focus.readout import parse_rule, patch_saliency
+from napari_focus.focus.readout import NEEDS_SECOND_PASS, parse_rule, patch_saliency
 from napari_focus.focus.tiles import Tile, grid_plan, labels_from_mask, leaf_plan, should_tile
 
 Progress = Callable[[int, int, dict[str, Any]], None]
@@ -281,7 +281,7 @@ def explain_tiled(
     return TiledExplanation(T=st.lazy(), M=M, B=B, probabilities=probs, predicted=pred["predicted"], class_index=c,
                             class_name=model.classes[c], method="focus", rule=name, wavelengths_nm=cube.wavelengths_nm,
                             leaf_mask=leaf, notes=notes, model_sha256=model.checkpoint_sha256,
-                            seconds=time.perf_counter() - t0, tiles=records)
+                            seconds=time.perf_counter() - t0, tiles=records, refined=curve_rule in NEEDS_SECOND_PASS)
 
 
 def _tile_factor(model: FocusModel, sub: Cube, mapping: Any, U: np.ndarray, t: Tile, mask: np.ndarray,
@@ -293,6 +293,8 @@ def _tile_factor(model: FocusModel, sub: Cube, mapping: Any, U: np.ndarray, t: T
     with torch.inference_mode(), autocast(dev):
         out = model(prep.x[None].to(dev), record=True)
         out.leaf_patches = leaf_patches(mask > 0, (gh, gw))
+        if {map_rule, curve_rule} & NEEDS_SECOND_PASS:
+            out.typical_group_logits = model(typical_leaf(prep.x, mask > 0)[None].to(dev)).group_logits[0]
         vals = model.predict_values(out.logits)[0].float().cpu().numpy()
         Ps, Us = [], []
         for c in classes:

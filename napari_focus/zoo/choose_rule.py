@@ -23,8 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, required=True)
     ap.add_argument("--tune", type=Path, required=True, help="tuning leaves (a seed used for nothing else)")
     ap.add_argument("--max-items", type=int, default=40)
-    ap.add_argument("--rules", nargs="+", default=None, help="candidate rules (default: every single rule)")
+    ap.add_argument("--rules", nargs="+", default=None,
+                    help="candidate rules (default: every single one-pass rule)")
     args = ap.parse_args(argv)
+    from napari_focus.focus.readout import NEEDS_SECOND_PASS
+
+    two_pass = sorted(set(args.rules or ()) & NEEDS_SECOND_PASS)
+    if two_pass:  # a checkpoint's default curve stays one forward pass; the refinement is the user's choice
+        ap.error(f"{', '.join(two_pass)}: a two-pass rule cannot be a checkpoint's default")
 
     import torch
     from tqdm import tqdm
@@ -32,13 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     from napari_focus.dataset import load_dataset
     from napari_focus.focus.checkpoint import load_checkpoint, set_saliency_rule
     from napari_focus.focus.evaluate import evaluate
-    from napari_focus.focus.readout import CURVE_SCORE, RULES, choose_rule, curve_score
+    from napari_focus.focus.readout import CURVE_SCORE, choose_rule, curve_score, one_pass_rules
 
     torch.set_num_threads(1)  # the readout is many small ops
     model = load_checkpoint(args.model)
     tune = load_dataset(args.tune)
     table = {}
-    for rule in tqdm(args.rules or list(RULES), desc="rules", file=sys.stderr):
+    for rule in tqdm(args.rules or one_pass_rules(), desc="rules", file=sys.stderr):
         res = evaluate(model, tune, split="all", rule=rule, deletion_random=0, max_items=args.max_items,
                        faithfulness=True)
         table[rule] = {k: res.get(k) for k in ("accuracy", "auprc", "iou", "bio5_tolerant", "bio5_strict",

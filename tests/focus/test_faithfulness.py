@@ -80,11 +80,11 @@ def test_a_lesion_that_vanishes_at_the_model_input_gives_nan(model):
 
 def test_a_heal_inside_one_group_reruns_only_that_group_and_matches_a_full_forward(model, leaf_with_lesion):
     from napari_focus.focus import faithfulness
-    from napari_focus.focus.inputs import prepare_cube
+    from napari_focus.focus.inputs import mask_on_input, prepare_cube
 
     cube, lesion_np = leaf_with_lesion
     x = prepare_cube(model, cube).x.float()
-    lesion = faithfulness._on_grid(lesion_np, model.img_size)
+    lesion = mask_on_input(lesion_np, model.img_size)
     healthy = x[:, ~lesion].median(1).values
     gidx = model.band_group.numpy()
     for g in range(model.groups.n_groups):

@@ -57,6 +57,12 @@ def test_two_cubes_and_two_methods_keep_their_results(make_napari_viewer, qtbot,
     assert dock.colour_scale.limits_text()[2] == f"{g.contrast_limits[1]:.3g} or more"  # the newest result's scale
     assert "gradient × input" in dock.status.text() and "bacterial leaf spot" in dock.status.text()
     assert "·" not in dock.status.text().split(" in ")[0]  # plain words, not "gradxinput · gradxinput"
+    dock.method_box.setCurrentIndex(dock.method_box.findData("focus_refined"))
+    assert "two passes" in dock.method_box.currentText()
+    _click_explain(qtbot, dock)
+    r = viewer.layers["leaf · saliency · FOCUS refined · bls"]  # beside the one-pass result, not instead of it
+    assert a in viewer.layers and r is not a and dock.result.refined and "typical" in dock.result.rule
+    assert dock.status.text().startswith("FOCUS refined explained")
 
 
 def test_explain_rests_on_the_top_band_with_little_saturated(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint):

@@ -23,3 +23,13 @@ def test_a_missing_or_nan_score_never_wins():
     assert math.isnan(curve_score({"rho_gt_diseased": 0.9, "group_faithfulness_diseased": float("nan"),
                                    "window_faithfulness_diseased": 0.9}))
     assert math.isnan(curve_score({"rho_gt_diseased": 0.9}))
+
+
+def test_a_two_pass_rule_is_refused_as_a_checkpoints_default(tmp_path, capsys):
+    import pytest
+
+    from napari_focus.zoo import choose_rule as cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--model", str(tmp_path), "--tune", str(tmp_path), "--rules", "calibrated", "typical_rollout"])
+    assert e.value.code == 2 and "typical_rollout: a two-pass rule" in capsys.readouterr().err

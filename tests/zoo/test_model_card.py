@@ -41,8 +41,8 @@ def test_render_only_refuses_metrics_of_another_checkpoint(tmp_path, capsys):
 
 
 def test_card_says_how_phi_was_trained_when_the_recipe_fits_a_spectral_contrast():
-    assert "spectral_contrast.py" in model_card._contrast_line("--fast --epochs 40 --spectral-contrast 1")
-    assert model_card._contrast_line("--fast --epochs 40") == ""
+    assert "spectral_contrast.py" in model_card._recipe_lines("--fast --epochs 40 --spectral-contrast 1")
+    assert model_card._recipe_lines("--fast --epochs 40") == ""
 
 
 def test_render_only_adds_a_random_backbone_row_measured_alone(tmp_path, monkeypatch):
@@ -71,3 +71,9 @@ def test_pretraining_sentence_names_what_the_random_backbone_matches_or_beats():
         "Pretraining raises accuracy (0.930 vs 0.520), AUPRC (0.458 vs 0.150) and BIO@5 tolerant (0.257 vs 0.100).")
     low = {"accuracy": 0.5, "auprc": 0.1, "bio5_tolerant": 0.2}
     assert model_card.pretraining_sentence(low, rand).startswith("Pretraining raises none of these; it does not")
+
+
+def test_card_says_how_the_light_was_jittered_when_the_recipe_did():
+    both = model_card._recipe_lines("--spectral-contrast 1 --light-jitter-level 0.9 --light-jitter-tilt 0.1")
+    assert "light_jitter.py" in both and "spectral_contrast.py" in both
+    assert "light_jitter.py" not in model_card._recipe_lines("--fast --spectral-contrast 1")
