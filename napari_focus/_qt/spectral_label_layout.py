@@ -20,16 +20,18 @@ if TYPE_CHECKING:  # pyqtgraph comes in with spectral_plot.py; this module needs
 Box = tuple[float, float, float, float]
 
 
-def place_group_labels(vb: pg.ViewBox, labels: Sequence[pg.TextItem], curve: SpectralCurve) -> list[Box]:
+def place_group_labels(vb: pg.ViewBox, labels: Sequence[pg.TextItem], curve: SpectralCurve,
+                       obstacles: Sequence[Box] = ()) -> list[Box]:
     """Group names at the top of the view, centred on the visible part of their group and kept inside, on the first
-    of two rows where they touch no other name; widest groups first, and a name that fits on neither row is hidden
-    (its shaded span stays): narrow neighbours ran together ("bluered").
+    of two rows where they touch no other name or `obstacles` (the top bands' labels, placed first: a top band's
+    wavelength matters more than a group's name); widest groups first, and a name that fits on neither row is
+    hidden (its shaded span stays): narrow neighbours ran together ("bluered").
 
-    Returns their pixel boxes for the marker labels to avoid.
+    Returns their pixel boxes.
     """
     (x0, x1), (_, top) = vb.viewRange()
     box = vb.sceneBoundingRect()
-    boxes: list[Box] = []
+    boxes: list[Box] = list(obstacles)
     spans = [curve.group_span(group) for group in curve.groups]
     order = sorted(range(len(spans)), key=lambda i: spans[i][0] - spans[i][1])  # widest first
     for i in order:
@@ -57,14 +59,15 @@ def place_group_labels(vb: pg.ViewBox, labels: Sequence[pg.TextItem], curve: Spe
                 label.setVisible(True)
                 boxes.append(mine)
                 break
-    return boxes
+    return boxes[len(obstacles):]
 
 
-def place_top_labels(vb: pg.ViewBox, labels: Sequence[pg.TextItem], obstacles: Sequence[Box] = ()) -> None:
+def place_top_labels(vb: pg.ViewBox, labels: Sequence[pg.TextItem], obstacles: Sequence[Box] = ()) -> list[Box]:
     """Keep marker labels apart and inside the plot: above, beside, higher, then below their marker.
 
     A label that fits nowhere is hidden (its marker stays; hovering names it): best bands are placed
-    first, and overlapping text (close top bands on a narrow dock) was unreadable anyway.
+    first, and overlapping text (close top bands on a narrow dock) was unreadable anyway. Returns the placed
+    labels' pixel boxes.
     """
     box = vb.sceneBoundingRect()
     placed = list(obstacles)
@@ -86,3 +89,4 @@ def place_top_labels(vb: pg.ViewBox, labels: Sequence[pg.TextItem], obstacles: S
         if fits:
             label.setAnchor((ax, ay))
             placed.append((cx, cy, w, h))
+    return placed[len(obstacles):]

@@ -311,11 +311,12 @@ class SpectralPlotWidget(QWidget):
         self.plot_item.setYRange(lo, hi + HEADROOM * (hi - lo), padding=0.02)
 
     def _layout_labels(self, *_: Any) -> None:
-        """Re-place the text after a zoom, pan or resize: group names first, then the marker labels
-        (spectral_label_layout.py)."""
+        """Re-place the text after a zoom, pan or resize: the top bands' labels first, then the group names
+        around them (spectral_label_layout.py)."""
         vb = self.plot_item.getViewBox()
-        groups = [] if self.curve is None else place_group_labels(vb, self._group_labels, self.curve)
-        place_top_labels(vb, self.top_labels, groups)
+        tops = place_top_labels(vb, self.top_labels)
+        if self.curve is not None:
+            place_group_labels(vb, self._group_labels, self.curve, tops)
 
     def _place_line(self) -> None:
         """Put both lines on the current band without emitting (QSignalBlocker), then refresh the label."""

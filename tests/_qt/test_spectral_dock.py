@@ -314,3 +314,22 @@ def test_crowded_group_names_never_run_together(qtbot, wl16):
     assert shown and len(shown) <= len(groups)
     rects = [lab.sceneBoundingRect() for lab in shown]
     assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
+
+
+def test_the_top_bands_label_shows_even_under_the_group_names(qtbot, wl16):
+    """A tall narrow peak in a group whose name sits right above it: the band's wavelength wins, and no group name
+    overlaps any band label."""
+    groups = [SpectralGroup(name, 2 * i, 2 * i + 1) for i, name in
+              enumerate(["blue·1", "blue·2", "green·1", "green·2", "red", "red-edge", "NIR-1·1", "NIR-1·2"])]
+    imp = np.full(wl16.size, 0.1)
+    imp[13] = 1.0  # the top band, under "NIR-1·1"
+    plot = SpectralPlotWidget(SpectralCurve(imp, wavelengths_nm=wl16, groups=groups, top_k=3))
+    qtbot.addWidget(plot)
+    plot.resize(380, 440)
+    plot.show()
+    qtbot.waitExposed(plot)
+    plot._layout_labels()
+    assert plot.top_labels[0].isVisible()
+    bands = [lab.sceneBoundingRect() for lab in plot.top_labels if lab.isVisible()]
+    names = [lab.sceneBoundingRect() for lab in plot._group_labels if lab.isVisible()]
+    assert names and not any(a.intersects(b) for a in bands for b in names)
