@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="FOCUS checkpoint folder (default: the embedded one)")
     ap.add_argument("--class", dest="class_name", default="bls", help="class to explain (default: bls)")
+    ap.add_argument("--method", default="focus", help="the dock's method key (focus, focus_refined, gradxinput, ...)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     model, trained = pick_model(args.model)
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     dock.set_model_folder(model)
     if args.class_name in [dock.class_box.itemText(i) for i in range(dock.class_box.count())]:
         dock.class_box.setCurrentText(args.class_name)
+    dock.method_box.setCurrentIndex(dock.method_box.findData(args.method))
     app = QApplication.instance()
     t0 = time.perf_counter()
     if dock.start() is None:

@@ -20,7 +20,7 @@ def _exp(scale: float) -> SimpleNamespace:
     T *= scale
     return SimpleNamespace(T=T, M=T.sum(0), B=T.reshape(6, -1).max(1), leaf_mask=leaf, class_name="bls",
                            method="focus", rule="r", model_sha256="0", probabilities=[0.1, 0.9], predicted="bls",
-                           wavelengths_nm=None)
+                           wavelengths_nm=None, refined=False)
 
 
 @pytest.mark.parametrize("scale", [1e-6, 1.0, 230.0])

@@ -323,10 +323,10 @@ are interpolated away, divided by the drop for random windows.
 ## Limits
 Simulated leaves only (flat leaves, synthetic soil); one training seed; the backbone is tiny and briefly
 pretrained. Cubes whose wavelengths differ are resampled to the model's bands. The class depends on the light
-more than the map does: docs/benchmarks.md, "Leaves made differently", gives each shipped model's accuracy on
-leaves whose light a calibration left tilted across the bands or dimmer than usual
-(`napari-focus simulate --light-tilt/--light-level` makes such leaves). The refined curve costs a second
-forward pass; it is what the model's dependence supports best, and the default curve is one pass.
+more than the map does: docs/benchmarks.md, "Leaves made differently", measures the VNIR model on leaves whose
+light a calibration left tilted across the bands or dimmer than usual (`napari-focus simulate
+--light-tilt/--light-level` makes such leaves for any sensor). The default curve is one forward pass; the refined
+curve (`explain --refine`, or the Explain dock's method box) costs a second one.
 """
 
 
