@@ -10,10 +10,12 @@ dlopened by a ctypes call that releases the GIL (`napari_focus/native_preload.py
 pyqtgraph and what napari's first layers need (pandas, skimage.color.colorconv, vispy's dash patterns and
 interpolation kernels) are imported or built in a background thread when the dock opens
 (`napari_focus/_qt/explain_worker.py`), with the cyclic GC paused and one full collection at the end; once that is
-done, the Spectral importance widget is made and docked, empty and hidden (so napari's synchronous write of its
-settings file on docking happens now, not on the first result), and the picked cube's leaf mask is computed in a
-thread and shown, so a first explain inserts no Labels layer; the worker prepares contrast limits, the curve and the
-result's napari layer objects; the GUI thread then adds the result one step per event-loop turn (single-shot timer
+done, the Spectral importance widget is made and docked, empty, saying to explain a cube (so napari's synchronous
+write of its settings file on docking, the canvas's shrinking and the plot's first paint happen now, not on the first
+result), and the picked cube's leaf mask is computed in a thread and shown, so a first explain inserts no Labels
+layer; the worker renders a tiled saliency cube up to 1 GiB (`explain_layers.render_ahead`, so napari's first slice
+of it on the GUI thread does not wait for its tiles) and prepares contrast limits, the curve and the result's napari
+layer objects; the GUI thread then adds the result one step per event-loop turn (single-shot timer
 steps 40 ms apart, so that the relayout and repaint each step posts run before the next), each layer without making it
 the active one, with the whole main window's repaints held until the last one is in and its one repaint in a turn of
 its own, and the curve in three turns before its dock is shown; a re-run for the same class refills its layers and

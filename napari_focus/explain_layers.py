@@ -21,6 +21,7 @@ _INFERNO_STOPS = ((0.0874, 0.0446, 0.2248), (0.2582, 0.0386, 0.4065), (0.4163, 0
                   (0.9545, 0.4687, 0.0999), (0.9876, 0.6453, 0.0399), (0.9644, 0.8438, 0.2734))
 OPAQUE_FROM = 0.7  # fraction of the contrast range where the overlay becomes fully opaque
 SATURATED_AT_MOST = 0.02  # of the leaf's pixels at the curve's top band: the top of the colour scale
+RENDER_AHEAD_BYTES = 1 << 30  # a lazy saliency cube up to this size is rendered before it becomes a layer
 METHOD_LABELS = {"focus": "FOCUS", "gradxinput": "gradient × input", "gradcam": "Grad-CAM"}
 # the band curve (B) each method gives; Grad-CAM's map has no band axis, so its curve is gradient × input's
 CURVE_OF = {"gradcam": "gradxinput"}
@@ -101,6 +102,17 @@ def _leaf_or_all(leaf: Any, shape: tuple) -> np.ndarray:
     if mask is None or mask.shape != tuple(shape) or not mask.any():
         return np.ones(shape, bool)
     return mask
+
+
+def render_ahead(exp: Any, budget: int = RENDER_AHEAD_BYTES) -> None:
+    """Render a lazy (tiled) saliency cube now, in the caller's thread, when it is at most `budget` bytes.
+
+    Why: napari slices an image layer on the GUI thread, so a lazy T made the first draw of the top band, and every
+    band scrubbed to, wait for its tiles (220-440 ms per band for a 512² leaf), while the whole cube renders in one
+    go in about half a second (docs/benchmarks.md, "GUI responsiveness: a 512² cube"). Larger cubes stay lazy."""
+    t = exp.T
+    if hasattr(t, "dask") and int(np.prod(t.shape)) * np.dtype(t.dtype).itemsize <= budget:
+        exp.T = np.asarray(t)
 
 
 def saliency_layer_data(exp: Any, scale: Any = None, translate: Any = None, cube_name: str = "cube",

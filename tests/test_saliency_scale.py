@@ -40,3 +40,19 @@ def test_bad_bands_are_never_the_top_band_and_gradcam_says_whose_curve_it_is():
     assert top_band([1.0, 9.0, 2.0], good_bands=[1, 0, 1]) == 2
     assert top_band([np.nan, np.nan]) == 0
     assert curve_label("gradcam") == "gradient × input (the band curve of Grad-CAM)"
+
+
+def test_a_lazy_saliency_cube_is_rendered_ahead_when_small_and_left_lazy_when_large():
+    da = pytest.importorskip("dask.array")
+    from napari_focus.explain_layers import render_ahead
+
+    T = np.random.default_rng(0).random((4, 8, 8)).astype(np.float32)
+    small = SimpleNamespace(T=da.from_array(T, chunks=(1, 8, 8)))
+    render_ahead(small)
+    assert isinstance(small.T, np.ndarray) and np.array_equal(small.T, T)
+    large = SimpleNamespace(T=da.from_array(T, chunks=(1, 8, 8)))
+    render_ahead(large, budget=T.nbytes - 1)
+    assert hasattr(large.T, "dask")
+    ready = SimpleNamespace(T=T)
+    render_ahead(ready)
+    assert ready.T is T

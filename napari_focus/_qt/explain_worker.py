@@ -202,7 +202,7 @@ def job(cube: Cube, model: Any, class_name: Any, method: str, leaf: Any,
         import torch
 
         from ..explain_job import default_checkpoint, explain_steps, load_model
-        from ..explain_layers import curve_from_explanation, saliency_layer_data
+        from ..explain_layers import curve_from_explanation, render_ahead, saliency_layer_data
         from .result_layers import build_layers
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
@@ -211,6 +211,7 @@ def job(cube: Cube, model: Any, class_name: Any, method: str, leaf: Any,
     refine = method == REFINED  # the dock's method list offers FOCUS's two-pass curve as a method of its own
     exp = yield from explain_steps(cube, model, class_name=class_name, method="focus" if refine else method,
                                    leaf_mask=leaf, on_tile=on_tile, should_stop=should_stop, refine=refine)
+    render_ahead(exp)  # here, not in napari's first slice on the GUI thread
     scale, translate, bbl, name = layer_geometry
     layer_data = saliency_layer_data(exp, scale, translate, name, bbl)
     built = build_layers(layer_data, exp.leaf_mask, scale, translate)

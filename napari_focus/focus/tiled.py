@@ -319,8 +319,8 @@ def _band_max(st: _Stitcher, leaf: np.ndarray) -> np.ndarray:
         for r0 in range(0, h, rows):
             blk = st.render(slice(b0, b0 + nb), slice(r0, r0 + rows), slice(None))
             lf = leaf[r0:r0 + rows]
-            if lf.any():
-                B[b0:b0 + nb] = np.maximum(B[b0:b0 + nb], blk[:, lf].max(1))
+            if lf.any():  # a masked reduction, not blk[:, lf]: boolean indexing copies under the GIL (GUI stalls)
+                B[b0:b0 + nb] = np.maximum(B[b0:b0 + nb], blk.max(axis=(1, 2), where=lf[None], initial=0.0))
     return B
 
 
