@@ -10,25 +10,23 @@ dlopened by a ctypes call that releases the GIL (`napari_focus/native_preload.py
 pyqtgraph and what napari's first layers need (pandas, skimage.color.colorconv, vispy's dash patterns and
 interpolation kernels) are imported or built in a background thread when the dock opens
 (`napari_focus/_qt/explain_worker.py`), with the cyclic GC paused and one full collection at the end; once that is
-done, the Spectral importance widget is made and docked, empty, saying to explain a cube (so napari's synchronous
-write of its settings file on docking, the canvas's shrinking and the plot's first paint happen now, not on the first
-result), and the picked cube's leaf mask is computed in a thread and shown, so a first explain inserts no Labels
-layer; the worker renders a tiled saliency cube up to 1 GiB (`explain_layers.render_ahead`, so napari's first slice
-of it on the GUI thread does not wait for its tiles) and prepares contrast limits, the curve and the result's napari
-layer objects; the GUI thread then adds the result one step per event-loop turn (single-shot timer
-steps 40 ms apart, so that the relayout and repaint each step posts run before the next), each layer without making it
-the active one, with the whole main window's repaints held until the last one is in and its one repaint in a turn of
-its own, and the curve in three turns before its dock is shown; a re-run for the same class refills its layers and
-updates the plot's items in place; the band link's handlers are plain functions on `dims.point`. What is left:
-extension modules' imports, napari's synchronous write of its settings file when a dock is docked, and the one full
-collection, while the dock opens; napari's own work to insert an Image layer (vispy nodes, layer controls, scene-graph
-overlays, event wiring: 60–97 ms on this CPU, quiet) with the relayout it posts, which Qt runs before any timer; and
-the window's repaint (software OpenGL composes the canvas into every repaint at 1600×1000: the "window repainted" rows
-of (b) show one frame costs ~70–100 ms here). napari keeps its own dims handlers ahead of any plugin's, so the line
-moves after napari has sliced the layers. Of a stall, *GUI-thread CPU* is what the GUI thread computed and *waiting
-for a core* its time runnable on a loaded machine; the rest it was blocked (the GIL, the dynamic linker's lock, the GL
-driver's threads, the X server).
-"""
+done, the Spectral importance widget is made and docked, empty and hidden (so napari's synchronous write of its
+settings file on docking happens now, not on the first result), and the picked cube's leaf mask is computed in a
+thread and shown, so a first explain inserts no Labels layer; the worker renders a tiled saliency cube up to 1 GiB
+(`explain_layers.render_ahead`, so napari's first slice of it on the GUI thread does not wait for its tiles) and
+prepares contrast limits, the curve and the result's napari layer objects; the GUI thread then adds the result one
+step per event-loop turn (single-shot timer steps 40 ms apart, so that the relayout and repaint each step posts run
+before the next), each layer without making it the active one, with the whole main window's repaints held until the
+last one is in and its one repaint in a turn of its own, and the curve in three turns before its dock is shown; a
+re-run for the same class refills its layers and updates the plot's items in place; the band link's handlers are plain
+functions on `dims.point`. What is left: extension modules' imports, napari's synchronous write of its settings file
+when a dock is docked, and the one full collection, while the dock opens; napari's own work to insert an Image layer
+(vispy nodes, layer controls, scene-graph overlays, event wiring: 60–97 ms on this CPU, quiet) with the relayout it
+posts, which Qt runs before any timer; and the window's repaint (software OpenGL composes the canvas into every
+repaint at 1600×1000: the "window repainted" rows of (b) show one frame costs ~70–100 ms here). napari keeps its own
+dims handlers ahead of any plugin's, so the line moves after napari has sliced the layers. Of a stall, *GUI-thread
+CPU* is what the GUI thread computed and *waiting for a core* its time runnable on a loaded machine; the rest it was
+blocked (the GIL, the dynamic linker's lock, the GL driver's threads, the X server). """
 
 
 def _gap_row(label: str, g: dict) -> str:

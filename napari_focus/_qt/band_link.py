@@ -273,7 +273,7 @@ def add_spectral_dock(viewer: Any, curve: SpectralCurve, cube_layer: Any,
 def spectral_dock_steps(viewer: Any, curve: SpectralCurve, cube_layer: Any, saliency: Any = None) -> Any:
     """`add_spectral_dock` as a generator returning (widget, link), for a caller that spreads it over event-loop turns.
 
-    A dock that is there (a previous result's, or an empty one docked ahead of time by `dock_empty_plot`)
+    A dock that is there (a previous result's, or an empty one docked hidden ahead of time by `dock_hidden_plot`)
     draws the curve in parts, yielding after each (making the plot's items is 60-120 ms of GUI time the first
     time), then shows itself. Without one, the widget is made and docked in one go."""
     check_layer(cube_layer, curve)
@@ -307,16 +307,15 @@ def spectral_dock_steps(viewer: Any, curve: SpectralCurve, cube_layer: Any, sali
     return widget, link
 
 
-def dock_empty_plot(viewer: Any) -> SpectralPlotWidget:
-    """Dock an empty Spectral importance widget (it says to explain a cube) for the first result to fill.
+def dock_hidden_plot(viewer: Any) -> SpectralPlotWidget:
+    """Dock an empty Spectral importance widget, hidden, for the first result to fill and show.
 
-    Docking and the plot's first paint are the expensive part of a new dock: napari's add_dock_widget lays out the
-    window and, on the dock's `dockLocationChanged`, writes its settings file synchronously
-    (`_update_default_dock_area`: 190-310 ms of GUI time in benchmarks/gui_latency.py), the canvas shrinks to make
-    room, and pyqtgraph's first paint of the axes took ~105 ms. Done when the Explain dock opens, none of it is paid
-    between a click on Explain and its result."""
+    Docking is the expensive part of a new dock: napari's add_dock_widget lays out the window and, on the dock's
+    `dockLocationChanged`, writes its settings file synchronously (`_update_default_dock_area`: 190-310 ms of GUI
+    time in benchmarks/gui_latency.py). Done when the Explain dock opens, that is not paid while explain runs."""
     widget = SpectralPlotWidget()
-    viewer.window.add_dock_widget(widget, name=DOCK_NAME, area="right")
+    dock = viewer.window.add_dock_widget(widget, name=DOCK_NAME, area="right")
+    dock.hide()  # in the same turn: never drawn empty
     return widget
 
 
@@ -339,5 +338,5 @@ def _show_dock_of(widget: Any) -> None:
 
 __all__ = [
     "DOCK_NAME", "PIXEL_MODIFIER", "BandLink", "PixelPicker", "SpectralDockLink", "add_spectral_dock", "band_axis",
-    "check_layer", "dock_empty_plot", "dock_of", "install_pixel_picker", "link_plot_to_viewer", "spectral_dock_steps",
+    "check_layer", "dock_hidden_plot", "dock_of", "install_pixel_picker", "link_plot_to_viewer", "spectral_dock_steps",
 ]

@@ -147,17 +147,17 @@ class ExplainDock(ResultShowing, QWidget):
         self._plot_timer.start()
 
     def _dock_plot_ahead(self) -> None:
-        """Once the prefetch has imported pyqtgraph, dock the Spectral importance widget, empty, ahead of
-        the first result (`band_link.dock_empty_plot`): making and docking it is 250-450 ms of GUI time, paid while
+        """Once the prefetch has imported pyqtgraph, dock the Spectral importance widget, empty and hidden, ahead of
+        the first result (`band_link.dock_hidden_plot`): making and docking it is 250-450 ms of GUI time, paid while
         the user sets up the run rather than while the result is added (benchmarks/gui_latency.py). Not when a
         Spectral importance dock is there already."""
         if not prefetch_done():
             return
         self._plot_timer.stop()
-        from .band_link import DOCK_NAME, _find_dock, dock_empty_plot
+        from .band_link import DOCK_NAME, _find_dock, dock_hidden_plot
 
         if _find_dock(self.viewer, DOCK_NAME) is None:
-            dock_empty_plot(self.viewer)
+            dock_hidden_plot(self.viewer)
         self._offer_leaf_mask()
 
     def _offer_leaf_mask(self, *_: Any) -> None:

@@ -111,10 +111,10 @@ class ResultShowing:
         yield from add_result_layers(self.viewer, layer, exp.leaf_mask, layer_data, built[0] if built else None)
         yield ""  # the window, paused while the layers went in, repaints (~70 ms) in its own turn, not with the dock
         # pyqtgraph: imported by the prefetch thread when the dock opened (the worker waited for it), never here
-        from .band_link import DOCK_NAME, _find_dock, dock_empty_plot, spectral_dock_steps
+        from .band_link import DOCK_NAME, _find_dock, dock_hidden_plot, spectral_dock_steps
 
         if _find_dock(self.viewer, DOCK_NAME) is None:  # the first result came before the timer, or the user closed it
-            dock_empty_plot(self.viewer)  # a turn of its own
+            dock_hidden_plot(self.viewer)  # a turn of its own
             yield ""
         self.spectral = yield from spectral_dock_steps(self.viewer, curve, layer, saliency=exp.T)
         classes = list(getattr(model, "classes", []))

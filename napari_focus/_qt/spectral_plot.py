@@ -70,7 +70,7 @@ class SpectralPlotWidget(QWidget):
         self._setup_importance_plot()
         self._setup_pixel_plot()
 
-        self.status = QLabel(EMPTY)  # until a curve is set (the dock is docked, empty, before the first result)
+        self.status = QLabel(EMPTY)  # until a curve is set (the dock is docked, hidden, before the first result)
         self.status.setObjectName("spectral_status")
         self.hint = QLabel(HINT)
         self.hint.setWordWrap(True)

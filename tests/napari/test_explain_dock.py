@@ -63,10 +63,10 @@ def test_explain_adds_aligned_layers_and_curve(make_napari_viewer, qtbot, envi_c
     assert len(viewer.layers) == n + 2 and "leaf · saliency · FOCUS · healthy" in viewer.layers
 
 
-def test_spectral_dock_is_docked_empty_before_the_first_result(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint,
-                                                               monkeypatch):
-    """Docking writes napari's settings file on the GUI thread: it happens when the Explain dock opens, with a dock
-    that says to explain a cube, and the first result only fills it (no add_dock_widget while explain runs)."""
+def test_spectral_dock_is_docked_hidden_before_the_first_result(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint,
+                                                                monkeypatch):
+    """Docking writes napari's settings file on the GUI thread: it happens when the Explain dock opens, hidden, and
+    the first result only fills and shows that dock (no add_dock_widget while explain runs)."""
     from napari_focus._qt.band_link import DOCK_NAME, docked_widgets
     from napari_focus._qt.band_link import dock_of as _qdock
 
@@ -77,8 +77,8 @@ def test_spectral_dock_is_docked_empty_before_the_first_result(make_napari_viewe
     qtbot.waitUntil(lambda: DOCK_NAME in docked_widgets(viewer), timeout=60_000)
     early = docked_widgets(viewer)[DOCK_NAME]
     early = getattr(early, "__wrapped__", early)
-    assert early.curve is None and not _qdock(early).isHidden()
-    assert early.status.text().startswith("No explanation yet")  # what the user reads before the first result
+    assert early.curve is None and _qdock(early).isHidden()
+    assert early.status.text().startswith("No explanation yet")  # what a user who shows it from the Window menu reads
     added = []
     monkeypatch.setattr(viewer.window, "add_dock_widget", lambda *a, **k: added.append(a))
     _explain(qtbot, dock)
