@@ -232,8 +232,7 @@ def _explain_focus(model, prep, classes, rule, leaf, want_diag: bool) -> list[Ex
     with torch.inference_mode(), autocast(dev):
         out = model(prep.x[None].to(dev), record=True, diagnostics=want_diag)
         out.leaf_patches = leaf_patches(leaf, (gh, gw))
-        if {map_rule, curve_rule} & NEEDS_SECOND_PASS:
-            out.typical_group_logits = model(typical_leaf(prep.x, leaf)[None].to(dev)).group_logits[0]
+        typical_pass(model, out, prep.x, leaf, map_rule, curve_rule)
         vals = model.predict_values(out.logits)[0].cpu().numpy()
         pred = _prediction(model, vals)
         with one_torch_thread():  # the readout is many small ops, which a busy thread pool slows several-fold
@@ -246,6 +245,13 @@ def _explain_focus(model, prep, classes, rule, leaf, want_diag: bool) -> list[Ex
                                         leaf_mask=leaf, metrics=metrics, notes=list(notes),
                                         refined=curve_rule in NEEDS_SECOND_PASS))
     return exps
+
+
+def typical_pass(model: FocusModel, out: Any, x: torch.Tensor, leaf: np.ndarray, *rules: str) -> None:
+    """When a rule weighs groups against the typical leaf, run its second forward pass and keep the group logits on
+    `out` (readout.group_weight reads them); nothing otherwise. Call inside inference mode."""
+    if set(rules) & NEEDS_SECOND_PASS:
+        out.typical_group_logits = model(typical_leaf(x, leaf)[None].to(_device(model))).group_logits[0]
 
 
 def leaf_patches(leaf: np.ndarray, grid: tuple[int, int]) -> torch.Tensor:

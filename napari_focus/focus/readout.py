@@ -189,20 +189,11 @@ def group_weight(model: FocusModel, out: FocusOutput, c: int, kind: str) -> torc
     z = out.group_logits[0].float()  # (K, G)
     if kind == "one":
         return torch.ones(z.shape[1], device=z.device)
-    if kind == "typical":
+    reference = _reference_margins(model, out, kind, z)
+    if reference is not None:  # the margin above a reference: the stored one, or the typical leaf's
         from napari_focus.focus.reference import group_margins
 
-        base = getattr(out, "typical_group_logits", None)
-        if base is None:
-            raise FocusError("this readout needs the typical leaf's forward pass (explain sets it)")
-        dev = group_margins(model, z[None])[0] - group_margins(model, base[None].float().to(z))[0]
-        if model.task == "regression" or z.shape[0] == 1:
-            return dev[0].abs()
-        return dev[c].clamp_min(0)
-    if kind == "calibrated" and model.margin_ref is not None:
-        from napari_focus.focus.reference import group_margins
-
-        dev = group_margins(model, z[None])[0] - model.margin_ref.to(z)
+        dev = group_margins(model, z[None])[0] - reference
         if model.task == "regression" or z.shape[0] == 1:
             return dev[0].abs()
         return dev[c].clamp_min(0)
@@ -211,6 +202,21 @@ def group_weight(model: FocusModel, out: FocusOutput, c: int, kind: str) -> torc
             return torch.ones(1, device=z.device)
         return (z[0] - z[0].mean()).abs()
     return (z[c] - z.mean(0)).clamp_min(0)
+
+
+def _reference_margins(model: FocusModel, out: FocusOutput, kind: str, z: torch.Tensor) -> torch.Tensor | None:
+    """(K, G) margins a weight of `kind` is measured against; None for the raw margin (and for "calibrated" without a
+    stored reference)."""
+    if kind == "typical":
+        from napari_focus.focus.reference import group_margins
+
+        base = getattr(out, "typical_group_logits", None)
+        if base is None:
+            raise FocusError("this readout needs the typical leaf's forward pass (explain sets it)")
+        return group_margins(model, base[None].float().to(z))[0]
+    if kind == "calibrated" and model.margin_ref is not None:
+        return model.margin_ref.to(z)
+    return None
 
 
 def band_share(model: FocusModel, out: FocusOutput, scaled: bool) -> torch.Tensor:

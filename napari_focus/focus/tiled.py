@@ -43,9 +43,10 @@ from napari_focus.focus.explain import (
     leaf_patches,
     reference_notes,
     resolve_class,
+    typical_pass,
 )
 from napari_focus.focus.factored import one_torch_thread as _one_torch_thread
-from napari_focus.focus.inputs import band_mapping, prepare_cube, typical_leaf
+from napari_focus.focus.inputs import band_mapping, prepare_cube
 from napari_focus.focus.model import FocusModel
 from napari_focus.focus.readout import NEEDS_SECOND_PASS, parse_rule, patch_saliency
 from napari_focus.focus.tiles import Tile, grid_plan, labels_from_mask, leaf_plan, should_tile
@@ -293,8 +294,7 @@ def _tile_factor(model: FocusModel, sub: Cube, mapping: Any, U: np.ndarray, t: T
     with torch.inference_mode(), autocast(dev):
         out = model(prep.x[None].to(dev), record=True)
         out.leaf_patches = leaf_patches(mask > 0, (gh, gw))
-        if {map_rule, curve_rule} & NEEDS_SECOND_PASS:
-            out.typical_group_logits = model(typical_leaf(prep.x, mask > 0)[None].to(dev)).group_logits[0]
+        typical_pass(model, out, prep.x, mask > 0, map_rule, curve_rule)
         vals = model.predict_values(out.logits)[0].float().cpu().numpy()
         Ps, Us = [], []
         for c in classes:
