@@ -38,6 +38,10 @@ def register(subparsers: Any) -> None:
     t.add_argument("--contrast-bound", type=float_in(0.0, 1e4, lo_open=True), default=None,
                    help="cap each band's spectral-contrast change at this / |g| (|g|: its group's band count; "
                         "default: no cap)")
+    t.add_argument("--contrast-gain-cap", type=float_in(0.0, 1e4, lo_open=True), default=None, metavar="C",
+                   help="amplify no group's spectral contrast more than C × the median group's (a group whose "
+                        "classes differ only at noise level inside it is not made a high-gain derivative; "
+                        "default: no cap)")
     t.add_argument("--light-jitter-level", type=float_in(0.0, 1.0, lo_open=True), default=None, metavar="LOWEST",
                    help="see each training leaf under its own light level, drawn in LOWEST..1 (with "
                         "--light-jitter-tilt: and its own tilt), so the model cannot read its class from the light")
@@ -222,6 +226,7 @@ def _train(args: argparse.Namespace) -> int:
                  progress=log.watch(_bar("train", lines_in_logs=True)), fast=args.fast, cache_views=args.views,
                  on_epoch=log, resume_dir=partial, restart=args.restart,
                  spectral_contrast=args.spectral_contrast, contrast_bound=args.contrast_bound,
+                 contrast_gain_cap=args.contrast_gain_cap,
                  light_jitter=_light_jitter(args.light_jitter_level, args.light_jitter_tilt))
     folder = save_checkpoint(model.cpu(), args.out)
     clear_state(partial)

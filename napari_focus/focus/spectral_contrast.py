@@ -69,7 +69,7 @@ def _direction(model: Any, features: np.ndarray, y: torch.Tensor) -> np.ndarray:
 
 
 def fit_spectral_contrast(model: Any, x: torch.Tensor, y: torch.Tensor, strength: float = 1.0,
-                          bound: float | None = None) -> dict[str, Any]:
+                          bound: float | None = None, gain_cap: float | None = None) -> dict[str, Any]:
     """Add `strength` × the fitted in-group contrast to Φ (model calibrated first); returns a summary for logs.
 
     Per group, the contrast's weights are scaled so that its image has, over the first samples' pixels, the same
@@ -79,6 +79,11 @@ def fit_spectral_contrast(model: Any, x: torch.Tensor, y: torch.Tensor, strength
     contrast zero-sum: why: on correlated bands (NIR's plateau) matching the image spreads needs gains of ±10–20,
     which turn the group's image into a high-gain spectral derivative of noise-level differences, and the model
     then draws its evidence from there rather than from where the classes' spectra differ most.
+
+    `gain_cap` caps each group's scale factor (its contrast image's amplification) at `gain_cap` × the median
+    of the groups' factors: a group whose class difference is flat inside it (a contrast image at noise level)
+    is amplified no more than a typical group, while groups whose contrast already stands out keep theirs
+    (unlike `bound`, which also shrinks those).
     """
     if not bool(model.calibrated):
         model.calibrate(x[: min(8, len(x))].to(next(model.parameters()).device))
@@ -88,19 +93,23 @@ def fit_spectral_contrast(model: Any, x: torch.Tensor, y: torch.Tensor, strength
     xs = _normalised(model, x[:_SCALE_SAMPLES])
     with torch.no_grad():
         add = torch.zeros(len(used))
+        factors: dict[int, torch.Tensor] = {}
         for g in range(model.groups.n_groups):
             members = groups == g
             if int(members.sum()) < 2:
                 continue
             wg = w[members] - w[members].mean()
             contrast = torch.einsum("c,bchw->bhw", wg, xs[:, members])
-            mean_img = xs[:, members].mean(1)
-            add[members] = wg * (mean_img.std() / contrast.std().clamp_min(1e-8))
+            factors[g] = xs[:, members].mean(1).std() / contrast.std().clamp_min(1e-8)
+            add[members] = wg
+        cap = float(gain_cap) * float(torch.stack(list(factors.values())).median()) if gain_cap and factors else None
+        for g, f in factors.items():
+            add[groups == g] *= f if cap is None else min(float(f), cap)
         add = float(strength) * add
         if bound is not None:
             add = _bounded(add, groups, model.groups.n_groups, float(bound))
         model.phi[used] += add.to(model.phi)[:, None]
-    return {"strength": float(strength), "bound": bound, "bands_changed": int((add != 0).sum()),
+    return {"strength": float(strength), "bound": bound, "gain_cap": gain_cap, "bands_changed": int((add != 0).sum()),
             "max_abs_change": float(add.abs().max())}
 
 

@@ -165,6 +165,7 @@ def train(
     restart: bool = False,
     spectral_contrast: float = 0.0,
     contrast_bound: float | None = None,
+    contrast_gain_cap: float | None = None,
     light_jitter: LightJitter | None = None,
 ) -> TrainHistory:
     """Train the trainable tensors (docs/method.md §3.7) (`fast`: prompts + head only); returns the history.
@@ -179,7 +180,8 @@ def train(
     (`resume.clear_state`) once the result is saved, so a crash while saving loses no training.
     `spectral_contrast` > 0: first fit Φ's in-group spectral contrast at that strength
     (`spectral_contrast.fit_spectral_contrast`; deterministic, so a resumed run refits the same Φ), its gain
-    bounded by `contrast_bound` / |g| per band (None: unbounded).
+    bounded by `contrast_bound` / |g| per band (None: unbounded), each group's amplification at most
+    `contrast_gain_cap` × the median group's (None: uncapped).
     `light_jitter`: scale each training leaf by its own light level and tilt (drawn from `seed`) before anything
     else sees it, the contrast fit and the margin reference included (light_jitter.py); the validation leaves
     are left as they are.
@@ -198,13 +200,14 @@ def train(
         if spectral_contrast:
             from napari_focus.focus.spectral_contrast import fit_spectral_contrast
 
-            fit_spectral_contrast(model, x, y, spectral_contrast, bound=contrast_bound)
+            fit_spectral_contrast(model, x, y, spectral_contrast, bound=contrast_bound, gain_cap=contrast_gain_cap)
         resumer = Resumer(None)
         if resume_dir is not None:
             settings = dict(epochs=epochs, lr=lr, sink_weight=sink_weight, batch_size=batch_size, seed=seed,
                             augment_views=augment_views, fast=fast, weight_decay=weight_decay, cache_views=cache_views,
                             spectral_contrast=spectral_contrast,
                             **({"contrast_bound": contrast_bound} if contrast_bound is not None else {}),
+                            **({"contrast_gain_cap": contrast_gain_cap} if contrast_gain_cap is not None else {}),
                             **({"light_jitter": light_jitter.to_dict()} if light_jitter is not None else {}))
             fp = fingerprint(model, settings, {"x": x, "y": y, "xv": xv, "yv": yv})
             resumer = Resumer(resume_dir, fp, restart=restart)

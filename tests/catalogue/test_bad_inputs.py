@@ -113,6 +113,7 @@ ARGUMENTS: dict[str, list[str]] = {
     "--sink-weight -1": ["train", "--data", "d", "--out", "o", "--sink-weight", "-1"],
     "--prompt-std -0.1": ["train", "--data", "d", "--out", "o", "--prompt-std", "-0.1"],
     "--spectral-contrast nan": ["train", "--data", "d", "--out", "o", "--spectral-contrast", "nan"],
+    "--contrast-gain-cap 0": ["train", "--data", "d", "--out", "o", "--contrast-gain-cap", "0"],
     "--seed -1": ["train", "--data", "d", "--out", "o", "--seed", "-1"],
     "--light-jitter-level 0": ["train", "--data", "d", "--out", "o", "--light-jitter-level", "0"],
     "--light-jitter-level 1.2": ["train", "--data", "d", "--out", "o", "--light-jitter-level", "1.2"],

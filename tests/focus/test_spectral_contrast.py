@@ -63,14 +63,19 @@ def test_cancelled_training_restores_phi():
     assert torch.equal(m.phi, before)
 
 
-def test_bound_caps_every_band_change_at_bound_over_group_size_and_keeps_the_shape():
+def _free_and_capped_changes(**cap: float) -> tuple[torch.Tensor, torch.Tensor, object]:
+    """Φ's change per band from the free contrast fit and from the fit with `cap` (bound= or gain_cap=), and the
+    capped model."""
     x, y = _two_class_cubes()
     free, capped = tiny_model(classes=("a", "b")), tiny_model(classes=("a", "b"))
     before = free.phi.detach().clone()[:, 0]
     fit_spectral_contrast(free, x, y, 1.0)
-    fit_spectral_contrast(capped, x, y, 1.0, bound=0.05)
-    d_free = (free.phi.detach()[:, 0] - before)
-    d_cap = (capped.phi.detach()[:, 0] - before)
+    fit_spectral_contrast(capped, x, y, 1.0, **cap)
+    return free.phi.detach()[:, 0] - before, capped.phi.detach()[:, 0] - before, capped
+
+
+def test_bound_caps_every_band_change_at_bound_over_group_size_and_keeps_the_shape():
+    d_free, d_cap, capped = _free_and_capped_changes(bound=0.05)
     sizes = torch.as_tensor(capped.groups.sizes, dtype=torch.float32)
     gidx = capped.band_group
     used = gidx >= 0
@@ -83,3 +88,29 @@ def test_bound_caps_every_band_change_at_bound_over_group_size_and_keeps_the_sha
             ratio = d_cap[m] / d_free[m].abs().max()
             assert torch.allclose(ratio * float(d_free[m].abs().max()) / float(d_cap[m].abs().max() or 1),
                                   d_free[m] / float(d_free[m].abs().max()), atol=1e-5)
+
+
+def test_gain_cap_holds_a_noise_level_group_to_the_median_amplification_and_keeps_the_others():
+    d_free, d_cap, capped = _free_and_capped_changes(gain_cap=1.0)
+    gidx = capped.band_group
+    first, last = gidx == 0, gidx == capped.groups.n_groups - 1
+    # the planted first-group contrast stands out of its group's image: its amplification is below the median
+    # ones and is kept; the last group's contrast (leaf-to-leaf noise only) needed more and is cut down
+    assert torch.allclose(d_cap[first], d_free[first], atol=1e-6)
+    assert float(d_cap[last].abs().max()) < 0.5 * float(d_free[last].abs().max())
+    for g in range(capped.groups.n_groups):
+        m = gidx == g
+        assert abs(float(d_cap[m].sum())) < 1e-6  # still zero-sum
+        if float(d_free[m].abs().max()) > 0:  # each group keeps its shape, only its scale may fall
+            k = float(d_cap[m].abs().max()) / float(d_free[m].abs().max())
+            assert 0 <= k <= 1 + 1e-6
+            assert torch.allclose(d_cap[m], k * d_free[m], atol=1e-6)
+
+
+def test_train_fits_the_capped_contrast_it_is_asked_for():
+    x, y = _two_class_cubes(8)
+    fitted, trained = tiny_model(classes=("a", "b")), tiny_model(classes=("a", "b"))
+    fit_spectral_contrast(fitted, x, y, 1.0, gain_cap=1.0)
+    train(trained, (x, y), epochs=1, batch_size=4, fast=True, cache_views=1, spectral_contrast=1.0,
+          contrast_gain_cap=1.0)
+    assert torch.allclose(trained.phi, fitted.phi)  # the fast path keeps the fitted Φ
