@@ -32,7 +32,13 @@ class Rule:
     weight: str  # "one" | "margin" | "calibrated" | "typical"
     share: str  # "share" | "share_g" | "direct" | "input" | "input_where"
     doc: str
+    even: float = 0.0  # input shares: this part of each group's weight is spread evenly over its bands
 
+
+#: the part of a group's weight the `*_even` rules spread evenly over the group's bands: the band share is exact
+#: only as a decomposition of the group token's deviation, and windows it leaves empty can still carry the margin
+#: (docs/method.md, "The spectral curve"); the value was chosen on tuning leaves (docs/benchmarks.md)
+EVEN_PART = 0.5
 
 RULES: dict[str, Rule] = {
     "paper": Rule("last", "one", "share", "paper-literal: last-layer prompt attention × band share"),
@@ -53,11 +59,22 @@ RULES: dict[str, Rule] = {
                             "as calibrated, the band's part summed over every leaf patch alike"),
     "calibrated_rollout": Rule("rollout_spectral", "calibrated", "input_where",
                                "as calibrated, with the group-contrastive rollout for where"),
+    "calibrated_even": Rule("last", "calibrated", "input_where",
+                            "as calibrated, with half of each group's weight spread evenly over its bands",
+                            even=EVEN_PART),
+    "calibrated_rollout_even": Rule("rollout_spectral", "calibrated", "input_where",
+                                    "as calibrated_rollout, with half of each group's weight spread evenly over "
+                                    "its bands", even=EVEN_PART),
     "typical": Rule("last", "typical", "input_where",
                     "as calibrated, the group weight measured against the same leaf with every leaf pixel at its "
                     "median spectrum (a second forward pass)"),
     "typical_rollout": Rule("rollout_spectral", "typical", "input_where",
                             "as typical, with the group-contrastive rollout for where (a second forward pass)"),
+    "typical_even": Rule("last", "typical", "input_where",
+                         "as typical, with half of each group's weight spread evenly over its bands", even=EVEN_PART),
+    "typical_rollout_even": Rule("rollout_spectral", "typical", "input_where",
+                                 "as typical_rollout, with half of each group's weight spread evenly over its bands",
+                                 even=EVEN_PART),
 }
 #: rules whose group weight needs the checkpoint's stored margin reference (reference.py)
 NEEDS_REFERENCE = frozenset(r for r, v in RULES.items() if v.weight == "calibrated")
@@ -115,6 +132,7 @@ def refined_rule(name: str | None) -> str:
     if curve_rule in NEEDS_SECOND_PASS:
         return map_rule if map_rule == curve_rule else f"{map_rule}+{curve_rule}"
     refined = "typical" if RULES[curve_rule].attention == "last" else "typical_rollout"
+    refined += "_even" if RULES[curve_rule].even else ""
     return f"{map_rule}+{refined}"
 
 
@@ -327,7 +345,11 @@ def patch_saliency(model: FocusModel, out: FocusOutput, c: int, rule: str) -> to
     w = group_weight(model, out, c, r.weight)  # (G,)
     if r.share in ("input", "input_where"):
         a = _peak_normalised(a, out)
-        return w[gidx, None] * a[gidx] * input_share(model, out, a if r.share == "input_where" else None)[:, None]
+        share = input_share(model, out, a if r.share == "input_where" else None)
+        if r.even:
+            sizes = torch.as_tensor(model.groups.sizes, device=share.device, dtype=share.dtype)[gidx]
+            share = (1 - r.even) * share + r.even / sizes
+        return w[gidx, None] * a[gidx] * share[:, None]
     s = band_share(model, out, scaled=r.share == "share_g")  # (Cu, N)
     return w[gidx, None] * a[gidx] * s
 

@@ -150,6 +150,25 @@ def test_calibrated_curve_puts_the_group_share_on_the_band_where_the_lesion_diff
             assert share[gidx == g].sum() == pytest.approx(1.0, abs=1e-4) or share[gidx == g].sum() == 0
 
 
+@pytest.mark.parametrize("rule", ["calibrated", "calibrated_rollout"])
+def test_an_even_rule_keeps_each_groups_mass_and_spreads_half_of_it_evenly(model, rule):
+    """The `_even` twin of a rule: the same group masses; within a group half the mass by the band share, half
+    evenly, so no band of a weighted group is left at 0 and the band the lesion moves still leads its group."""
+    model.margin_ref = torch.zeros(model.n_classes, model.groups.n_groups)
+    gidx = model.band_group.numpy()
+    cube = _lesioned_cube(2)
+    base = explain(model, cube, class_index=0, rule=rule)
+    even = explain(model, cube, class_index=0, rule=f"{rule}_even")
+    members = np.flatnonzero(gidx == gidx[2])
+    assert base.B[members].sum() > 0 and (base.B[members] == 0).any()  # the share alone leaves bands empty
+    for g in range(model.groups.n_groups):
+        m = gidx == g
+        assert even.B[m].sum() == pytest.approx(base.B[m].sum(), rel=1e-4, abs=1e-9)
+        np.testing.assert_allclose(even.B[m], 0.5 * base.B[m] + 0.5 * base.B[m].mean(), rtol=1e-4, atol=1e-9)
+    assert int(members[np.argmax(even.B[members])]) == 2
+    assert (even.B[members] > 0).all()
+
+
 def test_a_checkpoint_without_a_stored_reference_says_its_curve_uses_raw_margins(model):
     model.margin_ref = None
     exp = explain(model, _cube(), rule="calibrated")

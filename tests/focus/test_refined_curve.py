@@ -41,7 +41,9 @@ def test_refined_rule_keeps_the_map_and_swaps_the_curves_group_weight():
     assert refined_rule("margin+calibrated") == "margin+typical"
     assert refined_rule("rollout_spectral") == "rollout_spectral+typical_rollout"
     assert refined_rule("paper+typical_rollout") == "paper+typical_rollout"  # already refined
-    assert {"typical", "typical_rollout"} == NEEDS_SECOND_PASS
+    assert refined_rule("paper+calibrated_rollout_even") == "paper+typical_rollout_even"  # the same band shares
+    assert refined_rule("calibrated_even") == "calibrated_even+typical_even"
+    assert {"typical", "typical_rollout", "typical_even", "typical_rollout_even"} == NEEDS_SECOND_PASS
     assert set(one_pass_rules()) == set(RULES) - NEEDS_SECOND_PASS
 
 
