@@ -32,7 +32,7 @@ class Rule:
     weight: str  # "one" | "margin" | "calibrated" | "typical"
     share: str  # "share" | "share_g" | "direct" | "input" | "input_where"
     doc: str
-    even: float = 0.0  # input shares: this part of each group's weight is spread evenly over its bands
+    even: float = 0.0  # share "input"/"input_where" only: this part of each group's weight spread over its bands
 
 
 #: the part of a group's weight the `*_even` rules spread evenly over the group's bands: the band share is exact
@@ -127,7 +127,7 @@ def one_pass_rules() -> list[str]:
 def refined_rule(name: str | None) -> str:
     """The two-pass refinement of a rule: its map as it is, its curve from the same attention and band share with
     the group weight measured against the typical leaf (`typical` for last-layer attention, else
-    `typical_rollout`)."""
+    `typical_rollout`; their `_even` twins for an `_even` rule)."""
     map_rule, curve_rule = parse_rule(name)
     if curve_rule in NEEDS_SECOND_PASS:
         return map_rule if map_rule == curve_rule else f"{map_rule}+{curve_rule}"
@@ -346,9 +346,10 @@ def patch_saliency(model: FocusModel, out: FocusOutput, c: int, rule: str) -> to
     if r.share in ("input", "input_where"):
         a = _peak_normalised(a, out)
         share = input_share(model, out, a if r.share == "input_where" else None)
-        if r.even:
-            sizes = torch.as_tensor(model.groups.sizes, device=share.device, dtype=share.dtype)[gidx]
-            share = (1 - r.even) * share + r.even / sizes
+        if r.even:  # the group's share total (1, or 0 when nothing in it deviates) spread evenly over its bands
+            sizes = torch.as_tensor(model.groups.sizes, device=share.device, dtype=share.dtype)
+            total = share.new_zeros(len(sizes)).index_add(0, gidx, share)
+            share = (1 - r.even) * share + r.even * (total / sizes)[gidx]
         return w[gidx, None] * a[gidx] * share[:, None]
     s = band_share(model, out, scaled=r.share == "share_g")  # (Cu, N)
     return w[gidx, None] * a[gidx] * s

@@ -81,7 +81,7 @@ def fit_spectral_contrast(model: Any, x: torch.Tensor, y: torch.Tensor, strength
     then draws its evidence from there rather than from where the classes' spectra differ most.
 
     `gain_cap` caps each group's scale factor (its contrast image's amplification) at `gain_cap` × the median
-    of the groups' factors: a group whose class difference is flat inside it (a contrast image at noise level)
+    group's factor (`_gain_cap`): a group whose class difference is flat inside it (a contrast image at noise level)
     is amplified no more than a typical group, while groups whose contrast already stands out keep theirs
     (unlike `bound`, which also shrinks those).
     """
@@ -93,24 +93,38 @@ def fit_spectral_contrast(model: Any, x: torch.Tensor, y: torch.Tensor, strength
     xs = _normalised(model, x[:_SCALE_SAMPLES])
     with torch.no_grad():
         add = torch.zeros(len(used))
-        factors: dict[int, torch.Tensor] = {}
+        factors: dict[int, float] = {}
+        flat: set[int] = set()  # groups whose contrast image is constant: no contrast to scale, no say in the median
         for g in range(model.groups.n_groups):
             members = groups == g
             if int(members.sum()) < 2:
                 continue
             wg = w[members] - w[members].mean()
             contrast = torch.einsum("c,bchw->bhw", wg, xs[:, members])
-            factors[g] = xs[:, members].mean(1).std() / contrast.std().clamp_min(1e-8)
+            spread = float(contrast.std())
+            factors[g] = float(xs[:, members].mean(1).std()) / max(spread, 1e-8)
+            if spread <= 1e-8:
+                flat.add(g)
             add[members] = wg
-        cap = float(gain_cap) * float(torch.stack(list(factors.values())).median()) if gain_cap and factors else None
+        cap = _gain_cap(gain_cap, [f for g, f in factors.items() if g not in flat])
         for g, f in factors.items():
-            add[groups == g] *= f if cap is None else min(float(f), cap)
+            add[groups == g] *= f if cap is None else min(f, cap)
         add = float(strength) * add
         if bound is not None:
             add = _bounded(add, groups, model.groups.n_groups, float(bound))
         model.phi[used] += add.to(model.phi)[:, None]
     return {"strength": float(strength), "bound": bound, "gain_cap": gain_cap, "bands_changed": int((add != 0).sum()),
             "max_abs_change": float(add.abs().max())}
+
+
+def _gain_cap(gain_cap: float | None, factors: list[float]) -> float | None:
+    """`gain_cap` × the median group's factor (for an even number of groups, the lower middle one: a factor some
+    group has); None without a cap or without groups to compare."""
+    if gain_cap is None or not factors:
+        return None
+    if not gain_cap > 0:
+        raise ValueError(f"gain_cap must be > 0, got {gain_cap}")
+    return float(gain_cap) * sorted(factors)[(len(factors) - 1) // 2]
 
 
 def _bounded(add: torch.Tensor, groups: torch.Tensor, n_groups: int, bound: float) -> torch.Tensor:

@@ -169,6 +169,25 @@ def test_an_even_rule_keeps_each_groups_mass_and_spreads_half_of_it_evenly(model
     assert (even.B[members] > 0).all()
 
 
+def test_an_even_rule_gives_no_weight_to_a_group_where_nothing_deviates(model, monkeypatch):
+    """A group whose band shares are all 0 (a flat leaf there) stays at 0 in the `_even` twin too."""
+    from napari_focus.focus import readout
+
+    model.margin_ref = torch.zeros(model.n_classes, model.groups.n_groups)
+    gidx = model.band_group[model.used_bands]
+    real = readout.input_share
+
+    def share_without_group_0(m, out, where=None):
+        s = real(m, out, where).clone()
+        s[gidx == 0] = 0
+        return s
+
+    monkeypatch.setattr(readout, "input_share", share_without_group_0)
+    exp = explain(model, _lesioned_cube(13), class_index=0, rule="calibrated_even")
+    first = model.band_group.numpy() == 0
+    assert exp.B[first].sum() == 0 and exp.B[~first].sum() > 0
+
+
 def test_a_checkpoint_without_a_stored_reference_says_its_curve_uses_raw_margins(model):
     model.margin_ref = None
     exp = explain(model, _cube(), rule="calibrated")

@@ -114,3 +114,9 @@ def test_train_fits_the_capped_contrast_it_is_asked_for():
     train(trained, (x, y), epochs=1, batch_size=4, fast=True, cache_views=1, spectral_contrast=1.0,
           contrast_gain_cap=1.0)
     assert torch.allclose(trained.phi, fitted.phi)  # the fast path keeps the fitted Φ
+
+
+def test_a_gain_cap_must_be_positive():
+    x, y = _two_class_cubes(8)
+    with pytest.raises(ValueError, match="gain_cap"):
+        fit_spectral_contrast(tiny_model(classes=("a", "b")), x, y, 1.0, gain_cap=0.0)
