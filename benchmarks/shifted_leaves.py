@@ -4,6 +4,8 @@ Each condition is a simulated folder of a seed no training, tuning or held-out s
 `runs/shift_<sensor>_<name>/`; the checkpoint's default readout is scored there like a model card scores its
 held-out leaves (accuracy, the map's AUPRC against the lesion prevalence, the curve against the truth and against
 the model). The first row is the training conditions on that seed: the other rows are read against it.
+A paler midrib looks like a chlorotic halo in the visible and the red edge (benchmarks/lesion_cues.py), so two
+rows change only how pale it is.
 
     .venv/bin/python benchmarks/shifted_leaves.py --model model/focus_bls_vnir204 --n 40 --json runs/shifted.json
 """
@@ -24,6 +26,8 @@ CONDITIONS = {  # name: (folder suffix, Conditions arguments)
     "light tilted -10 % to the NIR": ("tilt_m10", {"light_tilt": -0.1}),
     "light tilted +30 % to the NIR": ("tilt_p30", {"light_tilt": 0.3}),
     "light tilted -30 % to the NIR": ("tilt_m30", {"light_tilt": -0.3}),
+    "a midrib like the blade (not paler)": ("no_midrib", {"midrib_contrast": 0.0}),
+    "a midrib half again as pale": ("pale_midrib", {"midrib_contrast": 1.5}),
 }
 KEYS = ("accuracy", "auprc", "prevalence", "rho_gt_diseased", "mass_lift_diseased", "top5_in_region_diseased",
         "bio5_tolerant_diseased", "group_faithfulness_diseased", "window_faithfulness_diseased")

@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     shift.add_argument("--light-tilt", type=float, default=0.0,
                        help="the light's relative change from the first to the last band left in the data by the "
                             "calibration (e.g. 0.3; default 0)")
+    shift.add_argument("--midrib-contrast", type=float, nargs="+", metavar="M", default=None,
+                       help="how much paler the midrib is than the blade, as a multiple of the default: one value, or "
+                            "LOW HIGH drawn per leaf (0: no paler midrib; default 1)")
     p.set_defaults(func=run)
 
 
@@ -54,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from napari_focus.simulate.dataset import make_dataset
 
     conditions = Conditions(lesion_fraction=tuple(args.lesion_fraction or DEFAULT.lesion_fraction),
-                            light_level=tuple(args.light_level or DEFAULT.light_level), light_tilt=args.light_tilt)
+                            light_level=tuple(args.light_level or DEFAULT.light_level), light_tilt=args.light_tilt,
+                            midrib_contrast=tuple(args.midrib_contrast or DEFAULT.midrib_contrast))
     start = time.perf_counter()
     with tqdm(total=max(int(args.n), 0), unit="leaf", desc=f"simulate {args.task}", disable=None) as bar:
 

@@ -27,11 +27,16 @@ class Conditions:
     `light_tilt`: the light's relative change from the first to the last band that the reflectance calibration
     left in the data (a lamp other than the white reference's; 0.3 = 30 % more light at the last band than at the
     first, linear in wavelength, 1 at the middle).
+    `midrib_contrast`: the range of how much paler the midrib is than the blade, as a multiple of the default,
+    drawn per leaf (0: a midrib like the blade; a single number: every leaf alike). Why: a paler midrib looks like
+    a chlorotic halo in the visible and the red edge, so it decides where a model can find lesion-specific evidence,
+    and species differ in it.
     """
 
     lesion_fraction: tuple[float, float] = tasks.LESION_FRACTION
     light_level: tuple[float, float] = LIGHT_LEVEL
     light_tilt: float = 0.0
+    midrib_contrast: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
         lo, hi = self.lesion_fraction
@@ -43,6 +48,18 @@ class Conditions:
         if not -1.5 < self.light_tilt < 1.5:
             raise FocusError(f"light tilt must lie between -1.5 and 1.5 (the light stays positive); got "
                              f"{self.light_tilt}")
+        rib = self.midrib_contrast
+        rib = tuple(float(v) for v in np.atleast_1d(rib))
+        rib = rib * 2 if len(rib) == 1 else rib
+        object.__setattr__(self, "midrib_contrast", rib)
+        if len(rib) != 2 or not 0 <= rib[0] <= rib[1] <= 2:
+            raise FocusError(f"midrib contrast must satisfy 0 <= low <= high <= 2 (1: the default midrib); got "
+                             f"{', '.join(f'{v:g}' for v in rib)}")
+
+    def draw_midrib_contrast(self, rng: np.random.Generator) -> float:
+        """One leaf's midrib contrast; draws a number only for a range, so fixed values keep the leaf's draws."""
+        lo, hi = self.midrib_contrast
+        return lo if lo == hi else float(rng.uniform(lo, hi))
 
     def spectral_light(self, wavelengths_nm: np.ndarray) -> np.ndarray:
         """(C,) the light's relative level per band: 1 everywhere without tilt."""

@@ -28,6 +28,7 @@ class SimulatedLeaf:
     target: float | None
     params: dict[str, Any] = field(default_factory=dict)
     label_mask: np.ndarray | None = None  # (H, W) int: 0 background, i = leaf i (multi-leaf scenes)
+    midrib_mask: np.ndarray | None = None  # (H, W) bool: the midrib and petiole (where the leaf is paler)
 
 
 def sensor_reflectance(params: dict[str, np.ndarray], n_layers: float, sensor: Sensor) -> np.ndarray:
@@ -74,6 +75,7 @@ def _leaf(
         leaf.update(
             core=core, halo=halo, core_params=tasks.sample_core(rng), spots=spots, lesion_fraction_target=frac
         )
+    leaf["midrib_contrast"] = conditions.draw_midrib_contrast(rng)
     return leaf
 
 
@@ -95,7 +97,8 @@ def _render(
         core = None if leaf["core"] is None else leaf["core"].ravel()[pix]
         halo = None if leaf["halo"] is None else leaf["halo"].ravel()[pix]
         params = tasks.pixel_params(
-            leaf["traits"], sel, leaf["shape"].midrib.ravel()[pix], core, halo, leaf["core_params"]
+            leaf["traits"], sel, leaf["midrib_contrast"] * leaf["shape"].midrib.ravel()[pix], core, halo,
+            leaf["core_params"],
         )
         refl = sensor_reflectance(params, leaf["traits"]["N"], sensor)  # (P, C)
         a = cov.ravel()[pix]
@@ -119,6 +122,7 @@ def _leaf_record(leaf: dict[str, Any]) -> dict[str, Any]:
         "lesion_fraction_target": round(leaf["lesion_fraction_target"], 6),
         "core_params": leaf["core_params"],
         "spots": leaf["spots"],
+        **({"midrib_contrast": round(leaf["midrib_contrast"], 6)} if leaf["midrib_contrast"] != 1.0 else {}),
     }
 
 
@@ -185,7 +189,8 @@ def simulate_leaf(
     out_target = None
     if spec.name == "trait":
         p = tasks.pixel_params(
-            leaf["traits"], {k: v[mask] for k, v in leaf["fields"].items()}, leaf["shape"].midrib[mask]
+            leaf["traits"], {k: v[mask] for k, v in leaf["fields"].items()},
+            leaf["midrib_contrast"] * leaf["shape"].midrib[mask],
         )
         out_target = float(np.mean(p[spec.trait]))
     params = {
@@ -199,7 +204,8 @@ def simulate_leaf(
     cube = _make_cube(
         data, sens, f"simulated {spec.name} leaf (PROSPECT-D), label={label}, target={out_target}"
     )
-    return SimulatedLeaf(cube, mask, lesion, label, out_target, params)
+    midrib = (leaf["shape"].midrib > 0.5) & mask
+    return SimulatedLeaf(cube, mask, lesion, label, out_target, params, midrib_mask=midrib)
 
 
 def simulate_scene(task: str, sensor: str | Sensor, size: int, seed: int, labels: list[str]) -> SimulatedLeaf:

@@ -32,13 +32,37 @@ def test_a_light_tilt_scales_each_band_by_the_lights_relative_level():
     assert tilted.params["illumination"]["tilt"] == pytest.approx(0.4)
 
 
+def test_without_a_paler_midrib_only_the_midrib_changes_and_it_looks_like_the_blade():
+    base, plain = _diseased(), _diseased(Conditions(midrib_contrast=0.0))
+    rib = base.midrib_mask
+    assert rib.any() and not (rib & ~base.leaf_mask).any() and rib.sum() < 0.15 * base.leaf_mask.sum()
+    a, b = np.asarray(base.cube.data), np.asarray(plain.cube.data)
+    away = base.leaf_mask & ~rib & ~np.any(np.abs(a - b) > 1e-3, axis=0)  # below the noise (3e-3)
+    assert away.sum() > 0.8 * (base.leaf_mask & ~rib).sum()  # the same random numbers: the rest of the leaf is kept
+    green = int(np.argmin(np.abs(base.cube.wavelengths_nm - 550)))
+    core = rib & ~base.lesion_mask
+    blade = base.leaf_mask & ~rib & ~base.lesion_mask
+    # the default midrib holds less chlorophyll than the blade (brighter in the visible); without contrast it does not
+    assert a[green][core].mean() > 1.1 * a[green][blade].mean()
+    assert abs(b[green][core].mean() / b[green][blade].mean() - 1) < 0.1
+
+
+def test_a_midrib_contrast_range_is_drawn_per_leaf_and_recorded():
+    drawn = [_diseased(Conditions(midrib_contrast=(0.5, 1.5)), seed=s) for s in range(4)]
+    values = [leaf.params["leaf"]["midrib_contrast"] for leaf in drawn]
+    assert all(0.5 <= v <= 1.5 for v in values) and len(set(values)) == 4
+    assert "midrib_contrast" not in _diseased().params["leaf"]  # default leaves are recorded as before
+
+
 def test_the_light_level_range_is_honoured():
     dim = _diseased(Conditions(light_level=(0.3, 0.35)))
     assert 0.3 <= dim.params["illumination"]["level"] <= 0.35
 
 
 @pytest.mark.parametrize("kwargs", [dict(lesion_fraction=(0.3, 0.2)), dict(lesion_fraction=(0.0, 0.1)),
-                                    dict(light_level=(0.0, 1.0)), dict(light_tilt=2.0)])
+                                    dict(light_level=(0.0, 1.0)), dict(light_tilt=2.0),
+                                    dict(midrib_contrast=-0.1), dict(midrib_contrast=2.5),
+                                    dict(midrib_contrast=(1.2, 0.8))])
 def test_impossible_conditions_are_refused(kwargs):
     with pytest.raises(FocusError):
         Conditions(**kwargs)
@@ -48,7 +72,8 @@ def test_a_dataset_records_the_conditions_it_was_made_under(tmp_path):
     out = make_dataset(tmp_path / "ds", "bls", "vnir204", n=2, size=32, seed=1,
                        conditions=Conditions(lesion_fraction=(0.15, 0.25), light_tilt=-0.2))
     gen = json.loads((out / "ground_truth.json").read_text())["generator"]
-    assert gen["conditions"] == {"lesion_fraction": [0.15, 0.25], "light_level": [0.85, 1.0], "light_tilt": -0.2}
+    assert gen["conditions"] == {"lesion_fraction": [0.15, 0.25], "light_level": [0.85, 1.0], "light_tilt": -0.2,
+                                 "midrib_contrast": [1.0, 1.0]}
     assert gen["lesion_fraction"]["range"] == [0.15, 0.25]
     plain = json.loads((make_dataset(tmp_path / "plain", "bls", "vnir204", n=2, size=32, seed=1)
                         / "ground_truth.json").read_text())["generator"]
@@ -66,3 +91,10 @@ def test_the_cli_takes_the_conditions_and_refuses_impossible_ones_in_one_line(tm
     assert main([*common, "--out", str(tmp_path / "bad"), "--lesion-fraction", "0.3", "0.2"]) == 2
     err = capsys.readouterr().err.strip()
     assert "lesion fraction" in err and len(err.splitlines()) == 1 and not (tmp_path / "bad").exists()
+    assert main([*common, "--out", str(tmp_path / "rib"), "--midrib-contrast", "0"]) == 0
+    gen = json.loads((tmp_path / "rib" / "ground_truth.json").read_text())["generator"]
+    assert gen["conditions"]["midrib_contrast"] == [0.0, 0.0]
+    capsys.readouterr()
+    assert main([*common, "--out", str(tmp_path / "bad_rib"), "--midrib-contrast", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "midrib contrast" in err and len(err.splitlines()) == 1 and not (tmp_path / "bad_rib").exists()

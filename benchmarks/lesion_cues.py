@@ -1,0 +1,130 @@
+"""Where a lesion-specific cue exists in each spectral group's token image, and what imitates a lesion there.
+
+Why: the curve is judged against the simulator's truth, a lesion's reflectance change over the sensor's noise,
+band by band. A classifier needs something else: a cue that diseased leaves show and healthy leaves do not. This
+script measures that cue per group on simulated leaves, with the generator's own masks (so it is research tooling,
+never product code): for each group the token's grey image Σ_b Φ_b·X_b (normalised bands; Φ averaged over the
+embedding's components, which is exact for a model whose Φ the fast path never trained), robustly standardised
+within each leaf (median, MAD). Per group it prints
+
+- the lesion pixels' median z (how far lesions stand out of their own leaf),
+- the leaf AUROC of the 99.5th percentile of z on the lesion side (how well the group's most lesion-like pixels
+  tell a diseased leaf from a healthy one: a cue is useful only if healthy leaves lack such pixels),
+- on healthy leaves, the share of their most lesion-like pixels (top 0.5 %) that lie on the midrib, and on the
+  leaf's outer 2 pixels (where leaf and background mix), against those parts' shares of the leaf.
+
+The leaves are made here with the seed sequence `napari-focus simulate` uses, so `--seed 3` gives the tuning leaves.
+
+    .venv/bin/python benchmarks/lesion_cues.py --model model/focus_bls_vnir204 --seed 3 --n 80
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+
+def group_images(model, cube: np.ndarray) -> np.ndarray:
+    """(G, H, W) the group tokens' grey images of one (C, H, W) cube."""
+    import torch
+
+    with torch.no_grad():
+        x = torch.as_tensor(cube[None], dtype=torch.float32)
+        xb = model.normalise_bands(x)[0]  # (Cu, H, W)
+        phi = model.phi[model.used_bands].float().mean(1)
+        groups = model.band_group[model.used_bands]
+        out = torch.zeros((model.groups.n_groups, *xb.shape[1:]))
+        out.index_add_(0, groups, xb * phi[:, None, None])
+    return out.numpy()
+
+
+def measure(model, leaves) -> list[dict]:
+    """Per group: lesion median z, leaf AUROC of the lesion-side tail, healthy leaves' tail share on the midrib."""
+    from sklearn.metrics import roc_auc_score
+
+    names = list(model.groups.names)
+    from scipy.ndimage import binary_erosion
+
+    tails, lesion_z, on_midrib, midrib_share, labels = [], [], [], [], []
+    on_edge, edge_share = [], []
+    for leaf in leaves:
+        imgs = group_images(model, np.asarray(leaf.cube.data, np.float32))
+        mask = leaf.leaf_mask
+        diseased = leaf.lesion_mask is not None and bool(leaf.lesion_mask.any())
+        labels.append(diseased)
+        z_leaf = []
+        for img in imgs:
+            v = img[mask]
+            med = np.median(v)
+            mad = 1.4826 * np.median(np.abs(v - med)) + 1e-9
+            z_leaf.append((img - med) / mad)
+        z_leaf = np.stack(z_leaf)
+        tails.append([(np.percentile(z[mask], 99.5), np.percentile(-z[mask], 99.5)) for z in z_leaf])
+        if diseased:
+            lesion_z.append([np.median(z[leaf.lesion_mask & mask]) for z in z_leaf])
+        elif leaf.midrib_mask is not None:
+            rib = leaf.midrib_mask[mask]
+            midrib_share.append(rib.mean())
+            on_midrib.append([rib[z[mask] >= np.percentile(z[mask], 99.5)].mean() for z in z_leaf])
+        if not diseased:
+            edge = (mask & ~binary_erosion(mask, iterations=2))[mask]
+            edge_share.append(edge.mean())
+            on_edge.append([edge[z[mask] >= np.percentile(z[mask], 99.5)].mean() for z in z_leaf])
+    tails, labels = np.asarray(tails), np.asarray(labels)
+    lz = np.median(np.asarray(lesion_z), 0)
+    rows = []
+    for g, name in enumerate(names):
+        side = 0 if lz[g] >= 0 else 1
+        rows.append({
+            "group": name,
+            "lesion_median_z": float(lz[g]),
+            "leaf_auroc_tail": float(roc_auc_score(labels, tails[:, g, side])),
+            "healthy_tail_on_midrib": float(np.mean([r[g] for r in on_midrib])) if on_midrib else float("nan"),
+            "midrib_share_of_leaf": float(np.mean(midrib_share)) if midrib_share else float("nan"),
+            "healthy_tail_on_edge": float(np.mean([r[g] for r in on_edge])),
+            "edge_share_of_leaf": float(np.mean(edge_share)),
+        })
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True)
+    p.add_argument("--task", default="bls")
+    p.add_argument("--sensor", default="vnir204")
+    p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--n", type=int, default=80)
+    p.add_argument("--size", type=int, default=96)
+    p.add_argument("--midrib-contrast", type=float, default=1.0)
+    p.add_argument("--json", default=None)
+    a = p.parse_args()
+
+    from napari_focus.focus.checkpoint import load_checkpoint
+    from napari_focus.simulate.conditions import Conditions
+    from napari_focus.simulate.render import simulate_leaf
+    from napari_focus.simulate.tasks import task_spec
+
+    model = load_checkpoint(a.model, device="cpu")
+    classes = task_spec(a.task, 1000.0).classes
+    cond = Conditions(midrib_contrast=a.midrib_contrast)
+    leaves = [simulate_leaf(a.task, a.sensor, size=a.size, seed=np.random.SeedSequence(a.seed, spawn_key=(i,)),
+                            label=classes[i % len(classes)], conditions=cond) for i in range(a.n)]
+    rows = measure(model, leaves)
+    print(f"{a.model} · {a.n} leaves of seed {a.seed} (midrib contrast {a.midrib_contrast}); "
+          f"share of healthy leaves' pixels on the midrib {rows[0]['midrib_share_of_leaf']:.3f}, "
+          f"on the edge {rows[0]['edge_share_of_leaf']:.3f}")
+    print("| group | lesion median z | leaf AUROC, lesion-side tail | healthy leaves' tail on the midrib | "
+          "… on the edge |")
+    print("| --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['group']} | {r['lesion_median_z']:+.2f} | {r['leaf_auroc_tail']:.3f} | "
+              f"{r['healthy_tail_on_midrib']:.2f} | {r['healthy_tail_on_edge']:.2f} |")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
