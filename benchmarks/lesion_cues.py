@@ -92,7 +92,6 @@ def measure(model, leaves) -> list[dict]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True)
-    p.add_argument("--task", default="bls")
     p.add_argument("--sensor", default="vnir204")
     p.add_argument("--seed", type=int, default=3)
     p.add_argument("--n", type=int, default=80)
@@ -104,12 +103,11 @@ def main() -> None:
     from napari_focus.focus.checkpoint import load_checkpoint
     from napari_focus.simulate.conditions import Conditions
     from napari_focus.simulate.render import simulate_leaf
-    from napari_focus.simulate.tasks import task_spec
 
     model = load_checkpoint(a.model, device="cpu")
-    classes = task_spec(a.task, 1000.0).classes
+    classes = ("healthy", "bls")  # the order `napari-focus simulate` cycles through
     cond = Conditions(midrib_contrast=a.midrib_contrast)
-    leaves = [simulate_leaf(a.task, a.sensor, size=a.size, seed=np.random.SeedSequence(a.seed, spawn_key=(i,)),
+    leaves = [simulate_leaf("bls", a.sensor, size=a.size, seed=np.random.SeedSequence(a.seed, spawn_key=(i,)),
                             label=classes[i % len(classes)], conditions=cond) for i in range(a.n)]
     rows = measure(model, leaves)
     print(f"{a.model} · {a.n} leaves of seed {a.seed} (midrib contrast {a.midrib_contrast}); "
