@@ -41,39 +41,41 @@ def group_images(model, cube: np.ndarray) -> np.ndarray:
 
 
 def measure(model, leaves) -> list[dict]:
-    """Per group: lesion median z, leaf AUROC of the lesion-side tail, healthy leaves' tail share on the midrib."""
+    """Per group: lesion median z, leaf AUROC of the lesion-side tail, healthy leaves' tail share on the midrib and
+    on the edge. The lesion side of each group is the sign of the lesions' median z over the diseased leaves."""
+    from scipy.ndimage import binary_erosion
     from sklearn.metrics import roc_auc_score
 
     names = list(model.groups.names)
-    from scipy.ndimage import binary_erosion
-
-    tails, lesion_z, on_midrib, midrib_share, labels = [], [], [], [], []
-    on_edge, edge_share = [], []
+    tails, lesion_z, labels = [], [], []
+    # healthy leaves: per group, (share of the top-0.5 % tail on the midrib, on the edge) for each side of z
+    on_midrib, on_edge, midrib_share, edge_share = [], [], [], []
     for leaf in leaves:
         imgs = group_images(model, np.asarray(leaf.cube.data, np.float32))
         mask = leaf.leaf_mask
-        diseased = leaf.lesion_mask is not None and bool(leaf.lesion_mask.any())
+        diseased = leaf.label == "bls"
         labels.append(diseased)
         z_leaf = []
         for img in imgs:
             v = img[mask]
             med = np.median(v)
             mad = 1.4826 * np.median(np.abs(v - med)) + 1e-9
-            z_leaf.append((img - med) / mad)
-        z_leaf = np.stack(z_leaf)
-        tails.append([(np.percentile(z[mask], 99.5), np.percentile(-z[mask], 99.5)) for z in z_leaf])
+            z_leaf.append(((img - med) / mad)[mask])
+        tails.append([(np.percentile(z, 99.5), np.percentile(-z, 99.5)) for z in z_leaf])
         if diseased:
-            lesion_z.append([np.median(z[leaf.lesion_mask & mask]) for z in z_leaf])
-        elif leaf.midrib_mask is not None:
-            rib = leaf.midrib_mask[mask]
-            midrib_share.append(rib.mean())
-            on_midrib.append([rib[z[mask] >= np.percentile(z[mask], 99.5)].mean() for z in z_leaf])
-        if not diseased:
-            edge = (mask & ~binary_erosion(mask, iterations=2))[mask]
-            edge_share.append(edge.mean())
-            on_edge.append([edge[z[mask] >= np.percentile(z[mask], 99.5)].mean() for z in z_leaf])
+            lesion = leaf.lesion_mask[mask]
+            lesion_z.append([np.median(z[lesion]) if lesion.any() else np.nan for z in z_leaf])
+            continue
+        rib = leaf.midrib_mask[mask]
+        edge = (mask & ~binary_erosion(mask, iterations=2))[mask]
+        midrib_share.append(rib.mean())
+        edge_share.append(edge.mean())
+        sides = [(z >= np.percentile(z, 99.5), -z >= np.percentile(-z, 99.5)) for z in z_leaf]
+        on_midrib.append([(rib[hi].mean(), rib[lo].mean()) for hi, lo in sides])
+        on_edge.append([(edge[hi].mean(), edge[lo].mean()) for hi, lo in sides])
     tails, labels = np.asarray(tails), np.asarray(labels)
-    lz = np.median(np.asarray(lesion_z), 0)
+    lz = np.nanmedian(np.asarray(lesion_z), 0)
+    on_midrib, on_edge = np.asarray(on_midrib), np.asarray(on_edge)  # (healthy leaves, G, side)
     rows = []
     for g, name in enumerate(names):
         side = 0 if lz[g] >= 0 else 1
@@ -81,9 +83,9 @@ def measure(model, leaves) -> list[dict]:
             "group": name,
             "lesion_median_z": float(lz[g]),
             "leaf_auroc_tail": float(roc_auc_score(labels, tails[:, g, side])),
-            "healthy_tail_on_midrib": float(np.mean([r[g] for r in on_midrib])) if on_midrib else float("nan"),
-            "midrib_share_of_leaf": float(np.mean(midrib_share)) if midrib_share else float("nan"),
-            "healthy_tail_on_edge": float(np.mean([r[g] for r in on_edge])),
+            "healthy_tail_on_midrib": float(on_midrib[:, g, side].mean()),
+            "midrib_share_of_leaf": float(np.mean(midrib_share)),
+            "healthy_tail_on_edge": float(on_edge[:, g, side].mean()),
             "edge_share_of_leaf": float(np.mean(edge_share)),
         })
     return rows
@@ -103,8 +105,14 @@ def main() -> None:
     from napari_focus.focus.checkpoint import load_checkpoint
     from napari_focus.simulate.conditions import Conditions
     from napari_focus.simulate.render import simulate_leaf
+    from napari_focus.simulate.sensors import get_sensor
 
+    if a.n < 4:
+        raise SystemExit("--n: at least 4 leaves (two of each class)")
     model = load_checkpoint(a.model, device="cpu")
+    wl, mwl = get_sensor(a.sensor).wavelengths_nm, model.wavelengths_nm
+    if mwl is None or len(wl) != len(mwl) or not np.allclose(wl, mwl):
+        raise SystemExit(f"--sensor {a.sensor}: its bands are not the model's (this script does not resample)")
     classes = ("healthy", "bls")  # the order `napari-focus simulate` cycles through
     cond = Conditions(midrib_contrast=a.midrib_contrast)
     leaves = [simulate_leaf("bls", a.sensor, size=a.size, seed=np.random.SeedSequence(a.seed, spawn_key=(i,)),

@@ -48,25 +48,41 @@ class Conditions:
         if not -1.5 < self.light_tilt < 1.5:
             raise FocusError(f"light tilt must lie between -1.5 and 1.5 (the light stays positive); got "
                              f"{self.light_tilt}")
-        rib = self.midrib_contrast
-        rib = tuple(float(v) for v in np.atleast_1d(rib))
-        rib = rib * 2 if len(rib) == 1 else rib
-        object.__setattr__(self, "midrib_contrast", rib)
-        if len(rib) != 2 or not 0 <= rib[0] <= rib[1] <= 2:
-            raise FocusError(f"midrib contrast must satisfy 0 <= low <= high <= 2 (1: the default midrib); got "
-                             f"{', '.join(f'{v:g}' for v in rib)}")
+        object.__setattr__(self, "midrib_contrast", _midrib_range(self.midrib_contrast))
 
     def draw_midrib_contrast(self, rng: np.random.Generator) -> float:
-        """One leaf's midrib contrast; draws a number only for a range, so fixed values keep the leaf's draws."""
+        """One leaf's midrib contrast. A range is drawn from a stream spawned off `rng`, which leaves `rng`'s own
+        draws (background, light, noise) as they were; a fixed value draws nothing."""
         lo, hi = self.midrib_contrast
-        return lo if lo == hi else float(rng.uniform(lo, hi))
+        return lo if lo == hi else float(rng.spawn(1)[0].uniform(lo, hi))
 
     def spectral_light(self, wavelengths_nm: np.ndarray) -> np.ndarray:
         """(C,) the light's relative level per band: 1 everywhere without tilt."""
         return (1.0 + self.light_tilt * tilt_ramp(wavelengths_nm)).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """The record a dataset keeps; the midrib only when it is not the default (older records stay as they were)."""
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        if self.midrib_contrast == (1.0, 1.0):
+            del out["midrib_contrast"]
+        return out
+
+
+def _midrib_range(value: Any) -> tuple[float, float]:
+    """(low, high) from one number or two; one clear FocusError line for anything else."""
+    try:
+        values = [float(v) for v in np.atleast_1d(np.asarray(value, dtype=float))]
+        if np.ndim(value) > 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise FocusError(f"midrib contrast must be one number or two (low, high); got {value!r}") from None
+    if len(values) not in (1, 2):
+        raise FocusError(f"midrib contrast must be one number or two (low, high); got {len(values)} numbers")
+    lo, hi = (values[0], values[0]) if len(values) == 1 else values
+    if not 0 <= lo <= hi <= 2:
+        shown = f"{lo:g}" if len(values) == 1 else f"{lo:g}, {hi:g}"
+        raise FocusError(f"midrib contrast must satisfy 0 <= low <= high <= 2 (1: the default midrib); got {shown}")
+    return (lo + 0.0, hi + 0.0)  # + 0.0: no -0.0 in the records
 
 
 DEFAULT = Conditions()

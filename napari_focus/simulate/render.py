@@ -28,7 +28,7 @@ class SimulatedLeaf:
     target: float | None
     params: dict[str, Any] = field(default_factory=dict)
     label_mask: np.ndarray | None = None  # (H, W) int: 0 background, i = leaf i (multi-leaf scenes)
-    midrib_mask: np.ndarray | None = None  # (H, W) bool: the midrib and petiole (where the leaf is paler)
+    midrib_mask: np.ndarray | None = None  # (H, W) bool: the midrib's and petiole's core (weight > 0.5); None in scenes
 
 
 def sensor_reflectance(params: dict[str, np.ndarray], n_layers: float, sensor: Sensor) -> np.ndarray:

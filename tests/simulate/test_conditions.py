@@ -52,6 +52,11 @@ def test_a_midrib_contrast_range_is_drawn_per_leaf_and_recorded():
     values = [leaf.params["leaf"]["midrib_contrast"] for leaf in drawn]
     assert all(0.5 <= v <= 1.5 for v in values) and len(set(values)) == 4
     assert "midrib_contrast" not in _diseased().params["leaf"]  # default leaves are recorded as before
+    # the draw comes from a spawned stream: the scene's own draws after it (background, light, noise) are kept
+    fixed, ranged = _diseased(seed=2), _diseased(Conditions(midrib_contrast=(0.999999, 1.0)), seed=2)
+    assert fixed.params["illumination"] == ranged.params["illumination"]
+    assert fixed.params["background"] == ranged.params["background"]
+    np.testing.assert_allclose(np.asarray(fixed.cube.data), np.asarray(ranged.cube.data), atol=1e-4)
 
 
 def test_the_light_level_range_is_honoured():
@@ -62,7 +67,8 @@ def test_the_light_level_range_is_honoured():
 @pytest.mark.parametrize("kwargs", [dict(lesion_fraction=(0.3, 0.2)), dict(lesion_fraction=(0.0, 0.1)),
                                     dict(light_level=(0.0, 1.0)), dict(light_tilt=2.0),
                                     dict(midrib_contrast=-0.1), dict(midrib_contrast=2.5),
-                                    dict(midrib_contrast=(1.2, 0.8))])
+                                    dict(midrib_contrast=(1.2, 0.8)), dict(midrib_contrast=(0.1, 0.2, 0.3)),
+                                    dict(midrib_contrast=float("nan")), dict(midrib_contrast="pale")])
 def test_impossible_conditions_are_refused(kwargs):
     with pytest.raises(FocusError):
         Conditions(**kwargs)
@@ -72,8 +78,7 @@ def test_a_dataset_records_the_conditions_it_was_made_under(tmp_path):
     out = make_dataset(tmp_path / "ds", "bls", "vnir204", n=2, size=32, seed=1,
                        conditions=Conditions(lesion_fraction=(0.15, 0.25), light_tilt=-0.2))
     gen = json.loads((out / "ground_truth.json").read_text())["generator"]
-    assert gen["conditions"] == {"lesion_fraction": [0.15, 0.25], "light_level": [0.85, 1.0], "light_tilt": -0.2,
-                                 "midrib_contrast": [1.0, 1.0]}
+    assert gen["conditions"] == {"lesion_fraction": [0.15, 0.25], "light_level": [0.85, 1.0], "light_tilt": -0.2}
     assert gen["lesion_fraction"]["range"] == [0.15, 0.25]
     plain = json.loads((make_dataset(tmp_path / "plain", "bls", "vnir204", n=2, size=32, seed=1)
                         / "ground_truth.json").read_text())["generator"]
