@@ -103,3 +103,20 @@ def test_the_cli_takes_the_conditions_and_refuses_impossible_ones_in_one_line(tm
     assert main([*common, "--out", str(tmp_path / "bad_rib"), "--midrib-contrast", "3"]) == 2
     err = capsys.readouterr().err.strip()
     assert "midrib contrast" in err and len(err.splitlines()) == 1 and not (tmp_path / "bad_rib").exists()
+
+
+def test_a_drawn_midrib_contrast_is_the_one_rendered(tmp_path):
+    from napari_focus.cli import main
+
+    near_zero = _diseased(Conditions(midrib_contrast=(0.0, 1e-6)))
+    fixed_zero = _diseased(Conditions(midrib_contrast=0.0))
+    rib = near_zero.midrib_mask & ~near_zero.lesion_mask
+    np.testing.assert_allclose(np.asarray(near_zero.cube.data)[:, rib], np.asarray(fixed_zero.cube.data)[:, rib],
+                               atol=1e-4)  # the drawn value (≈ 0) made the midrib, not the default 1
+    assert np.abs(np.asarray(_diseased().cube.data)[:, rib] - np.asarray(near_zero.cube.data)[:, rib]).max() > 0.01
+    assert main(["simulate", "--task", "bls", "--n", "2", "--size", "32", "--midrib-contrast", "0.2", "0.4",
+                 "--out", str(tmp_path / "range")]) == 0
+    assert json.loads((tmp_path / "range" / "ground_truth.json").read_text())["generator"]["conditions"][
+        "midrib_contrast"] == [0.2, 0.4]
+    for f in sorted((tmp_path / "range").glob("leaf_*_truth.json")):
+        assert 0.2 <= json.loads(f.read_text())["generator"]["leaf"]["midrib_contrast"] <= 0.4
