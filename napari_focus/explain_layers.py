@@ -65,7 +65,8 @@ def saliency_colormap() -> dict:
     controls = np.linspace(0.0, 1.0, n)
     alpha = np.clip(controls / OPAQUE_FROM, 0.0, 1.0)
     colors = [(*rgb, float(a)) for rgb, a in zip(_INFERNO_STOPS, alpha, strict=True)]
-    return {"colors": colors, "controls": controls.tolist(), "name": "saliency (inferno, transparent at 0)"}
+    # a short name: a long one widened napari's layer controls, and so resized the canvas, on the first result
+    return {"colors": colors, "controls": controls.tolist(), "name": "saliency"}
 
 
 def top_band(importance: Any, good_bands: Any = None) -> int:

@@ -18,6 +18,12 @@ def _dock(viewer) -> ExplainDock:
     return dock
 
 
+def _colormap_box_width(viewer, layer) -> int:
+    from qtpy.QtWidgets import QComboBox
+
+    return viewer.window._qt_viewer.controls.widgets[layer].findChild(QComboBox, "colormapComboBox").sizeHint().width()
+
+
 def _explain(qtbot, dock) -> None:
     assert dock.start() is not None
     qtbot.waitUntil(lambda: not dock.running, timeout=60_000)  # set on the GUI thread when the worker ends
@@ -33,8 +39,11 @@ def test_explain_adds_aligned_layers_and_curve(make_napari_viewer, qtbot, envi_c
     dock.set_model_folder(tiny_checkpoint)
     assert [dock.class_box.itemText(i) for i in range(dock.class_box.count())] == ["predicted class", "healthy", "bls"]
     dock.class_box.setCurrentText("bls")
+    cube_box_width = _colormap_box_width(viewer, cube)
     _explain(qtbot, dock)
     sal = viewer.layers["leaf · saliency · FOCUS · bls"]
+    # the overlay's colormap name does not widen napari's layer controls (that resized the canvas on a first result)
+    assert _colormap_box_width(viewer, sal) <= cube_box_width
     assert sal.data.shape == cube_chw.shape and sal.metadata["napari_focus"] == "saliency"
     np.testing.assert_allclose(sal.scale, cube.scale)
     np.testing.assert_allclose(sal.translate, cube.translate)
