@@ -71,11 +71,12 @@ class Conditions:
 def _midrib_range(value: Any) -> tuple[float, float]:
     """(low, high) from one number or two; one clear FocusError line for anything else."""
     try:
-        values = [float(v) for v in np.atleast_1d(np.asarray(value, dtype=float))]
-        if np.ndim(value) > 1:
-            raise ValueError
+        arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise FocusError(f"midrib contrast must be one number or two (low, high); got {value!r}") from None
+        arr = None
+    if arr is None or arr.ndim > 1:
+        raise FocusError(f"midrib contrast must be one number or two (low, high); got {value!r}")
+    values = [float(v) for v in np.atleast_1d(arr)]
     if len(values) not in (1, 2):
         raise FocusError(f"midrib contrast must be one number or two (low, high); got {len(values)} numbers")
     lo, hi = (values[0], values[0]) if len(values) == 1 else values
