@@ -8,6 +8,7 @@ share the slider but not their wavelengths, and a selected mask or points layer 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,40 @@ def text_overlay(viewer: Any) -> Any:
     if overlays is not None and "text" in overlays:
         return overlays["text"]
     return viewer.text_overlay
+
+
+# every character `cube.band_label` writes
+LABEL_CHARACTERS = "band 0123456789·.nm"
+
+
+def _label_font(viewer: Any) -> Any:
+    """The glyph atlas napari's canvas draws the band label with; None when this napari keeps it elsewhere.
+
+    Read through the unwrapped viewer: napari's plugin proxy would warn a user about private access."""
+    viewer = getattr(viewer, "__wrapped__", viewer)
+    try:
+        canvas = viewer.window._qt_viewer.canvas
+        for visual in canvas._viewer_overlay_to_visual.get(text_overlay(viewer), []):
+            node = visual.node
+            return node._font_manager.get_font(node._face, node._bold, node._italic)
+    except (AttributeError, KeyError, TypeError):
+        return None
+    return None
+
+
+def glyph_loads(viewer: Any) -> list[Callable[[], None]]:
+    """One call per label character the canvas has not drawn yet, each rendering that glyph into the label's atlas.
+
+    napari renders a glyph the first time a label needs it, inside a canvas repaint (~10 ms each with the software
+    renderer here); the slider's jump to the curve's top band after a result needs new digits, and their rendering
+    made the result's last repaint the longest stall of an explain (benchmarks/gui_latency.py). A dock runs these
+    one per event-loop turn ahead of time. Empty when napari's font internals are not where this napari keeps them:
+    the label then draws its glyphs as before.
+    """
+    font = _label_font(viewer)
+    if font is None or not hasattr(font, "_glyphs"):
+        return []
+    return [lambda ch=ch: font[ch] for ch in LABEL_CHARACTERS if ch not in font._glyphs]
 
 
 def update_band_label(viewer: Any) -> str:

@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .._band_label import glyph_loads, install_band_label
 from ..errors import FocusError
 from .colour_scale import ColourScale
 from .combo import select_or_add
@@ -136,8 +137,6 @@ class ExplainDock(ResultShowing, QWidget):
         for ev in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
             ev.connect(self._refresh_cubes)
         self.viewer.layers.selection.events.active.connect(self._follow_active)
-        from .._band_label import install_band_label
-
         install_band_label(self.viewer)
         prefetch()  # torch & co. import in the background now, not while the viewer should stay interactive
         self._refresh_cubes()  # (after: the leaf mask waits for the prefetch, which warms its Labels layer's costs)
@@ -145,6 +144,10 @@ class ExplainDock(ResultShowing, QWidget):
         self._plot_timer.setInterval(200)
         self._plot_timer.timeout.connect(self._dock_plot_ahead)
         self._plot_timer.start()
+        self._glyph_loads: list = []
+        self._glyph_timer = QTimer(self)
+        self._glyph_timer.setInterval(20)
+        self._glyph_timer.timeout.connect(self._load_a_glyph)
 
     def _dock_plot_ahead(self) -> None:
         """Once the prefetch has imported pyqtgraph, dock the Spectral importance widget, empty and hidden, ahead of
@@ -159,6 +162,16 @@ class ExplainDock(ResultShowing, QWidget):
         if _find_dock(self.viewer, DOCK_NAME) is None:
             dock_hidden_plot(self.viewer)
         self._offer_leaf_mask()
+        self._glyph_loads = glyph_loads(self.viewer)
+        self._glyph_timer.start()
+
+    def _load_a_glyph(self) -> None:
+        """Render one of the band label's glyphs ahead of the first result, one per event-loop turn
+        (`_band_label.glyph_loads`)."""
+        if self._glyph_loads:
+            self._glyph_loads.pop(0)()
+        if not self._glyph_loads:
+            self._glyph_timer.stop()
 
     def _offer_leaf_mask(self, *_: Any) -> None:
         """Show the picked cube's leaf mask (docs/method.md §2) before explaining, once the prefetch imported what the

@@ -122,19 +122,20 @@ class ResultShowing:
         self.result, self.result_model = exp, model
         self.viewer.layers.selection.active = layer
         saliency = self.viewer.layers[layer_data[0][1]["name"]]
-        self._show_scale_of(saliency, exp, curve)
+        top = int(saliency.metadata.get("top_band", 0))
+        self.spectral[1].band.go_to(top)
+        yield ""  # the canvas at the new band and the new layer controls repaint in this turn, the dock's texts next
+        self._show_scale_of(saliency, exp, curve, top)
         self.probabilities.setText(f"predicted: {class_words(exp.predicted)}  ({probability_text(exp, classes)})")
         self.status.setText(self._status_text(exp))
         self.export_button.setEnabled(True)
         self._shown = True
         yield ""
 
-    def _show_scale_of(self, saliency: Any, exp: Any, curve: Any) -> None:
-        """The slider to the curve's top band, and the overlay's colour scale with its meaning in the dock."""
+    def _show_scale_of(self, saliency: Any, exp: Any, curve: Any, top: int) -> None:
+        """The overlay's colour scale with its meaning (read at the curve's top band `top`) in the dock."""
         from ..explain_layers import saliency_colormap
 
-        top = int(saliency.metadata.get("top_band", 0))
-        self.spectral[1].band.go_to(top)
         limits = tuple(saliency.contrast_limits)
         self.colour_scale.set_scale(saliency_colormap(), limits,
                                     colour_scale_text(exp, saliency.metadata, limits, curve.band_text(top, 1)))

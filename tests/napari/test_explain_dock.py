@@ -97,6 +97,21 @@ def test_spectral_dock_is_docked_hidden_before_the_first_result(make_napari_view
     assert added == []
 
 
+def test_band_label_glyphs_are_rendered_before_the_first_result(make_napari_viewer, qtbot, envi_cube):
+    """The slider's jump to the curve's top band needs new digits in the band label; the dock renders every
+    character the label writes while the user sets up the run, not in the result's repaint."""
+    from napari_focus._band_label import LABEL_CHARACTERS, _label_font, glyph_loads
+
+    viewer = make_napari_viewer()
+    viewer.open(str(envi_cube), plugin="napari-focus")
+    font = _label_font(viewer)
+    assert font is not None  # napari's font internals are where the warm-up looks for them
+    assert glyph_loads(viewer)  # nothing drew the digits yet
+    _dock(viewer)
+    qtbot.waitUntil(lambda: set(LABEL_CHARACTERS) <= set(font._glyphs), timeout=60_000)
+    assert glyph_loads(viewer) == []
+
+
 def test_export_reads_back(make_napari_viewer, qtbot, tmp_path, envi_cube, tiny_checkpoint, wavelengths):
     viewer = make_napari_viewer()
     viewer.open(str(envi_cube), plugin="napari-focus")
