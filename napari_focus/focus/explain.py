@@ -25,9 +25,10 @@ from napari_focus.focus.factored import (
     render,
     saliency_map,
 )
+from napari_focus.focus.input_deviation import group_mass, pixel_weight
 from napari_focus.focus.inputs import PreparedCube, prepare_cube, typical_leaf
 from napari_focus.focus.model import FocusModel
-from napari_focus.focus.readout import NEEDS_SECOND_PASS, layer_maps, parse_rule, patch_saliency
+from napari_focus.focus.readout import NEEDS_SECOND_PASS, RULES, layer_maps, parse_rule, patch_saliency
 
 METHODS = ("focus", "gradxinput", "gradcam")
 
@@ -277,11 +278,15 @@ def _readout(model: FocusModel, out: Any, c: int, map_rule: str, curve_rule: str
     """(T, M, B) of class c; T deferred (rendered on first read) unless a factor forbids it."""
     gh, gw = model.grid
     P = cube_patches(patch_saliency(model, out, c, map_rule).reshape(-1, gh, gw), model, prep)
-    if curve_rule == map_rule:
+    pixel = RULES[map_rule].pixel
+    if curve_rule == map_rule and not pixel:
         return _factored(P, prep.hw, leaf, rows)
-    Pc = cube_patches(patch_saliency(model, out, c, curve_rule).reshape(-1, gh, gw), model, prep)
+    Pc = P if curve_rule == map_rule else cube_patches(patch_saliency(model, out, c, curve_rule).reshape(-1, gh, gw),
+                                                       model, prep)
     M_map = _factored(P, prep.hw, leaf, rows, want="M")[1]
     curve = _factored(Pc, prep.hw, leaf, rows, want="B")[2]
+    if pixel:  # the map at pixel level (input_deviation.py); the curve's shape is unchanged
+        M_map = M_map * pixel_weight(model, prep.x, leaf, group_mass(model, curve, prep.back), prep.hw)
     # outer's M and B without building it: Σ_b β_b·M and β_b·max_leaf M (T ≥ 0 and zero off the leaf)
     beta = curve / max(float(curve.sum()), 1e-30)
     M = (M_map * beta.sum(dtype=np.float32)).astype(np.float32)

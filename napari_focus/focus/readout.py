@@ -33,6 +33,7 @@ class Rule:
     share: str  # "share" | "share_g" | "direct" | "input" | "input_where"
     doc: str
     even: float = 0.0  # share "input"/"input_where" only: this part of each group's weight spread over its bands
+    pixel: bool = False  # as a map: weighed pixel by pixel by the input's deviation in the curve's groups
 
 
 #: the part of a group's weight the `*_even` rules spread evenly over the group's bands: the band share is exact
@@ -42,6 +43,8 @@ EVEN_PART = 0.5
 
 RULES: dict[str, Rule] = {
     "paper": Rule("last", "one", "share", "paper-literal: last-layer prompt attention × band share"),
+    "paper_input": Rule("last", "one", "share", "as paper; its map weighed pixel by pixel by the input's deviation "
+                        "in the groups the curve weighs (input_deviation.py)", pixel=True),
     "margin": Rule("last", "margin", "share_g", "last-layer attention × class margin w × share·|g|"),
     "rollout": Rule("rollout", "margin", "share_g", "prompt-row rollout over the last layers × w × share·|g|"),
     "contrastive": Rule("contrast", "margin", "share_g", "(a_c − mean_c' a_c')₊ × w × share·|g|"),

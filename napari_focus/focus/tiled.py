@@ -46,9 +46,10 @@ from napari_focus.focus.explain import (
     typical_pass,
 )
 from napari_focus.focus.factored import one_torch_thread as _one_torch_thread
+from napari_focus.focus.input_deviation import group_mass, pixel_weight
 from napari_focus.focus.inputs import band_mapping, prepare_cube
 from napari_focus.focus.model import FocusModel
-from napari_focus.focus.readout import NEEDS_SECOND_PASS, parse_rule, patch_saliency
+from napari_focus.focus.readout import NEEDS_SECOND_PASS, RULES, parse_rule, patch_saliency
 from napari_focus.focus.tiles import Tile, grid_plan, labels_from_mask, leaf_plan, should_tile
 
 Progress = Callable[[int, int, dict[str, Any]], None]
@@ -65,6 +66,7 @@ class TileFactor:
     U: np.ndarray | None  # (K', C, r) own band map, or None for the scene's shared one
     leaf_fraction: float
     probabilities: np.ndarray
+    pixel: np.ndarray | None = None  # (K', h, w) the map's pixel weight (input_deviation.py), or None
 
 
 @dataclass
@@ -110,6 +112,8 @@ class _Stitcher:
             U = U.sum(0, keepdims=True) if summed else U[b0:b1]
             mask = self.masks(t)
             tile_t = render_tile(U, f.P[0], t.shape, mask)
+            if f.pixel is not None:
+                tile_t *= f.pixel[0][None]
             sy, sx = slice(y0 - t.y0, y1 - t.y0), slice(x0 - t.x0, x1 - t.x0)
             w = (t.window() * mask)[sy, sx]
             num[:, y0 - r0:y1 - r0, x0 - c0:x1 - c0] += (w * f.leaf_fraction) * tile_t[:, sy, sx]
@@ -271,6 +275,7 @@ def explain_tiled(
     for f in factors:  # keep only the explained class
         f.P = f.P[k:k + 1]
         f.U = None if f.U is None else f.U[k:k + 1]
+        f.pixel = None if f.pixel is None else f.pixel[k:k + 1]
     st = _Stitcher((c_, h, w), factors, U, masks)
     M = st.render(slice(None), slice(None), slice(None), summed=True)[0]
     B = _band_max(st, leaf)
@@ -296,18 +301,22 @@ def _tile_factor(model: FocusModel, sub: Cube, mapping: Any, U: np.ndarray, t: T
         out.leaf_patches = leaf_patches(mask > 0, (gh, gw))
         typical_pass(model, out, prep.x, mask > 0, map_rule, curve_rule)
         vals = model.predict_values(out.logits)[0].float().cpu().numpy()
-        Ps, Us = [], []
+        Ps, Us, pixels = [], [], []
+        pixel = RULES[map_rule].pixel
         for c in classes:
             pm = patch_saliency(model, out, c, map_rule).float().reshape(-1, gh, gw).cpu().numpy()
-            if curve_rule == map_rule:
+            if curve_rule == map_rule and not pixel:
                 Ps.append(pm)
                 continue
-            pc = patch_saliency(model, out, c, curve_rule).float().reshape(-1, gh, gw).cpu().numpy()
+            pc = pm if curve_rule == map_rule else (
+                patch_saliency(model, out, c, curve_rule).float().reshape(-1, gh, gw).cpu().numpy())
             curve = render_tile(U, pc, t.shape, mask)[:, mask > 0].max(1)  # the tile's B of the curve rule
             Us.append((curve / max(float(curve.sum()), 1e-30))[:, None].astype(np.float32))
             Ps.append(np.einsum("r,rhw->hw", U.sum(0), pm)[None].astype(np.float32))
+            if pixel:  # the tile's map at pixel level, as explain.py weighs a whole cube's
+                pixels.append(pixel_weight(model, prep.x, mask > 0, group_mass(model, curve, prep.back), t.shape))
     return TileFactor(tile=t, P=np.stack(Ps), U=np.stack(Us) if Us else None, leaf_fraction=float(mask.mean()),
-                      probabilities=vals)
+                      probabilities=vals, pixel=np.stack(pixels) if pixels else None)
 
 
 def _band_max(st: _Stitcher, leaf: np.ndarray) -> np.ndarray:

@@ -1,0 +1,74 @@
+"""The map's pixel weight: where the input deviates in the groups the curve weighs, and nowhere else."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_focus.cube import Cube
+from napari_focus.focus.explain import explain
+from napari_focus.focus.input_deviation import group_deviation, pixel_weight
+
+torch = pytest.importorskip("torch")
+
+
+def _group_bands(model, g: int) -> np.ndarray:
+    gidx = model.band_group.cpu().numpy()
+    return np.flatnonzero(gidx == g)
+
+
+def _leaf(model, seed: int = 0) -> torch.Tensor:
+    """A textured leaf: every band varies a little from pixel to pixel, as real tissue does."""
+    rng = np.random.default_rng(seed)
+    S = model.img_size
+    return torch.as_tensor(0.4 + 0.02 * rng.standard_normal((len(model.band_group), S, S)), dtype=torch.float32)
+
+
+def test_a_spot_that_deviates_in_a_weighed_group_gets_the_weight(model):
+    x = _leaf(model)
+    bands = _group_bands(model, 1)
+    x[bands, 10:14, 20:24] += 0.3  # a spot, in group 1's bands only
+    leaf = np.ones((32, 32), bool)
+    only_1 = np.eye(model.groups.n_groups)[1]
+    w = pixel_weight(model, x, leaf, only_1, (32, 32))
+    assert w.dtype == np.float32 and w.shape == (32, 32)
+    assert np.median(w[leaf]) == pytest.approx(1.0, rel=1e-3)  # typical tissue keeps the map's scale
+    inside, outside = w[11:13, 21:23].min(), np.delete(w, np.s_[8:16], axis=0).max()
+    assert inside > 5 * outside
+    # the same spot is invisible to a curve that weighs another group only
+    only_2 = np.eye(model.groups.n_groups)[2]
+    w2 = pixel_weight(model, x, leaf, only_2, (32, 32))
+    assert w2[11:13, 21:23].mean() < 2 * np.median(w2)
+
+
+def test_each_group_is_scaled_by_its_own_typical_deviation(model):
+    """Groups whose Φ has a larger gain do not outweigh the others: each is over its median on the leaf."""
+    x = _leaf(model)
+    dev = group_deviation(model, x, torch.ones(32, 32, dtype=torch.bool))
+    med = dev.flatten(1).median(1).values
+    assert torch.allclose(med, torch.ones_like(med), atol=1e-5)
+    with torch.no_grad():
+        model.phi.mul_(1000.0)
+    assert torch.allclose(group_deviation(model, x, torch.ones(32, 32, dtype=torch.bool)), dev, rtol=1e-3, atol=1e-4)
+
+
+def test_an_empty_curve_or_a_uniform_leaf_leaves_the_map_as_it_is(model):
+    leaf = np.ones((32, 32), bool)
+    x = _leaf(model)
+    assert np.array_equal(pixel_weight(model, x, leaf, np.zeros(model.groups.n_groups), (32, 32)), np.ones((32, 32)))
+
+
+def test_the_pixel_rule_changes_the_map_not_the_curves_shape(model):
+    rng = np.random.default_rng(3)
+    C = len(model.band_group)
+    data = (0.4 + 0.02 * rng.standard_normal((C, 32, 32))).astype(np.float32)
+    data[:, 4:9, 4:9] += 0.25
+    cube = Cube(data=data, wavelengths_nm=np.asarray(model.wavelengths_nm))
+    a = explain(model, cube, class_index=0, rule="paper+rollout_spectral")
+    b = explain(model, cube, class_index=0, rule="paper_input+rollout_spectral")
+    np.testing.assert_allclose(a.B / a.B.max(), b.B / b.B.max(), rtol=1e-5, atol=1e-7)
+    assert not np.allclose(a.M, b.M)
+    assert b.M[4:9, 4:9].mean() > b.M.mean()  # the deviating square stands out more than it did
+    assert b.M[4:9, 4:9].mean() / b.M.mean() > a.M[4:9, 4:9].mean() / a.M.mean()
+    T = np.asarray(b.T.render() if hasattr(b.T, "render") else b.T)
+    np.testing.assert_allclose(T.sum(0), b.M, rtol=1e-4, atol=1e-6)  # the cube the overlay shows sums to the map
