@@ -34,7 +34,7 @@ def group_deviation(model, x: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
             continue
         d = dev[sel].flatten(1).double()  # (|g|, S·S)
         gram = phi[sel] @ phi[sel].T  # (|g|, |g|)
-        norm = torch.einsum("bp,bc,cp->p", d, gram, d).clamp_min(0).sqrt().reshape(xb.shape[1:])
+        norm = (d * (gram @ d)).sum(0).clamp_min(0).sqrt().reshape(xb.shape[1:])
         out.append((norm / norm[on].median().clamp_min(1e-12)).float())
     return torch.stack(out)
 

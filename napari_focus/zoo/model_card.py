@@ -212,13 +212,18 @@ def readout_origin(model: Path) -> str:
 
 def pretraining_sentence(pretrained: dict, random: dict) -> str:
     """What the pretraining buys, read from the two rows (a metric the random backbone matches or beats is named)."""
+    maps = [str(row.get("rule") or "").split("+")[0] for row in (pretrained, random)]
+    same_map = maps[0] == maps[1] or not all(maps)
     names = (("accuracy", "accuracy"), ("auprc", "AUPRC"), ("bio5_tolerant", "BIO@5 tolerant"))
     pairs = [(label, pretrained.get(k), random.get(k)) for k, label in names
-             if pretrained.get(k) is not None and random.get(k) is not None]
+             if pretrained.get(k) is not None and random.get(k) is not None and (k != "auprc" or same_map)]
     up = [f"{label} ({_fmt(a)} vs {_fmt(b)})" for label, a, b in pairs if a > b]
     not_up = [f"{label} ({_fmt(a)} vs {_fmt(b)})" for label, a, b in pairs if a <= b]
     text = f"Pretraining raises {_listed(up, 'and')}" if up else "Pretraining raises none of these"
-    return text + (f"; it does not raise {_listed(not_up, 'or')}." if not_up else ".")
+    text += f"; it does not raise {_listed(not_up, 'or')}." if not_up else "."
+    if not same_map:  # a map readout chosen after the random-backbone row was measured is not compared with it
+        text += f" AUPRC is not compared: the maps are different readouts (`{maps[0]}` vs `{maps[1]}`)."
+    return text
 
 
 def _listed(items: list[str], conj: str) -> str:
@@ -249,7 +254,8 @@ def card(args, cfg: dict, out: dict) -> str:
     rb = out.get("random_backbone")
     random_line = "" if not rb else (
         "\nThe same recipe on a **randomly initialised** frozen backbone of the same shape (FOCUS, its own chosen "
-        f"readout, same held-out leaves): accuracy {_fmt(rb.get('accuracy'))}, AUPRC {_fmt(rb.get('auprc'))}, "
+        f"readout `{rb.get('rule', '?')}`, same held-out leaves): accuracy {_fmt(rb.get('accuracy'))}, "
+        f"AUPRC {_fmt(rb.get('auprc'))}, "
         f"BIO@5 tolerant {_fmt(rb.get('bio5_tolerant'))}. {pretraining_sentence(first, rb)}\n")
     pre = bb["pretraining"]
     stage1 = bb.get("stage1") or pre

@@ -73,6 +73,14 @@ def test_pretraining_sentence_names_what_the_random_backbone_matches_or_beats():
     assert model_card.pretraining_sentence(low, rand).startswith("Pretraining raises none of these; it does not")
 
 
+def test_pretraining_sentence_does_not_compare_maps_of_different_readouts():
+    pre = {"accuracy": 0.93, "auprc": 0.78, "bio5_tolerant": 0.257, "rule": "paper_input+calibrated"}
+    rand = {"accuracy": 0.52, "auprc": 0.150, "bio5_tolerant": 0.1, "rule": "margin+calibrated"}
+    text = model_card.pretraining_sentence(pre, rand)
+    assert "AUPRC (" not in text and "the maps are different readouts (`paper_input` vs `margin`)" in text
+    assert "AUPRC (0.780 vs 0.150)" in model_card.pretraining_sentence(pre, {**rand, "rule": "paper_input"})
+
+
 def test_card_says_how_the_light_was_jittered_when_the_recipe_did():
     both = model_card._recipe_lines("--spectral-contrast 1 --light-jitter-level 0.9 --light-jitter-tilt 0.1")
     assert "light_jitter.py" in both and "spectral_contrast.py" in both
