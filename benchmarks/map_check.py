@@ -4,7 +4,9 @@
 - against the model: heal the map's top 2 % and 5 % of leaf pixels (every band set to the median of the rest of
   the leaf) and take the class margin's drop over the margin, against the same for random pixels and for the
   true lesion's pixels (forward passes only; a map whose top pixels move the margin no more than random pixels
-  does not show what the model used);
+  does not show what the model used). Healing the pixels that deviate most is the largest change of the input,
+  so two input-only controls are scored too (a pixel's distance from the leaf's median spectrum; the model's
+  group deviations, evenly weighted): a map's heal drop says more than the input alone only where it beats them;
 - against a randomised model (every trained FOCUS tensor and the stored reference re-initialised,
   `bench.sanity.reinit_trainables`): Spearman of the two maps on the leaf (a map that survives explains the input,
   not the model).
@@ -68,6 +70,7 @@ def main() -> None:
     from napari_focus.dataset import load_dataset
     from napari_focus.focus.checkpoint import load_checkpoint
     from napari_focus.focus.explain import explain
+    from napari_focus.focus.input_deviation import combine, input_deviation
     from napari_focus.focus.inputs import prepare_cube
 
     model = load_checkpoint(a.model)
@@ -88,10 +91,21 @@ def main() -> None:
         leaf = explain(model, cube, class_index=c, rule=a.rules[0], leaf_mask=leaf_mask).leaf_mask.astype(bool)
         for f in a.fractions:
             row0[f"random {f:.0%}"] = float(np.mean([heal_drop(model, x, c, leaf, random_pixels(leaf, f, rng))
-                                                     for _ in range(3)]))
-            # the lesion's own pixels first, then (when the lesion is smaller than the fraction) the map's
+                                                     for _ in range(10)]))
+            # the lesion's own pixels first, then (when the lesion is smaller than the fraction) random leaf pixels
             truth_score = lesion.astype(float) + 1e-6 * rng.random(lesion.shape)
             row0[f"lesion {f:.0%}"] = heal_drop(model, x, c, leaf, top_pixels(truth_score, leaf, f))
+        # input-only controls: how far a pixel's spectrum is from the leaf's median, with no model at all, and the
+        # model's group deviations weighted evenly (no curve): a heal of the pixels that deviate most is the largest
+        # input change, so these say how much of a map's heal drop the input alone explains
+        xn = (x - x[:, torch.as_tensor(leaf)].median(1).values[:, None, None]).norm(dim=0).numpy()
+        dev = input_deviation(model, x, leaf)
+        even = combine(dev, np.ones(model.groups.n_groups), leaf.shape)
+        for name, score in (("control: ‖x − leaf median‖, no model", xn),
+                            ("control: group deviations, even weights", even)):
+            row0[f"{name} AUPRC"] = mt.auprc(score, lesion, leaf)
+            for f in a.fractions:
+                row0[f"{name} heal {f:.0%}"] = heal_drop(model, x, c, leaf, top_pixels(score, leaf, f))
         floor.append(row0)
         for rule in a.rules:
             e = explain(model, cube, class_index=c, rule=rule, leaf_mask=leaf_mask)
@@ -108,8 +122,9 @@ def main() -> None:
     for rule, rs in rows.items():
         cells = [f"{np.median([r[k] for r in rs]):.3f} ({np.mean([r[k] for r in rs]):.3f})" for k in rs[0]]
         print(f"| {rule} | " + " | ".join(cells) + " |")
-    print("floors, median (mean): " + "; ".join(f"{k} {np.median([r[k] for r in floor]):.3f} "
-                                                f"({np.mean([r[k] for r in floor]):.3f})" for k in floor[0]))
+    print("floors, references and controls, median (mean):")
+    for k in floor[0]:
+        print(f"- {k}: {np.median([r[k] for r in floor]):.3f} ({np.mean([r[k] for r in floor]):.3f})")
 
 
 if __name__ == "__main__":

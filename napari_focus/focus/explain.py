@@ -25,7 +25,7 @@ from napari_focus.focus.factored import (
     render,
     saliency_map,
 )
-from napari_focus.focus.input_deviation import group_mass, pixel_weight
+from napari_focus.focus.input_deviation import combine, group_mass, input_deviation
 from napari_focus.focus.inputs import PreparedCube, prepare_cube, typical_leaf
 from napari_focus.focus.model import FocusModel
 from napari_focus.focus.readout import NEEDS_SECOND_PASS, RULES, layer_maps, parse_rule, patch_saliency
@@ -237,9 +237,10 @@ def _explain_focus(model, prep, classes, rule, leaf, want_diag: bool) -> list[Ex
         vals = model.predict_values(out.logits)[0].cpu().numpy()
         pred = _prediction(model, vals)
         with one_torch_thread():  # the readout is many small ops, which a busy thread pool slows several-fold
+            deviation = input_deviation(model, prep.x, leaf) if RULES[map_rule].pixel else None
             for class_index in classes:
                 c = resolve_class(model, class_index, vals)
-                T, M, B = _readout(model, out, c, map_rule, curve_rule, prep, leaf, rows)
+                T, M, B = _readout(model, out, c, map_rule, curve_rule, prep, leaf, rows, deviation)
                 metrics = _attention_diagnostics(model, out, c, prep, leaf) if want_diag else {}
                 exps.append(Explanation(T=T, M=M, B=B, probabilities=vals, predicted=pred["predicted"], class_index=c,
                                         class_name=model.classes[c], method="focus", rule=name, wavelengths_nm=None,
@@ -274,8 +275,9 @@ def reference_notes(model: FocusModel, *rules: str) -> list[str]:
 
 
 def _readout(model: FocusModel, out: Any, c: int, map_rule: str, curve_rule: str, prep: PreparedCube,
-             leaf: np.ndarray, rows: LeafRows) -> tuple[Any, np.ndarray, np.ndarray]:
-    """(T, M, B) of class c; T deferred (rendered on first read) unless a factor forbids it."""
+             leaf: np.ndarray, rows: LeafRows, deviation: Any = None) -> tuple[Any, np.ndarray, np.ndarray]:
+    """(T, M, B) of class c; T deferred (rendered on first read) unless a factor forbids it. `deviation`: the input's
+    group deviation (input_deviation.py) when the map rule is a pixel-level one."""
     gh, gw = model.grid
     P = cube_patches(patch_saliency(model, out, c, map_rule).reshape(-1, gh, gw), model, prep)
     pixel = RULES[map_rule].pixel
@@ -286,7 +288,7 @@ def _readout(model: FocusModel, out: Any, c: int, map_rule: str, curve_rule: str
     M_map = _factored(P, prep.hw, leaf, rows, want="M")[1]
     curve = _factored(Pc, prep.hw, leaf, rows, want="B")[2]
     if pixel:  # the map at pixel level (input_deviation.py); the curve's shape is unchanged
-        M_map = M_map * pixel_weight(model, prep.x, leaf, group_mass(model, curve, prep.back), prep.hw)
+        M_map = M_map * combine(deviation, group_mass(model, curve, prep.back), prep.hw)
     # outer's M and B without building it: Σ_b β_b·M and β_b·max_leaf M (T ≥ 0 and zero off the leaf)
     beta = curve / max(float(curve.sum()), 1e-30)
     M = (M_map * beta.sum(dtype=np.float32)).astype(np.float32)

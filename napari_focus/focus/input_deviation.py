@@ -1,13 +1,15 @@
-"""Where, inside the model's patches, the input deviates in the spectral groups the curve weighs (docs/method.md §3.9).
+"""Where, inside the model's patches, the input deviates in the spectral groups the curve weighs (docs/method.md §3.8,
+"The map at pixel level").
 
-Why: prompt attention is a patch-level map (12×12 on the embedded model), and on simulated leaves the pixels it
-ranks highest barely move the class margin when they are healed, while the pixels where the groups the curve
-weighs deviate from the leaf's typical tissue move it as much as the true lesions (docs/benchmarks.md, "The
-map at pixel level"). A group's token is Σ_b Φ_b ⊙ E(X_b) with E one linear patch embedding, so what E turns
-into that token's change at a pixel is the vector v_g(x) = Σ_{b∈g} Φ_b (x̂_b(x) − x̂_b,typical), x̂ the
-normalised band and the typical value its median over the leaf. Its length, over its own median on the leaf
-(so that groups of different gain compare), weighted by the curve's mass in the group, is the pixel weight.
-It is gradient-free, reads only the input and the model's Φ, and needs no lesion mask.
+Why: prompt attention is a patch-level map (12×12 on the embedded model), upsampled; it says which patches, not
+which pixels inside them (docs/benchmarks.md, "The map at pixel level"). A group's token is Σ_b Φ_b ⊙ E(X_b) with
+E one linear patch embedding, so what E's kernel is applied to at a pixel, for that token's change, is the vector
+v_g(x) = Σ_{b∈g} Φ_b (x̂_b(x) − x̂_b,typical), x̂ the normalised band and the typical value its median over the
+leaf. Its length, over its own median on the leaf (so that groups of different gain compare), weighted by the
+curve's mass in the group, is the pixel weight. It is gradient-free, reads only the input and the model's Φ, and
+needs no lesion mask. It assumes what the medians assume: lesions are a minority of the leaf (or of the tile).
+Computed on the CPU in float64 (a zero-sum Φ's terms cancel), whatever device the model is on: it is a few
+small ops at the model's input size.
 """
 
 from __future__ import annotations
@@ -17,26 +19,51 @@ import torch
 import torch.nn.functional as F
 
 
-def group_deviation(model, x: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
-    """(G, S, S) ‖v_g(x)‖ over its median on the leaf's pixels, for one prepared input x (C_model, S, S) and its
-    leaf mask on the input (S, S) bool (all pixels when it is empty). Exact for a Φ that differs between the
-    embedding's components: ‖Σ_b Φ_b δ_b‖² = δᵀ(Φ_g Φ_gᵀ)δ over the group's bands."""
-    xb = model.normalise_bands(x[None].float())[0]  # (Cu, S, S)
-    on = leaf if bool(leaf.any()) else torch.ones_like(leaf)
-    dev = xb - xb[:, on].median(1).values[:, None, None]
-    phi = model.phi[model.used_bands].detach().double()  # (Cu, d); double: a zero-sum Φ's terms cancel
-    gidx = model.band_group[model.used_bands]
-    out = []
+def group_deviation(model, x: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor | None:
+    """(G, S, S) float32 on the CPU: ‖v_g(x)‖ over its median on the leaf's pixels, for one prepared input x
+    (C_model, S, S) and its leaf mask on the input (S, S) bool. None when the leaf vanishes at the input size.
+
+    Exact for a Φ that differs between the embedding's components: ‖Σ_b Φ_b δ_b‖² = δᵀ(Φ_g Φ_gᵀ)δ over the
+    group's bands. Pixels with a non-finite band count as typical (the model sees them as 0, which is no evidence of
+    anything). A group whose median is 0 (most of the leaf at its typical value, e.g. clipped) is scaled by the mean
+    of its non-zero lengths instead, and a group that does not deviate anywhere weighs 1 everywhere."""
+    on = leaf.cpu().bool()
+    if not bool(on.any()):
+        return None
+    used = model.used_bands.cpu()
+    xr = x.detach().cpu().double()[used]  # (Cu, S, S)
+    finite = torch.isfinite(xr).all(0)
+    xb = torch.nan_to_num((xr - model.band_mean.cpu().double()[used, None, None])
+                          / model.band_std.cpu().double()[used, None, None], nan=0.0, posinf=0.0, neginf=0.0)
+    dev = (xb - xb[:, on].median(1).values[:, None, None]) * finite
+    phi = model.phi.detach().cpu().double()[used]  # (Cu, d)
+    gidx = model.band_group.cpu()[used]
+    out = torch.ones((model.groups.n_groups, *xb.shape[1:]), dtype=torch.float64)
     for g in range(model.groups.n_groups):
         sel = gidx == g
         if not bool(sel.any()):
-            out.append(torch.zeros(xb.shape[1:], device=xb.device))
             continue
-        d = dev[sel].flatten(1).double()  # (|g|, S·S)
-        gram = phi[sel] @ phi[sel].T  # (|g|, |g|)
-        norm = (d * (gram @ d)).sum(0).clamp_min(0).sqrt().reshape(xb.shape[1:])
-        out.append((norm / norm[on].median().clamp_min(1e-12)).float())
-    return torch.stack(out)
+        d = dev[sel].flatten(1)  # (|g|, S·S)
+        norm = (d * ((phi[sel] @ phi[sel].T) @ d)).sum(0).clamp_min(0).sqrt().reshape(xb.shape[1:])
+        scale = norm[on].median()
+        if not scale > 0:
+            nonzero = norm[on][norm[on] > 0]
+            scale = nonzero.mean() if nonzero.numel() else torch.tensor(0.0, dtype=norm.dtype)
+        if scale > 0 and torch.isfinite(scale):
+            out[g] = norm / scale
+    return out.float()
+
+
+def combine(deviation: torch.Tensor | None, masses: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """(H, W) float32: Σ_g w_g · deviation_g, w the group masses normalised to sum 1, resized to H×W like the map
+    (bilinear). About 1 on typical tissue (each group's deviation is over its median). Ones when there is no
+    deviation (a leaf that vanishes at the input) or the curve is empty."""
+    w = np.clip(np.nan_to_num(np.asarray(masses, np.float64)), 0, None)
+    if deviation is None or w.sum() <= 0:
+        return np.ones(hw, np.float32)
+    wt = torch.as_tensor(w / w.sum(), dtype=deviation.dtype)
+    D = torch.einsum("g,ghw->hw", wt, deviation)
+    return F.interpolate(D[None, None], size=hw, mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
 def group_mass(model, curve: np.ndarray, back: np.ndarray | None) -> np.ndarray:
@@ -50,19 +77,13 @@ def group_mass(model, curve: np.ndarray, back: np.ndarray | None) -> np.ndarray:
     return np.bincount(gidx[on], weights=cm[on], minlength=model.groups.n_groups)
 
 
-def pixel_weight(model, x: torch.Tensor, leaf: np.ndarray, group_mass: np.ndarray,
-                 hw: tuple[int, int]) -> np.ndarray:
-    """(H, W) float32: Σ_g w_g · group_deviation_g, w the curve's group masses normalised to sum 1, resized to the
-    cube's H×W like the map (bilinear). About 1 on typical tissue (each group's deviation is over its median), so
-    the map keeps its scale there whatever the lesions' size, and tiles of one scene stay comparable. Ones when
-    the curve is empty."""
+def input_deviation(model, x: torch.Tensor, leaf: np.ndarray) -> torch.Tensor | None:
+    """`group_deviation` for a leaf mask at the cube's size (once per input: it does not depend on the class)."""
     from .inputs import mask_on_input
 
-    w = np.clip(np.nan_to_num(np.asarray(group_mass, np.float64)), 0, None)
-    if w.sum() <= 0:
-        return np.ones(hw, np.float32)
-    on = mask_on_input(leaf, x.shape[-1])
-    dev = group_deviation(model, x, on.to(x.device))
-    wt = torch.as_tensor(w / w.sum(), dtype=dev.dtype, device=dev.device)
-    D = torch.einsum("g,ghw->hw", wt, dev)
-    return F.interpolate(D[None, None].float().cpu(), size=hw, mode="bilinear", align_corners=False)[0, 0].numpy()
+    return group_deviation(model, x, mask_on_input(leaf, x.shape[-1]))
+
+
+def pixel_weight(model, x: torch.Tensor, leaf: np.ndarray, masses: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """(H, W) float32: the map's pixel weight for one input and one curve's group masses (`combine`)."""
+    return combine(input_deviation(model, x, leaf), masses, hw)

@@ -46,7 +46,7 @@ from napari_focus.focus.explain import (
     typical_pass,
 )
 from napari_focus.focus.factored import one_torch_thread as _one_torch_thread
-from napari_focus.focus.input_deviation import group_mass, pixel_weight
+from napari_focus.focus.input_deviation import combine, group_mass, input_deviation
 from napari_focus.focus.inputs import band_mapping, prepare_cube
 from napari_focus.focus.model import FocusModel
 from napari_focus.focus.readout import NEEDS_SECOND_PASS, RULES, parse_rule, patch_saliency
@@ -303,6 +303,7 @@ def _tile_factor(model: FocusModel, sub: Cube, mapping: Any, U: np.ndarray, t: T
         vals = model.predict_values(out.logits)[0].float().cpu().numpy()
         Ps, Us, pixels = [], [], []
         pixel = RULES[map_rule].pixel
+        deviation = input_deviation(model, prep.x, mask > 0) if pixel else None
         for c in classes:
             pm = patch_saliency(model, out, c, map_rule).float().reshape(-1, gh, gw).cpu().numpy()
             if curve_rule == map_rule and not pixel:
@@ -314,7 +315,7 @@ def _tile_factor(model: FocusModel, sub: Cube, mapping: Any, U: np.ndarray, t: T
             Us.append((curve / max(float(curve.sum()), 1e-30))[:, None].astype(np.float32))
             Ps.append(np.einsum("r,rhw->hw", U.sum(0), pm)[None].astype(np.float32))
             if pixel:  # the tile's map at pixel level, as explain.py weighs a whole cube's
-                pixels.append(pixel_weight(model, prep.x, mask > 0, group_mass(model, curve, prep.back), t.shape))
+                pixels.append(combine(deviation, group_mass(model, curve, prep.back), t.shape))
     return TileFactor(tile=t, P=np.stack(Ps), U=np.stack(Us) if Us else None, leaf_fraction=float(mask.mean()),
                       probabilities=vals, pixel=np.stack(pixels) if pixels else None)
 

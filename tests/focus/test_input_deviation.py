@@ -72,3 +72,39 @@ def test_the_pixel_rule_changes_the_map_not_the_curves_shape(model):
     assert b.M[4:9, 4:9].mean() / b.M.mean() > a.M[4:9, 4:9].mean() / a.M.mean()
     T = np.asarray(b.T.render() if hasattr(b.T, "render") else b.T)
     np.testing.assert_allclose(T.sum(0), b.M, rtol=1e-4, atol=1e-6)  # the cube the overlay shows sums to the map
+
+
+def test_a_uniform_or_mostly_clipped_leaf_keeps_the_map_finite_and_its_curve(model):
+    """Medians of 0 (most of the leaf at its typical value) must neither zero the map nor blow it up."""
+    C = len(model.band_group)
+    uniform = Cube(data=np.full((C, 32, 32), 0.4, np.float32), wavelengths_nm=np.asarray(model.wavelengths_nm))
+    a = explain(model, uniform, class_index=0, rule="paper")
+    b = explain(model, uniform, class_index=0, rule="paper_input")
+    np.testing.assert_allclose(b.M, a.M, rtol=1e-5, atol=1e-8)  # nothing deviates: the weight is 1
+    assert b.B.sum() > 0
+    clipped = np.full((C, 32, 32), 1.0, np.float32)
+    rng = np.random.default_rng(0)
+    clipped[:, :12] = 0.4 + 0.02 * rng.standard_normal((C, 12, 32))  # 60 % of the leaf saturated
+    c = explain(model, Cube(data=clipped, wavelengths_nm=np.asarray(model.wavelengths_nm)), class_index=0,
+                rule="paper_input")
+    ref = explain(model, Cube(data=clipped, wavelengths_nm=np.asarray(model.wavelengths_nm)), class_index=0,
+                  rule="paper")
+    assert np.isfinite(c.M).all() and c.M.max() < 1e3 * ref.M.max()
+
+
+def test_non_finite_pixels_are_not_hotspots(model):
+    x = _leaf(model)
+    x[:, 5, 5] = float("nan")
+    x[:, 20, 20] = float("inf")
+    dev = group_deviation(model, x, torch.ones(32, 32, dtype=torch.bool))
+    assert torch.isfinite(dev).all()
+    assert float(dev[:, 5, 5].max()) == 0.0 and float(dev[:, 20, 20].max()) == 0.0
+
+
+def test_a_leaf_that_vanishes_at_the_input_gives_no_weight(model):
+    x = _leaf(model)
+    assert group_deviation(model, x, torch.zeros(32, 32, dtype=torch.bool)) is None
+    tiny = np.zeros((256, 256), bool)
+    tiny[3, 3] = True  # one pixel of a 256² cube: nothing of it at the 32 px input
+    assert np.array_equal(pixel_weight(model, x, tiny, np.ones(model.groups.n_groups), (256, 256)),
+                          np.ones((256, 256)))
