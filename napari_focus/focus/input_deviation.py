@@ -31,10 +31,9 @@ def group_deviation(model, x: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor 
     if not bool(on.any()):
         return None
     used = model.used_bands.cpu()
-    xr = x.detach().cpu().double()[used]  # (Cu, S, S)
-    finite = torch.isfinite(xr).all(0)
-    xb = torch.nan_to_num((xr - model.band_mean.cpu().double()[used, None, None])
-                          / model.band_std.cpu().double()[used, None, None], nan=0.0, posinf=0.0, neginf=0.0)
+    finite = torch.isfinite(x.detach().cpu()[used]).all(0)
+    # the model's own normalisation (on its device); the rest here, in float64
+    xb = model.normalise_bands(x.detach()[None].to(model.band_mean.device).float())[0].cpu().double()
     dev = (xb - xb[:, on].median(1).values[:, None, None]) * finite
     phi = model.phi.detach().cpu().double()[used]  # (Cu, d)
     gidx = model.band_group.cpu()[used]
