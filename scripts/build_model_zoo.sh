@@ -28,7 +28,7 @@ RECIPE=(--fast --views 1 --epochs 40 --lr 1e-2 --batch-size 16 --prompt-std 1.0 
 # (docs/benchmarks.md, "Choosing the light jitter"); the VNIR-SWIR checkpoint was built before the option.
 [ "$S" = vnir204 ] && RECIPE+=(--light-jitter-level 0.9 --light-jitter-tilt 0.1)
 RULES=(--max-items 24 --rules paper paper_input margin rollout_spectral calibrated calibrated_leaf calibrated_rollout calibrated_even
-  calibrated_rollout_even)
+  calibrated_rollout_even blind blind_rollout blind_even blind_rollout_even)
 $N train --data "runs/bls_${S}_train960" --out "model/focus_bls_${S}" --backbone-file model/backbone/backbone.json "${RECIPE[@]}"
 $PY -m napari_focus.zoo.choose_rule --model "model/focus_bls_${S}" --tune "runs/bls_${S}_tune" "${RULES[@]}"
 $PY -m napari_focus.zoo.relink_backbone "model/focus_bls_${S}"

@@ -44,6 +44,8 @@ class FocusOutput:
     sink_mass: torch.Tensor | None = None  # Σ_l mean_{h∈H_aux, i∈patches} A[i, SINK] (docs/method.md §3.6)
     diagnostics: dict[str, torch.Tensor] | None = None  # per layer (L_layers, H) stats, mean over B·G
     leaf_patches: torch.Tensor | None = None  # (N,) bool: patches mostly on the leaf (set by the explainer)
+    block_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # per layer (B·G, H, L, hd) keys, values
+    blind_group_logits: torch.Tensor | None = None  # (K, G) item 0's, its prompts blind (blind.py)
 
 
 class FocusModel(nn.Module):
@@ -245,13 +247,15 @@ class FocusModel(nn.Module):
         return seq
 
     def forward(
-        self, x: torch.Tensor, *, record: bool = False, sink_loss: bool = False, diagnostics: bool = False
+        self, x: torch.Tensor, *, record: bool = False, sink_loss: bool = False, diagnostics: bool = False,
+        keep_kv: bool = False,
     ) -> FocusOutput:
         """Run FOCUS on raw (un-normalised) cubes resized to the backbone input, x: (B, C, S, S).
 
         `record`: keep the prompt rows of every layer, the backbone rows the rollout needs and the
         band tokens (for the readout). `sink_loss`: the SINK mass of H_aux heads (with grad).
         `diagnostics`: per-layer patch-query statistics (sink/prefix mass, normalised entropy).
+        `keep_kv`: keep every layer's sequence keys and values (`prompt_logits` reruns the prompts on them).
         """
         B = x.shape[0]
         G, K = self.groups.n_groups, self.n_classes
@@ -265,11 +269,14 @@ class FocusModel(nn.Module):
         prompt_attn, backbone_attn, stats = [], {}, []
         sink_mass = seq.new_zeros(()) if sink_loss and self.use_sink else None
         last_sigma = None
+        kv = [] if keep_kv else None
         for li, blk in enumerate(self.backbone.blocks):
             if record and li == depth - 1:
                 last_sigma = _ln_sigma(blk.norm1, seq).reshape(B, -1, seq.shape[1]).expand(B, G, -1)
             want_full = record and first_rollout <= li < depth - 1
             seq, p, a, qk, full = _block_step(blk, seq, p, want_full)
+            if kv is not None:
+                kv.append((qk[1], qk[2]))
             if record:
                 prompt_attn.append(a.transpose(1, 2).reshape(B, G, K, *a.shape[1:2], a.shape[-1]))
                 if full is not None:
@@ -283,7 +290,7 @@ class FocusModel(nn.Module):
                     stats.append(_patch_row_stats(qk[0], qk[1], self.n_sink, self.patch_start, self.sink_chunk))
         z = self.head(self.head_norm(p)).squeeze(-1).float()  # (B·G, K); joint: (B, G·K)
         group_logits = z.reshape(B, G, K).transpose(1, 2)
-        out = FocusOutput(logits=group_logits.mean(-1), group_logits=group_logits, sink_mass=sink_mass)
+        out = FocusOutput(logits=group_logits.mean(-1), group_logits=group_logits, sink_mass=sink_mass, block_kv=kv)
         if record:
             out.prompt_attn = prompt_attn
             out.backbone_attn = backbone_attn
@@ -330,13 +337,20 @@ class FocusModel(nn.Module):
 
     def forward_cached(self, cache: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         """Logits (B, K) of the prompts against a `backbone_cache` (same values as `forward`)."""
+        return self.prompt_logits(cache).mean(-1)
+
+    def prompt_logits(self, cache: list[tuple[torch.Tensor, torch.Tensor]],
+                      bias: torch.Tensor | None = None) -> torch.Tensor:
+        """Group logits (B, K, G) of the prompts alone against per-layer sequence keys and values (a
+        `backbone_cache`, or `forward(keep_kv=True)`'s), the sequence keys' logits offset by `bias` ((B·G, 1, 1, L),
+        -inf hides a key from that group's prompts)."""
         G, K = self.groups.n_groups, self.n_classes
         BG = cache[0][0].shape[0]
         p = self.prompts.transpose(0, 1).unsqueeze(0).expand(BG // G, G, K, -1).reshape(BG, K, -1)
         for blk, (kb, vb) in zip(self.backbone.blocks, cache, strict=True):
-            p = prompt_step(blk, p, kb.to(p.dtype), vb.to(p.dtype))  # an fp16 cache is fine
+            p = prompt_step(blk, p, kb.to(p.dtype), vb.to(p.dtype), bias)  # an fp16 cache is fine
         z = self.head(self.head_norm(p)).squeeze(-1).float()
-        return z.reshape(BG // G, G, K).transpose(1, 2).mean(-1)
+        return z.reshape(BG // G, G, K).transpose(1, 2)
 
     # ------------------------------------------------------------------------------ calibration
     @torch.no_grad()

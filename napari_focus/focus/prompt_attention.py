@@ -19,11 +19,14 @@ def _ln_sigma(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def _block_step(
     blk: nn.Module, x: torch.Tensor, p: torch.Tensor, want_full: bool
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor | None]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+           torch.Tensor | None]:
     """One timm pre-norm block over backbone tokens x (B,L,d) and prompt queries p (B,K,d).
 
     Backbone rows: SDPA over the sequence (prompts invisible). Prompt rows: explicit softmax over
     [sequence, itself]. Token-wise modules run once on the concatenation (one hook call each).
+    Returns the tokens, the prompts, the prompts' attention, the sequence's (scaled queries, keys, values) and,
+    with `want_full`, the sequence's own attention.
     """
     attn = blk.attn
     B, L, _ = x.shape
@@ -47,27 +50,33 @@ def _block_step(
     if want_full:
         with torch.no_grad():
             full = ((qb * attn.scale) @ kb.transpose(-2, -1)).float().softmax(-1)
-    return xp[:, :L], xp[:, L:], a, (qb * attn.scale, kb), full
+    return xp[:, :L], xp[:, L:], a, (qb * attn.scale, kb, vb), full
 
 
 def _prompt_attention(attn: nn.Module, qp: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor, kb: torch.Tensor,
-                      vb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Prompt rows: softmax over [sequence keys, own key]; returns outputs (B,H,K,hd) and weights (B,H,K,L+1)."""
+                      vb: torch.Tensor, bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prompt rows: softmax over [sequence keys, own key]; returns outputs (B,H,K,hd) and weights (B,H,K,L+1).
+    `bias` (broadcastable to (B,H,K,L)) is added to the sequence keys' logits: -inf hides a key."""
     qp = qp * attn.scale
-    logits = torch.cat([qp @ kb.transpose(-2, -1), (qp * kp).sum(-1, keepdim=True)], -1)
+    seq = qp @ kb.transpose(-2, -1)
+    if bias is not None:
+        seq = seq + bias.to(seq.dtype)
+    logits = torch.cat([seq, (qp * kp).sum(-1, keepdim=True)], -1)
     a = logits.float().softmax(-1)
     ap = a.to(vb.dtype)
     return ap[..., :-1] @ vb + ap[..., -1:] * vp, a
 
 
-def prompt_step(blk: nn.Module, p: torch.Tensor, kb: torch.Tensor, vb: torch.Tensor) -> torch.Tensor:
-    """One block for the prompts alone, against cached backbone keys/values (the cached fast path)."""
+def prompt_step(blk: nn.Module, p: torch.Tensor, kb: torch.Tensor, vb: torch.Tensor,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+    """One block for the prompts alone, against cached backbone keys/values (the cached fast path, and the blind
+    group weight's pass); `bias` as in `_prompt_attention`."""
     attn = blk.attn
     B, K, _ = p.shape
     h = blk.norm1(p)
     q, k, v = attn.qkv(h).reshape(B, K, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
     q, k = attn.q_norm(q), attn.k_norm(k)
-    o, _ = _prompt_attention(attn, q, k, v, kb, vb)
+    o, _ = _prompt_attention(attn, q, k, v, kb, vb, bias)
     o = attn.norm(o.transpose(1, 2).reshape(B, K, attn.attn_dim))
     gate = getattr(attn, "gate", None)
     if gate is not None:

@@ -29,7 +29,7 @@ class Rule:
     """One readout: where (attention), how much (group weight), which band (share)."""
 
     attention: str  # "last" | "rollout" | "contrast" | "rollout_spectral" | "rollout_contrast"
-    weight: str  # "one" | "margin" | "calibrated" | "typical"
+    weight: str  # "one" | "margin" | "calibrated" | "typical" | "blind"
     share: str  # "share" | "share_g" | "direct" | "input" | "input_where"
     doc: str
     even: float = 0.0  # share "input"/"input_where" only: this part of each group's weight spread over its bands
@@ -78,12 +78,24 @@ RULES: dict[str, Rule] = {
     "typical_rollout_even": Rule("rollout_spectral", "typical", "input_where",
                                  "as typical_rollout, with half of each group's weight spread evenly over its bands",
                                  even=EVEN_PART),
+    "blind": Rule("last", "blind", "input_where",
+                  "as calibrated, the group weight measured against the margin the group's prompts give blind to "
+                  "the leaf patches that deviate in the group (blind.py; the same forward pass)"),
+    "blind_rollout": Rule("rollout_spectral", "blind", "input_where",
+                          "as blind, with the group-contrastive rollout for where"),
+    "blind_even": Rule("last", "blind", "input_where",
+                       "as blind, with half of each group's weight spread evenly over its bands", even=EVEN_PART),
+    "blind_rollout_even": Rule("rollout_spectral", "blind", "input_where",
+                               "as blind_rollout, with half of each group's weight spread evenly over its bands",
+                               even=EVEN_PART),
 }
 #: rules whose group weight needs the checkpoint's stored margin reference (reference.py)
 NEEDS_REFERENCE = frozenset(r for r, v in RULES.items() if v.weight == "calibrated")
 #: rules whose group weight needs a second forward pass, on the typical leaf (inputs.typical_leaf): never a
 #: checkpoint's default, which stays one pass; the refinement a user asks for (`refined_rule`)
 NEEDS_SECOND_PASS = frozenset(r for r, v in RULES.items() if v.weight == "typical")
+#: rules whose group weight reruns the prompts on the pass's keys and values, blind to deviating patches (blind.py)
+NEEDS_BLIND = frozenset(r for r, v in RULES.items() if v.weight == "blind")
 DEFAULT_RULE = "rollout_spectral"  # best band and map on the planted-signal tuning seeds 100–109 (tests/focus)
 
 
@@ -206,7 +218,8 @@ def _rollout(model: FocusModel, out: FocusOutput, c: int) -> torch.Tensor:
 
 def group_weight(model: FocusModel, out: FocusOutput, c: int, kind: str) -> torch.Tensor:
     """w_{c,g} for item 0: (G,). "calibrated" without a stored reference falls back to "margin"; "typical" needs
-    `out.typical_group_logits` (K, G), the typical leaf's (explain.py sets it)."""
+    `out.typical_group_logits` (K, G), the typical leaf's, and "blind" `out.blind_group_logits` (explain.py sets
+    both)."""
     z = out.group_logits[0].float()  # (K, G)
     if kind == "one":
         return torch.ones(z.shape[1], device=z.device)
@@ -225,15 +238,22 @@ def group_weight(model: FocusModel, out: FocusOutput, c: int, kind: str) -> torc
     return (z[c] - z.mean(0)).clamp_min(0)
 
 
+#: weights measured against another set of group logits of the same leaf: the attribute explain.py sets, and the
+#: pass that makes it
+_PER_LEAF_REFERENCE = {"typical": ("typical_group_logits", "the typical leaf's forward pass"),
+                       "blind": ("blind_group_logits", "the prompts' blind pass (blind.py)")}
+
+
 def _reference_margins(model: FocusModel, out: FocusOutput, kind: str, z: torch.Tensor) -> torch.Tensor | None:
     """(K, G) margins a weight of `kind` is measured against; None for the raw margin (and for "calibrated" without a
     stored reference)."""
-    if kind == "typical":
+    if kind in _PER_LEAF_REFERENCE:
         from napari_focus.focus.reference import group_margins
 
-        base = getattr(out, "typical_group_logits", None)
+        attr, made_by = _PER_LEAF_REFERENCE[kind]
+        base = getattr(out, attr, None)
         if base is None:
-            raise FocusError("this readout needs the typical leaf's forward pass (explain sets it)")
+            raise FocusError(f"this readout needs {made_by} (explain sets it)")
         return group_margins(model, base[None].float().to(z))[0]
     if kind == "calibrated" and model.margin_ref is not None:
         return model.margin_ref.to(z)

@@ -7,7 +7,7 @@ import torch
 from napari_focus.cube import Cube
 from napari_focus.focus.explain import explain, predict
 from napari_focus.focus.inputs import prepare_cube
-from napari_focus.focus.readout import DEFAULT_RULE, RULES, available_rules, input_share, parse_rule
+from napari_focus.focus.readout import DEFAULT_RULE, NEEDS_BLIND, RULES, available_rules, input_share, parse_rule
 
 
 def _cube(c=24, h=40, w=36, seed=0, bad=None):
@@ -30,7 +30,8 @@ def test_every_rule_gives_a_consistent_explanation(model, rule):
     assert (exp.T[:, ~leaf] == 0).all()
     np.testing.assert_allclose(exp.M, exp.T.sum(0), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(exp.B, exp.T[:, leaf].max(1), rtol=1e-6)
-    assert exp.T.sum() > 0
+    if not set(parse_rule(rule)) & NEEDS_BLIND:  # on noise the margin may rest on no deviating patch: weight 0
+        assert exp.T.sum() > 0  # (test_blind.py checks a blind curve on a leaf with a lesion)
     assert exp.class_index == 1 and exp.class_name == "b"
     assert exp.rule == rule
     np.testing.assert_allclose(exp.probabilities.sum(), 1, atol=1e-5)

@@ -21,7 +21,8 @@ def _smooth_cube(h, w, seed=0):
     return Cube(((d - d.min()) / (d.max() - d.min())).astype(np.float32), wavelengths_nm=WL)
 
 
-@pytest.mark.parametrize("rule", [None, "rollout+direct", "paper_input+rollout_spectral", "paper_input"])
+@pytest.mark.parametrize("rule", [None, "rollout+direct", "paper_input+rollout_spectral", "paper_input",
+                                  "paper_input+blind_rollout_even"])
 def test_one_tile_is_exactly_explain(model, rule):
     cube = _smooth_cube(32, 32)
     leaf = np.ones((32, 32), bool)

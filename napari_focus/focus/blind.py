@@ -1,0 +1,57 @@
+"""The `blind` group weight's reference (docs/method.md, "The spectral curve"): the margin each group's prompts give
+when they cannot attend to the leaf patches that deviate in that group, in the same forward pass.
+
+Why: the `calibrated` weight measures a group's margin against one stored number per group, the same for every leaf,
+so what moves a whole leaf (its colour, the light) moves the weights; the `typical` weight measures it against the
+same leaf with nothing deviating, which costs a second backbone pass. Hiding the deviating patches from the prompts
+asks the same question inside the pass: the backbone's keys and values are reused and only the prompts run again.
+Deviation is the model's own (input_deviation.py: the group token's change at a pixel over its leaf median); no lesion
+mask and no wavelength is involved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from napari_focus.errors import FocusError
+
+#: a leaf patch whose mean deviation in group g exceeds this × the leaf's median is hidden from group g's prompts;
+#: chosen on tuning leaves among 1–4 (docs/benchmarks.md, "A one-pass group weight from the same pass")
+HIDE_ABOVE = 1.5
+
+
+def hidden_patches(model: Any, deviation: torch.Tensor | None, leaf_patches: torch.Tensor) -> torch.Tensor:
+    """(G, N) bool: the leaf patches whose mean deviation in each group exceeds HIDE_ABOVE; none when there is no
+    deviation (a leaf that vanishes at the input)."""
+    G = model.groups.n_groups
+    on = leaf_patches.cpu().bool()
+    if deviation is None:
+        return torch.zeros(G, on.numel(), dtype=torch.bool)
+    patch = F.adaptive_avg_pool2d(deviation.float()[None], model.grid)[0].flatten(1)  # (G, N)
+    return (patch > HIDE_ABOVE) & on[None]
+
+
+def blind_group_logits(model: Any, out: Any, hidden: torch.Tensor) -> torch.Tensor:
+    """(K, G) item 0's group logits with group g's prompts blind to its `hidden` patches (from `forward(keep_kv=True)`).
+    With nothing hidden they equal the forward pass's."""
+    if model.joint or out.block_kv is None:
+        raise FocusError("the blind group weight needs one sequence per group and the pass's keys and values")
+    kv = [(k[: model.groups.n_groups], v[: model.groups.n_groups]) for k, v in out.block_kv]  # item 0
+    L = kv[0][0].shape[2]
+    bias = torch.zeros(model.groups.n_groups, 1, 1, L, device=kv[0][0].device)
+    p0 = model.patch_start
+    bias[:, 0, 0, p0 : p0 + hidden.shape[1]] = torch.where(hidden.to(bias.device), float("-inf"), 0.0)
+    return model.prompt_logits(kv, bias)[0]
+
+
+def blind_pass(model: Any, out: Any, deviation: torch.Tensor | None, *rules: str) -> None:
+    """When a rule weighs groups by `blind`, set `out.blind_group_logits` (readout.group_weight reads them); nothing
+    otherwise. `deviation`: `input_deviation` of the pass's input; `out.leaf_patches` must be set. Call inside
+    inference mode."""
+    from napari_focus.focus.readout import NEEDS_BLIND
+
+    if set(rules) & NEEDS_BLIND:
+        out.blind_group_logits = blind_group_logits(model, out, hidden_patches(model, deviation, out.leaf_patches))
