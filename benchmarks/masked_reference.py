@@ -48,7 +48,7 @@ def _masked_step(blk, p: torch.Tensor, kb: torch.Tensor, vb: torch.Tensor, bias:
 
 
 def masked_group_logits(model, x: torch.Tensor, leaf: np.ndarray, threshold: float | None,
-                        quantile: float | None) -> torch.Tensor:
+                        quantile: float | None, leaf_only: bool = False) -> torch.Tensor:
     """(K, G): the prompts' group logits with each group's deviating leaf patches out of its attention."""
     from napari_focus.focus.explain import leaf_patches
     from napari_focus.focus.input_deviation import input_deviation
@@ -60,7 +60,15 @@ def masked_group_logits(model, x: torch.Tensor, leaf: np.ndarray, threshold: flo
     d = input_deviation(model, x, leaf)
     on = leaf_patches(leaf, model.grid).to(dev)
     if d is not None and bool(on.any()):
-        patch_dev = F.adaptive_avg_pool2d(d[None], model.grid)[0].flatten(1).to(dev)  # (G, N)
+        if leaf_only:  # the mean over each patch's leaf pixels, not over all of them
+            from napari_focus.focus.inputs import mask_on_input
+
+            w = mask_on_input(leaf, x.shape[-1]).float()[None]
+            num = F.adaptive_avg_pool2d((d * w)[None], model.grid)[0]
+            den = F.adaptive_avg_pool2d(w[None], model.grid)[0].clamp_min(1e-6)
+            patch_dev = (num / den).flatten(1).to(dev)
+        else:
+            patch_dev = F.adaptive_avg_pool2d(d[None], model.grid)[0].flatten(1).to(dev)  # (G, N)
         for g in range(G):
             cut = threshold if quantile is None else float(torch.quantile(patch_dev[g][on], 1 - quantile))
             hidden = torch.nonzero((patch_dev[g] > cut) & on).flatten() + model.patch_start
@@ -78,6 +86,7 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=2.0, help="hide patches deviating more than this × the median")
     ap.add_argument("--quantile", type=float, default=None, help="instead: hide the leaf's top share of patches")
     ap.add_argument("--even", type=float, default=None, help="the even part of the `_even` rule (default: its own)")
+    ap.add_argument("--leaf-only", action="store_true", help="a patch's deviation: the mean over its leaf pixels only")
     ap.add_argument("--rules", nargs="+", default=["paper_input+typical_rollout_even"])
     ap.add_argument("--n", type=int, default=40)
     a = ap.parse_args()
@@ -89,7 +98,8 @@ def main() -> None:
 
     def second_pass(model, out, x, leaf, *rules) -> None:
         if set(rules) & readout.NEEDS_SECOND_PASS:
-            out.typical_group_logits = masked_group_logits(model, x, np.asarray(leaf), a.threshold, a.quantile)
+            out.typical_group_logits = masked_group_logits(model, x, np.asarray(leaf), a.threshold, a.quantile,
+                                                           a.leaf_only)
 
     explain.typical_pass = tiled.typical_pass = second_pass
     if a.even is not None:

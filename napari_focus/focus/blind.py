@@ -25,7 +25,9 @@ HIDE_ABOVE = 1.5
 
 def hidden_patches(model: Any, deviation: torch.Tensor | None, leaf_patches: torch.Tensor) -> torch.Tensor:
     """(G, N) bool: the leaf patches whose mean deviation in each group exceeds HIDE_ABOVE; none when there is no
-    deviation (a leaf that vanishes at the input)."""
+    deviation (a leaf that vanishes at the input). The mean is over all of a patch's pixels: at the leaf's edge the
+    background pixels count (their deviation from the leaf median is large), so edge patches are often hidden too;
+    the threshold was chosen with that."""
     G = model.groups.n_groups
     on = leaf_patches.cpu().bool()
     if deviation is None:
@@ -44,7 +46,7 @@ def blind_group_logits(model: Any, out: Any, hidden: torch.Tensor) -> torch.Tens
     bias = torch.zeros(model.groups.n_groups, 1, 1, L, device=kv[0][0].device)
     p0 = model.patch_start
     bias[:, 0, 0, p0 : p0 + hidden.shape[1]] = torch.where(hidden.to(bias.device), float("-inf"), 0.0)
-    return model.prompt_logits(kv, bias)[0]
+    return model.prompt_logits(kv, bias, as_forward=True)[0]
 
 
 def blind_pass(model: Any, out: Any, deviation: torch.Tensor | None, *rules: str) -> None:

@@ -268,10 +268,11 @@ def leaf_patches(leaf: np.ndarray, grid: tuple[int, int]) -> torch.Tensor:
 
 
 def reference_notes(model: FocusModel, *rules: str) -> list[str]:
-    """A note when a checkpoint was saved before readouts had a stored reference: its curve is the old readout."""
+    """A note when a checkpoint was saved before readouts had a stored reference: its curve is the old readout
+    (none when the curve's group weight has a reference of its own, the typical leaf's or the blind pass's)."""
     from napari_focus.focus.readout import NEEDS_REFERENCE
 
-    if model.margin_ref is not None:
+    if model.margin_ref is not None or (rules and (rules[-1] in NEEDS_BLIND or rules[-1] in NEEDS_SECOND_PASS)):
         return []
     how = ("weighs groups by their raw class margins" if any(r in NEEDS_REFERENCE for r in rules) else
            f"is the old readout ({'+'.join(dict.fromkeys(rules))})")

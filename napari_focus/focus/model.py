@@ -339,16 +339,20 @@ class FocusModel(nn.Module):
         """Logits (B, K) of the prompts against a `backbone_cache` (same values as `forward`)."""
         return self.prompt_logits(cache).mean(-1)
 
-    def prompt_logits(self, cache: list[tuple[torch.Tensor, torch.Tensor]],
-                      bias: torch.Tensor | None = None) -> torch.Tensor:
+    def prompt_logits(self, cache: list[tuple[torch.Tensor, torch.Tensor]], bias: torch.Tensor | None = None,
+                      as_forward: bool = False) -> torch.Tensor:
         """Group logits (B, K, G) of the prompts alone against per-layer sequence keys and values (a
         `backbone_cache`, or `forward(keep_kv=True)`'s), the sequence keys' logits offset by `bias` ((B·G, 1, 1, L),
-        -inf hides a key from that group's prompts)."""
+        -inf hides a key from that group's prompts). `as_forward`: keys and values in their own dtype, as `forward`
+        attends to them (under autocast the same logits as the pass); else cast to the prompts' (an fp16 training
+        cache)."""
         G, K = self.groups.n_groups, self.n_classes
         BG = cache[0][0].shape[0]
         p = self.prompts.transpose(0, 1).unsqueeze(0).expand(BG // G, G, K, -1).reshape(BG, K, -1)
         for blk, (kb, vb) in zip(self.backbone.blocks, cache, strict=True):
-            p = prompt_step(blk, p, kb.to(p.dtype), vb.to(p.dtype), bias)  # an fp16 cache is fine
+            if not as_forward:
+                kb, vb = kb.to(p.dtype), vb.to(p.dtype)  # an fp16 cache is fine
+            p = prompt_step(blk, p, kb, vb, bias)
         z = self.head(self.head_norm(p)).squeeze(-1).float()
         return z.reshape(BG // G, G, K).transpose(1, 2)
 

@@ -101,3 +101,27 @@ def test_a_joint_sequence_model_refuses_the_blind_weight():
 
     with pytest.raises(FocusError, match="one sequence per group"):
         blind.blind_group_logits(SimpleNamespace(joint=True), SimpleNamespace(block_kv=[]), torch.zeros(1, 1))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_nothing_hidden_gives_the_pass_logits_under_autocast(dtype):
+    from .conftest import tiny_model
+
+    model = tiny_model(reg_tokens=2)  # full layer scale: a dtype change in the prompts' path shows in the logits
+    model.calibrate(torch.rand(4, 24, 32, 32))
+    model.eval()
+    cube, leaf = _lesioned()
+    x = prepare_cube(model, cube).x
+    with torch.inference_mode(), torch.autocast("cpu", dtype=dtype):
+        out = model(x[None], record=True, keep_kv=True)
+        out.leaf_patches = leaf_patches(leaf, model.grid)
+        none = torch.zeros(model.groups.n_groups, model.grid[0] * model.grid[1], dtype=torch.bool)
+        z = blind.blind_group_logits(model, out, none)
+    assert torch.equal(z, out.group_logits[0].float())
+
+
+def test_a_curve_with_its_own_reference_needs_no_stored_one(model):
+    cube, leaf = _lesioned()
+    assert model.margin_ref is None
+    assert not explain(model, cube, class_index=1, rule="paper_input+blind_rollout_even", leaf_mask=leaf).notes
+    assert explain(model, cube, class_index=1, rule="paper_input+calibrated_rollout_even", leaf_mask=leaf).notes
