@@ -29,34 +29,16 @@ KEYS = ("accuracy", "auprc", "rho_gt_diseased", "mass_lift_diseased", "bio5_tole
         "group_faithfulness_diseased", "window_faithfulness_diseased", "faithful_coverage_diseased")
 
 
-def _masked_step(blk, p: torch.Tensor, kb: torch.Tensor, vb: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """`prompt_attention.prompt_step` with an additive bias on the sequence's keys (-inf: not attended)."""
-    attn = blk.attn
-    B, K, _ = p.shape
-    h = blk.norm1(p)
-    q, k, v = attn.qkv(h).reshape(B, K, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-    q, k = attn.q_norm(q), attn.k_norm(k)
-    qp = q * attn.scale
-    logits = torch.cat([qp @ kb.transpose(-2, -1), (qp * k).sum(-1, keepdim=True)], -1) + bias
-    a = logits.float().softmax(-1).to(vb.dtype)
-    o = attn.norm((a[..., :-1] @ vb + a[..., -1:] * v).transpose(1, 2).reshape(B, K, attn.attn_dim))
-    gate = getattr(attn, "gate", None)
-    if gate is not None:
-        o = o * gate(h).sigmoid()
-    p = p + blk.ls1(attn.proj(o))
-    return p + blk.ls2(blk.mlp(blk.norm2(p)))
-
-
 def masked_group_logits(model, x: torch.Tensor, leaf: np.ndarray, threshold: float | None,
                         quantile: float | None, leaf_only: bool = False) -> torch.Tensor:
     """(K, G): the prompts' group logits with each group's deviating leaf patches out of its attention."""
     from napari_focus.focus.explain import leaf_patches
     from napari_focus.focus.input_deviation import input_deviation
 
-    G, K = model.groups.n_groups, model.n_classes
+    G = model.groups.n_groups
     dev = next(model.parameters()).device
     cache = model.backbone_cache(x[None].to(dev))
-    bias = torch.zeros(G, 1, 1, cache[0][0].shape[2] + 1, device=dev)
+    bias = torch.zeros(G, 1, 1, cache[0][0].shape[2], device=dev)
     d = input_deviation(model, x, leaf)
     on = leaf_patches(leaf, model.grid).to(dev)
     if d is not None and bool(on.any()):
@@ -73,10 +55,7 @@ def masked_group_logits(model, x: torch.Tensor, leaf: np.ndarray, threshold: flo
             cut = threshold if quantile is None else float(torch.quantile(patch_dev[g][on], 1 - quantile))
             hidden = torch.nonzero((patch_dev[g] > cut) & on).flatten() + model.patch_start
             bias[g, 0, 0, hidden] = float("-inf")
-    p = model.prompts.transpose(0, 1).unsqueeze(0).expand(1, G, K, -1).reshape(G, K, -1)
-    for blk, (kb, vb) in zip(model.backbone.blocks, cache, strict=True):
-        p = _masked_step(blk, p, kb.to(p.dtype), vb.to(p.dtype), bias)
-    return model.head(model.head_norm(p)).squeeze(-1).float().transpose(0, 1)
+    return model.prompt_logits(cache, bias)[0]
 
 
 def main() -> None:

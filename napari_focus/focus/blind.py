@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from napari_focus.errors import FocusError
+from napari_focus.focus.input_deviation import input_deviation
+from napari_focus.focus.readout import NEEDS_BLIND, RULES
 
 #: a leaf patch whose mean deviation in group g exceeds this × the leaf's median is hidden from group g's prompts;
 #: chosen on tuning leaves among 1–4 (docs/benchmarks.md, "A one-pass group weight from the same pass")
@@ -49,11 +52,26 @@ def blind_group_logits(model: Any, out: Any, hidden: torch.Tensor) -> torch.Tens
     return model.prompt_logits(kv, bias, as_forward=True)[0]
 
 
+def needs_kv(*rules: str) -> bool:
+    """Whether the pass must keep its keys and values (`forward(keep_kv=...)`): a rule weighs groups by `blind`."""
+    return bool(set(rules) & NEEDS_BLIND)
+
+
 def blind_pass(model: Any, out: Any, deviation: torch.Tensor | None, *rules: str) -> None:
     """When a rule weighs groups by `blind`, set `out.blind_group_logits` (readout.group_weight reads them); nothing
     otherwise. `deviation`: `input_deviation` of the pass's input; `out.leaf_patches` must be set. Call inside
     inference mode."""
-    from napari_focus.focus.readout import NEEDS_BLIND
-
-    if set(rules) & NEEDS_BLIND:
+    if needs_kv(*rules):
         out.blind_group_logits = blind_group_logits(model, out, hidden_patches(model, deviation, out.leaf_patches))
+
+
+def deviation_and_blind_pass(model: Any, out: Any, x: torch.Tensor, leaf: np.ndarray, map_rule: str,
+                             curve_rule: str) -> torch.Tensor | None:
+    """After a pass on input x (C_model, S, S): its group deviation, computed once when the map is pixel-level or a
+    rule is blind, the blind pass run with it; returns the deviation for a pixel-level map, else None."""
+    pixel = RULES[map_rule].pixel
+    if not (pixel or needs_kv(map_rule, curve_rule)):
+        return None
+    deviation = input_deviation(model, x, leaf)
+    blind_pass(model, out, deviation, map_rule, curve_rule)
+    return deviation if pixel else None

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from napari_focus.cube import Cube
-from napari_focus.focus.blind import blind_pass
+from napari_focus.focus.blind import deviation_and_blind_pass, needs_kv
 from napari_focus.focus.device import autocast
 from napari_focus.focus.factored import (
     Deferred,
@@ -26,7 +26,7 @@ from napari_focus.focus.factored import (
     render,
     saliency_map,
 )
-from napari_focus.focus.input_deviation import combine, group_mass, input_deviation
+from napari_focus.focus.input_deviation import combine, group_mass
 from napari_focus.focus.inputs import PreparedCube, prepare_cube, typical_leaf
 from napari_focus.focus.model import FocusModel
 from napari_focus.focus.readout import NEEDS_BLIND, NEEDS_SECOND_PASS, RULES, layer_maps, parse_rule, patch_saliency
@@ -231,18 +231,14 @@ def _explain_focus(model, prep, classes, rule, leaf, want_diag: bool) -> list[Ex
     exps = []
     rows = leaf_rows(leaf, (gh, gw))
     notes = reference_notes(model, map_rule, curve_rule)
-    blind = bool({map_rule, curve_rule} & NEEDS_BLIND)
     with torch.inference_mode(), autocast(dev):
-        out = model(prep.x[None].to(dev), record=True, diagnostics=want_diag, keep_kv=blind)
+        out = model(prep.x[None].to(dev), record=True, diagnostics=want_diag, keep_kv=needs_kv(map_rule, curve_rule))
         out.leaf_patches = leaf_patches(leaf, (gh, gw))
         typical_pass(model, out, prep.x, leaf, map_rule, curve_rule)
         vals = model.predict_values(out.logits)[0].cpu().numpy()
         pred = _prediction(model, vals)
         with one_torch_thread():  # the readout is many small ops, which a busy thread pool slows several-fold
-            deviation = input_deviation(model, prep.x, leaf) if RULES[map_rule].pixel or blind else None
-            blind_pass(model, out, deviation, map_rule, curve_rule)
-            if not RULES[map_rule].pixel:
-                deviation = None  # the blind pass's alone: the map stays attention's
+            deviation = deviation_and_blind_pass(model, out, prep.x, leaf, map_rule, curve_rule)
             for class_index in classes:
                 c = resolve_class(model, class_index, vals)
                 T, M, B = _readout(model, out, c, map_rule, curve_rule, prep, leaf, rows, deviation)

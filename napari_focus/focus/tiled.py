@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from napari_focus.cube import Cube
 from napari_focus.errors import FocusError
-from napari_focus.focus.blind import blind_pass
+from napari_focus.focus.blind import deviation_and_blind_pass, needs_kv
 from napari_focus.focus.device import autocast
 from napari_focus.focus.explain import (
     Explanation,
@@ -47,10 +47,10 @@ from napari_focus.focus.explain import (
     typical_pass,
 )
 from napari_focus.focus.factored import one_torch_thread as _one_torch_thread
-from napari_focus.focus.input_deviation import combine, group_mass, input_deviation
+from napari_focus.focus.input_deviation import combine, group_mass
 from napari_focus.focus.inputs import band_mapping, prepare_cube
 from napari_focus.focus.model import FocusModel
-from napari_focus.focus.readout import NEEDS_BLIND, NEEDS_SECOND_PASS, RULES, parse_rule, patch_saliency
+from napari_focus.focus.readout import NEEDS_SECOND_PASS, RULES, parse_rule, patch_saliency
 from napari_focus.focus.tiles import Tile, grid_plan, labels_from_mask, leaf_plan, should_tile
 
 Progress = Callable[[int, int, dict[str, Any]], None]
@@ -297,16 +297,14 @@ def _tile_factor(model: FocusModel, sub: Cube, mapping: Any, U: np.ndarray, t: T
     prep = prepare_cube(model, sub, mapping)
     dev = next(model.parameters()).device
     gh, gw = model.grid
-    blind = bool({map_rule, curve_rule} & NEEDS_BLIND)
     with torch.inference_mode(), autocast(dev):
-        out = model(prep.x[None].to(dev), record=True, keep_kv=blind)
+        out = model(prep.x[None].to(dev), record=True, keep_kv=needs_kv(map_rule, curve_rule))
         out.leaf_patches = leaf_patches(mask > 0, (gh, gw))
         typical_pass(model, out, prep.x, mask > 0, map_rule, curve_rule)
         vals = model.predict_values(out.logits)[0].float().cpu().numpy()
         Ps, Us, pixels = [], [], []
         pixel = RULES[map_rule].pixel
-        deviation = input_deviation(model, prep.x, mask > 0) if pixel or blind else None
-        blind_pass(model, out, deviation, map_rule, curve_rule)
+        deviation = deviation_and_blind_pass(model, out, prep.x, mask > 0, map_rule, curve_rule)
         for c in classes:
             pm = patch_saliency(model, out, c, map_rule).float().reshape(-1, gh, gw).cpu().numpy()
             if curve_rule == map_rule and not pixel:
