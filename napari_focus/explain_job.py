@@ -161,7 +161,7 @@ def explain_steps(
 ) -> Generator[Step, None, Any]:
     """Check the cube (`input_check`), load the model if given as a folder (None: the embedded default), explain.
 
-    `refine`: FOCUS's curve from the model's rule refined by a second forward pass (`readout.refined_rule`).
+    `refine`: FOCUS's curve from the model's rule refined with more forward passes (`readout.refined_rule`).
 
     The one tiling policy of the CLI and the batch runner (`focus.tiled.explain_scene`, tile "auto"): the cube
     resized whole to the model's input, unless its longer side exceeds 4 inputs; then in tiles (one per leaf of

@@ -29,7 +29,7 @@ CLASS_WORDS = {"bls": "bacterial leaf spot"}  # class names the shipped models u
 
 
 def method_label(method: str, refined: bool = False) -> str:
-    """The method's name for people; "refined" when the curve took a second forward pass (`Explanation.refined`)."""
+    """The method's name for people; "refined" when the curve took more forward passes (`Explanation.refined`)."""
     return METHOD_LABELS.get(method, method) + (" refined" if refined else "")
 
 

@@ -37,7 +37,7 @@ from .explain_worker import REFINED, geometry, job, prefetch, prefetch_done
 from .result_layers import LeafMaskOffer
 from .scrolling import scrolling
 
-METHODS = (("FOCUS (one forward pass)", "focus"), ("FOCUS, refined curve (two passes)", REFINED),
+METHODS = (("FOCUS (one forward pass)", "focus"), ("FOCUS, refined (more passes)", REFINED),
            ("gradient × input", "gradxinput"),
            ("Grad-CAM (band curve: gradient × input)", "gradcam"))
 AUTO_CLASS = "predicted class"

@@ -183,7 +183,7 @@ def geometry(layer: Any) -> tuple:
             None if bbl is None else [int(b) for b in bbl], str(layer.name))
 
 
-#: the Explain dock's key for FOCUS with its curve refined by a second forward pass
+#: the Explain dock's key for FOCUS with its curve refined by more forward passes
 REFINED = "focus_refined"
 
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from napari_focus.errors import FocusError
 from napari_focus.focus.input_deviation import input_deviation
-from napari_focus.focus.readout import NEEDS_BLIND, RULES
+from napari_focus.focus.readout import NEEDS_BLIND, NEEDS_WINDOWS, RULES
 
 #: a leaf patch whose mean deviation in group g exceeds this × the leaf's median is hidden from group g's prompts;
 #: chosen on tuning leaves among 1–4 (docs/benchmarks.md, "A one-pass group weight from the same pass")
@@ -68,10 +68,15 @@ def blind_pass(model: Any, out: Any, deviation: torch.Tensor | None, *rules: str
 def deviation_and_blind_pass(model: Any, out: Any, x: torch.Tensor, leaf: np.ndarray, map_rule: str,
                              curve_rule: str) -> torch.Tensor | None:
     """After a pass on input x (C_model, S, S): its group deviation, computed once when the map is pixel-level or a
-    rule is blind, the blind pass run with it; returns the deviation for a pixel-level map, else None."""
+    rule is blind, the blind pass run with it; returns the deviation for a pixel-level map, else None. A `windows`
+    curve (window_share.py) also gets `out.window_input`: what its heals need."""
     pixel = RULES[map_rule].pixel
     if not (pixel or needs_kv(map_rule, curve_rule)):
         return None
     deviation = input_deviation(model, x, leaf)
     blind_pass(model, out, deviation, map_rule, curve_rule)
+    if {map_rule, curve_rule} & NEEDS_WINDOWS:
+        from napari_focus.focus.inputs import mask_on_input
+
+        out.window_input = (x.detach().cpu(), deviation, mask_on_input(leaf, x.shape[-1]))
     return deviation if pixel else None

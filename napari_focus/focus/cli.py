@@ -63,8 +63,9 @@ def register(subparsers: Any) -> None:
     e.add_argument("--method", default="focus", choices=["focus", "gradxinput", "gradcam"])
     e.add_argument("--rule", default=None, help="FOCUS saliency rule (default: the model's)")
     e.add_argument("--refine", action="store_true",
-                   help="refine the band curve with a second forward pass: each group weighed by what the leaf adds "
-                        "to its evidence over the same leaf at its median spectrum (about twice the time)")
+                   help="refine the band curve with more forward passes: the heaviest groups' bands shared by what "
+                        "healing each ~10 nm window of the leaf's deviating pixels costs the class (a blind curve; "
+                        "otherwise each group weighed against the leaf at its median spectrum); about twice the time")
     e.add_argument("--device", type=device, default=None)
     e.add_argument("--tile", type=_tile_arg, default="auto",
                    help="tiled explain: a tile size in pixels, 'off', or 'auto' (default: tiles of the model's "
@@ -275,7 +276,7 @@ def _explain(args: argparse.Namespace) -> int:
     if (args.white is None) != (args.dark is None):
         raise FocusError("--white and --dark go together: a raw cube is calibrated with both references")
     if args.refine and args.method != "focus":
-        raise FocusError(f"--refine refines FOCUS's curve; the {args.method} method has no second pass")
+        raise FocusError(f"--refine refines FOCUS's curve; the {args.method} method has nothing to refine")
     if is_batch_input(args.cube):
         return _explain_batch(args)
     if args.workers or args.scheduler:

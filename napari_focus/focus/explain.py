@@ -29,7 +29,15 @@ from napari_focus.focus.factored import (
 from napari_focus.focus.input_deviation import combine, group_mass
 from napari_focus.focus.inputs import PreparedCube, prepare_cube, typical_leaf
 from napari_focus.focus.model import FocusModel
-from napari_focus.focus.readout import NEEDS_BLIND, NEEDS_SECOND_PASS, RULES, layer_maps, parse_rule, patch_saliency
+from napari_focus.focus.readout import (
+    NEEDS_BLIND,
+    NEEDS_SECOND_PASS,
+    REFINED_RULES,
+    RULES,
+    layer_maps,
+    parse_rule,
+    patch_saliency,
+)
 
 METHODS = ("focus", "gradxinput", "gradcam")
 
@@ -53,7 +61,7 @@ class Explanation:
     metrics: dict[str, float] = field(default_factory=dict)
     model_sha256: str | None = None
     seconds: float = 0.0
-    refined: bool = False  # the curve's group weights came from a second forward pass (readout.refined_rule)
+    refined: bool = False  # the curve took more than one forward pass (readout.refined_rule)
 
     @property
     def T_ready(self) -> bool:
@@ -246,7 +254,7 @@ def _explain_focus(model, prep, classes, rule, leaf, want_diag: bool) -> list[Ex
                 exps.append(Explanation(T=T, M=M, B=B, probabilities=vals, predicted=pred["predicted"], class_index=c,
                                         class_name=model.classes[c], method="focus", rule=name, wavelengths_nm=None,
                                         leaf_mask=leaf, metrics=metrics, notes=list(notes),
-                                        refined=curve_rule in NEEDS_SECOND_PASS))
+                                        refined=curve_rule in REFINED_RULES))
     return exps
 
 

@@ -5,7 +5,7 @@ of the explained class's margin (its logit minus the mean of the others) says ho
 bands of the lesion. Healing one spectral group at a time gives the group drops; healing each ~10 nm window of the
 curve's top groups gives the window drops. Each heal re-runs only its group's sequence. A faithful curve puts its
 mass where the drops are (docs/method.md, "Judging a curve"). Nothing here is used by the readout itself: it reads
-lesion masks, which users do not have.
+lesion masks, which users do not have (the readout's own heals, window_share.py, use the leaf's deviating pixels).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 from napari_focus.cube import Cube
 from napari_focus.focus.inputs import mask_on_input, prepare_cube
 from napari_focus.focus.model import FocusModel
+from napari_focus.focus.window_share import class_margin, windows
 
 #: a group or window whose healing removes at least this share of the largest drop must carry ...
 SIGNIFICANT_DROP = 0.10
@@ -27,32 +28,10 @@ SIGNIFICANT_DROP = 0.10
 MIN_MASS = 0.02
 
 
-def class_margin(model: FocusModel, logits: torch.Tensor, c: int) -> torch.Tensor:
-    """(B,) the class logit minus the mean of the other classes' (regression: the output)."""
-    z = logits.float()
-    if model.task == "regression" or z.shape[1] == 1:
-        return z[:, 0]
-    others = torch.cat([z[:, :c], z[:, c + 1:]], 1)
-    return z[:, c] - others.mean(1)
-
-
 def model_band_curve(curve: np.ndarray, back: np.ndarray | None) -> np.ndarray:
     """A curve on the cube's bands mapped onto the model's bands (identity when they are the same bands)."""
     c = np.clip(np.nan_to_num(np.asarray(curve, np.float64)), 0, None)
     return c if back is None else np.asarray(back, np.float64).T @ c
-
-
-def windows(band_idx: np.ndarray, wavelengths_nm: np.ndarray | None, width_nm: float = 10.0) -> list[np.ndarray]:
-    """Consecutive runs of a group's bands, each about `width_nm` wide (3 bands when wavelengths are unknown)."""
-    out: list[list[int]] = []
-    start = None
-    for b in band_idx:
-        pos = float(wavelengths_nm[b]) if wavelengths_nm is not None else float(b) * width_nm / 3
-        if start is None or pos - start >= width_nm - 1e-6:
-            out.append([])
-            start = pos
-        out[-1].append(int(b))
-    return [np.asarray(w) for w in out]
 
 
 #: drops already measured, keyed by model, input, class, lesion and band set: scoring several curves of one leaf

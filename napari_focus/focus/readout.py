@@ -34,6 +34,7 @@ class Rule:
     doc: str
     even: float = 0.0  # share "input"/"input_where" only: this part of each group's weight spread over its bands
     pixel: bool = False  # as a map: weighed pixel by pixel by the input's deviation in the curve's groups
+    windows: bool = False  # the heaviest groups' band shares from their windows' margin drops (window_share.py)
 
 
 #: the part of a group's weight the `*_even` rules spread evenly over the group's bands: the band share is exact
@@ -88,6 +89,13 @@ RULES: dict[str, Rule] = {
     "blind_rollout_even": Rule("rollout_spectral", "blind", "input_where",
                                "as blind_rollout, with half of each group's weight spread evenly over its bands",
                                even=EVEN_PART),
+    "blind_windows": Rule("last", "blind", "input_where",
+                          "as blind_even, the heaviest groups' bands shared by the margin each ~10 nm window loses "
+                          "when healed on the leaf's deviating pixels (window_share.py; more passes of those groups)",
+                          even=EVEN_PART, windows=True),
+    "blind_rollout_windows": Rule("rollout_spectral", "blind", "input_where",
+                                  "as blind_windows, with the group-contrastive rollout for where", even=EVEN_PART,
+                                  windows=True),
 }
 #: rules whose group weight needs the checkpoint's stored margin reference (reference.py)
 NEEDS_REFERENCE = frozenset(r for r, v in RULES.items() if v.weight == "calibrated")
@@ -96,6 +104,10 @@ NEEDS_REFERENCE = frozenset(r for r, v in RULES.items() if v.weight == "calibrat
 NEEDS_SECOND_PASS = frozenset(r for r, v in RULES.items() if v.weight == "typical")
 #: rules whose group weight reruns the prompts on the pass's keys and values, blind to deviating patches (blind.py)
 NEEDS_BLIND = frozenset(r for r, v in RULES.items() if v.weight == "blind")
+#: rules whose band share heals windows in the heaviest groups (window_share.py): more passes of those groups
+NEEDS_WINDOWS = frozenset(r for r, v in RULES.items() if v.windows)
+#: the refinements: more than one forward pass, never a checkpoint's default (`refined_rule` picks one)
+REFINED_RULES = NEEDS_SECOND_PASS | NEEDS_WINDOWS
 DEFAULT_RULE = "rollout_spectral"  # best band and map on the planted-signal tuning seeds 100–109 (tests/focus)
 
 
@@ -135,19 +147,24 @@ def curve_score(row: Mapping[str, float | None]) -> float:
 
 
 def one_pass_rules() -> list[str]:
-    """The single rules a checkpoint's default may be chosen from: every rule but the two-pass ones."""
-    return [r for r in RULES if r not in NEEDS_SECOND_PASS]
+    """The single rules a checkpoint's default may be chosen from: every rule but the refinements."""
+    return [r for r in RULES if r not in REFINED_RULES]
 
 
 def refined_rule(name: str | None) -> str:
-    """The two-pass refinement of a rule: its map as it is, its curve from the same attention and band share with
-    the group weight measured against the typical leaf (`typical` for last-layer attention, else
-    `typical_rollout`; their `_even` twins for an `_even` rule)."""
+    """The refinement of a rule: its map as it is, its curve from more forward passes. A `blind` curve keeps its
+    group weight and gets its heaviest groups' bands from their windows' heals (`blind_windows`, or
+    `blind_rollout_windows` for rollout attention); any other curve keeps its attention and band share with the group
+    weight measured against the typical leaf (`typical` / `typical_rollout`, their `_even` twins for an `_even`
+    rule)."""
     map_rule, curve_rule = parse_rule(name)
-    if curve_rule in NEEDS_SECOND_PASS:
+    if curve_rule in REFINED_RULES:
         return map_rule if map_rule == curve_rule else f"{map_rule}+{curve_rule}"
-    refined = "typical" if RULES[curve_rule].attention == "last" else "typical_rollout"
-    refined += "_even" if RULES[curve_rule].even else ""
+    last = RULES[curve_rule].attention == "last"
+    if RULES[curve_rule].weight == "blind":
+        refined = "blind_windows" if last else "blind_rollout_windows"
+    else:
+        refined = ("typical" if last else "typical_rollout") + ("_even" if RULES[curve_rule].even else "")
     return f"{map_rule}+{refined}"
 
 
@@ -368,11 +385,15 @@ def patch_saliency(model: FocusModel, out: FocusOutput, c: int, rule: str) -> to
     w = group_weight(model, out, c, r.weight)  # (G,)
     if r.share in ("input", "input_where"):
         a = _peak_normalised(a, out)
-        share = input_share(model, out, a if r.share == "input_where" else None)
+        share = raw = input_share(model, out, a if r.share == "input_where" else None)
         if r.even:  # the group's share total (1, or 0 when nothing in it deviates) spread evenly over its bands
             sizes = torch.as_tensor(model.groups.sizes, device=share.device, dtype=share.dtype)
             total = share.new_zeros(len(sizes)).index_add(0, gidx, share)
             share = (1 - r.even) * share + r.even * (total / sizes)[gidx]
+        if r.windows:
+            from napari_focus.focus.window_share import refine_share
+
+            share = refine_share(model, out, c, share, raw, w)
         return w[gidx, None] * a[gidx] * share[:, None]
     s = band_share(model, out, scaled=r.share == "share_g")  # (Cu, N)
     return w[gidx, None] * a[gidx] * s

@@ -50,7 +50,7 @@ from napari_focus.focus.factored import one_torch_thread as _one_torch_thread
 from napari_focus.focus.input_deviation import combine, group_mass
 from napari_focus.focus.inputs import band_mapping, prepare_cube
 from napari_focus.focus.model import FocusModel
-from napari_focus.focus.readout import NEEDS_SECOND_PASS, RULES, parse_rule, patch_saliency
+from napari_focus.focus.readout import REFINED_RULES, RULES, parse_rule, patch_saliency
 from napari_focus.focus.tiles import Tile, grid_plan, labels_from_mask, leaf_plan, should_tile
 
 Progress = Callable[[int, int, dict[str, Any]], None]
@@ -288,7 +288,7 @@ def explain_tiled(
     return TiledExplanation(T=st.lazy(), M=M, B=B, probabilities=probs, predicted=pred["predicted"], class_index=c,
                             class_name=model.classes[c], method="focus", rule=name, wavelengths_nm=cube.wavelengths_nm,
                             leaf_mask=leaf, notes=notes, model_sha256=model.checkpoint_sha256,
-                            seconds=time.perf_counter() - t0, tiles=records, refined=curve_rule in NEEDS_SECOND_PASS)
+                            seconds=time.perf_counter() - t0, tiles=records, refined=curve_rule in REFINED_RULES)
 
 
 def _tile_factor(model: FocusModel, sub: Cube, mapping: Any, U: np.ndarray, t: Tile, mask: np.ndarray,

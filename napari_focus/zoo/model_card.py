@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     train = load_dataset(args.train)
     results: dict[str, dict] = {}
     rows = (("FOCUS (default readout)", "focus", None),
-            ("FOCUS (refined curve, two passes)", "focus", refined_rule(model.saliency_rule)),
+            ("FOCUS (refined curve, more passes)", "focus", refined_rule(model.saliency_rule)),
             ("FOCUS (paper-literal readout)", "focus", "paper"), ("gradient × input (same model)", "gradxinput", None))
     for label, method, rule in rows:
         t0 = time.perf_counter()
@@ -334,7 +334,8 @@ light a calibration left tilted across the bands or dimmer than usual (`napari-f
 --light-tilt/--light-level` makes such leaves for any sensor). A midrib paler than the training leaves' looks like
 a lesion's halo: on leaves whose midrib is half again as pale the VNIR model calls 9 of 20 healthy leaves diseased
 (same document, `--midrib-contrast` makes such leaves). The default curve is one forward pass; the refined
-curve (`explain --refine`, or the Explain dock's method box) costs a second one.
+curve (`explain --refine`, or the Explain dock's method box) costs more: for a `blind` curve, heals of the
+heaviest groups' windows (a few passes of those groups' sequences), otherwise a second pass on the typical leaf.
 """
 
 

@@ -27,11 +27,12 @@ def _pass(model, cube, leaf):
     return x, out
 
 
-def test_blind_rules_are_one_pass_and_refine_to_the_typical_leaf():
-    assert {"blind", "blind_rollout", "blind_even", "blind_rollout_even"} == NEEDS_BLIND
-    assert set(one_pass_rules()) >= NEEDS_BLIND
+def test_blind_rules_are_one_pass_and_refine_by_windows():
+    assert {"blind", "blind_rollout", "blind_even", "blind_rollout_even", "blind_windows",
+            "blind_rollout_windows"} == NEEDS_BLIND
+    assert set(one_pass_rules()) >= NEEDS_BLIND - {"blind_windows", "blind_rollout_windows"}
     assert RULES["blind_rollout_even"].even == RULES["calibrated_rollout_even"].even
-    assert refined_rule("paper_input+blind_rollout_even") == "paper_input+typical_rollout_even"
+    assert refined_rule("paper_input+blind_rollout_even") == "paper_input+blind_rollout_windows"
 
 
 def test_nothing_hidden_gives_the_forward_pass_logits_exactly(model):

@@ -8,7 +8,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from napari_focus.cube import Cube  # noqa: E402
-from napari_focus.focus.faithfulness import class_margin, heal_faithfulness, windows  # noqa: E402
+from napari_focus.focus.faithfulness import heal_faithfulness  # noqa: E402
+from napari_focus.focus.window_share import class_margin, windows  # noqa: E402
 
 from .conftest import tiny_model  # noqa: E402
 

@@ -15,6 +15,7 @@ from napari_focus.focus.explain import explain  # noqa: E402
 from napari_focus.focus.inputs import mask_on_input, prepare_cube, typical_leaf  # noqa: E402
 from napari_focus.focus.readout import (  # noqa: E402
     NEEDS_SECOND_PASS,
+    REFINED_RULES,
     RULES,
     group_weight,
     one_pass_rules,
@@ -44,7 +45,7 @@ def test_refined_rule_keeps_the_map_and_swaps_the_curves_group_weight():
     assert refined_rule("paper+calibrated_rollout_even") == "paper+typical_rollout_even"  # the same band shares
     assert refined_rule("calibrated_even") == "calibrated_even+typical_even"
     assert {"typical", "typical_rollout", "typical_even", "typical_rollout_even"} == NEEDS_SECOND_PASS
-    assert set(one_pass_rules()) == set(RULES) - NEEDS_SECOND_PASS
+    assert set(one_pass_rules()) == set(RULES) - REFINED_RULES
 
 
 def test_typical_leaf_flattens_the_leaf_to_its_median_and_leaves_the_rest():

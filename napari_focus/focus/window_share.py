@@ -1,0 +1,98 @@
+"""The `windows` refinement of the curve (docs/method.md, "The spectral curve"): inside the curve's heaviest groups,
+each ~10 nm window's share is the class margin the model loses when that window is healed on the leaf's deviating
+pixels.
+
+Why: the one-pass band share is a linear reading of the group token's deviation (input × Φ), and the margin can
+respond to one end of a group only (a non-linear response no one-pass share can sign). Healing a window (the leaf's
+median spectrum in its bands, on the pixels whose deviation in the group exceeds the blind pass's threshold) asks
+the model directly. Each heal re-runs only its group's sequence (1/G of a forward pass), all of a group's windows in
+one batch; no gradient, no lesion mask, no named wavelength. The group's mass is left as the group weight made it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+#: the groups, by weight, whose windows are healed: the curve's heaviest, where a user reads the curve
+TOP_GROUPS = 3
+#: inside a window, this part of its share is spread evenly over its bands and the rest by the one-pass band share
+#: (as the `_even` rules do within groups: the band share is exact only as a decomposition)
+EVEN_IN_WINDOW = 0.5
+
+
+def class_margin(model: Any, logits: torch.Tensor, c: int) -> torch.Tensor:
+    """(B,) the class logit minus the mean of the other classes' (regression: the output)."""
+    z = logits.float()
+    if model.task == "regression" or z.shape[1] == 1:
+        return z[:, 0]
+    others = torch.cat([z[:, :c], z[:, c + 1:]], 1)
+    return z[:, c] - others.mean(1)
+
+
+def windows(band_idx: np.ndarray, wavelengths_nm: np.ndarray | None, width_nm: float = 10.0) -> list[np.ndarray]:
+    """Consecutive runs of a group's bands, each about `width_nm` wide (3 bands when wavelengths are unknown)."""
+    out: list[list[int]] = []
+    start = None
+    for b in band_idx:
+        pos = float(wavelengths_nm[b]) if wavelengths_nm is not None else float(b) * width_nm / 3
+        if start is None or pos - start >= width_nm - 1e-6:
+            out.append([])
+            start = pos
+        out[-1].append(int(b))
+    return [np.asarray(w) for w in out]
+
+
+def window_drops(model: Any, x: torch.Tensor, healed: torch.Tensor, median: torch.Tensor, c: int, g: int,
+                 wins: list[np.ndarray]) -> np.ndarray:
+    """(len(wins),) the drop of group g's class margin when each window's bands get `median` (the leaf's median
+    spectrum, (C_model,)) on the `healed` pixels ((S, S) bool), from group g's sequence alone (its logits move the
+    class margin by 1/G of this). x: the prepared input (C_model, S, S). Call inside inference mode."""
+    dev = next(model.parameters()).device
+    xs = x[None].repeat(len(wins) + 1, 1, 1, 1)
+    for j, w in enumerate(wins):
+        b = torch.as_tensor(w, dtype=torch.long)
+        xs[j + 1][b[:, None], healed] = median[b][:, None].to(xs.dtype)
+    m = class_margin(model, model.group_logits(xs.to(dev), g), c).cpu().double()
+    return (m[0] - m[1:]).numpy()
+
+
+def refine_share(model: Any, out: Any, c: int, share: torch.Tensor, raw: torch.Tensor,
+                 weight: torch.Tensor) -> torch.Tensor:
+    """(Cu,) `share` with each of the TOP_GROUPS heaviest groups (by `weight`, (G,)) re-shared by its windows' margin
+    drops, each group keeping its total; inside a window, by `raw` (the one-pass band share before any even part)
+    half and half with an even share (evenly where `raw` is 0 throughout the window). Needs `out.window_input` =
+    (x, deviation, leaf on the input), which blind.deviation_and_blind_pass sets. A group with no deviating pixel,
+    or whose windows lose nothing, keeps its one-pass share."""
+    from napari_focus.focus.blind import HIDE_ABOVE
+
+    x, deviation, leaf = out.window_input
+    if deviation is None or not bool(leaf.any()):
+        return share
+    used = model.used_bands.cpu().numpy()
+    ugidx = model.band_group.cpu().numpy()[used]
+    median = x[:, leaf].float().median(1).values
+    refined = share.clone()
+    w = weight.detach().float().cpu()
+    for g in [int(g) for g in torch.argsort(-w)[:TOP_GROUPS] if float(w[g]) > 0]:
+        rows = np.flatnonzero(ugidx == g)
+        total = float(share[rows].sum())
+        healed = (deviation[g] > HIDE_ABOVE) & leaf
+        wins = windows(used[rows], model.wavelengths_nm)
+        if total <= 0 or len(wins) < 2 or not bool(healed.any()):
+            continue
+        drops = np.clip(window_drops(model, x, healed, median, c, g, wins), 0, None)
+        if drops.sum() <= 0:
+            continue
+        row_of = {int(b): int(r) for b, r in zip(used[rows], rows, strict=True)}
+        one_pass = raw.detach().double().cpu()
+        new = torch.zeros(len(share), dtype=torch.float64)
+        for win, part in zip(wins, drops / drops.sum(), strict=True):
+            r = torch.as_tensor([row_of[int(b)] for b in win])
+            mass = float(one_pass[r].sum())
+            inside = one_pass[r] / mass if mass > 0 else torch.full((len(r),), 1.0 / len(r), dtype=torch.float64)
+            new[r] = total * part * ((1 - EVEN_IN_WINDOW) * inside + EVEN_IN_WINDOW / len(r))
+        refined[torch.as_tensor(rows, device=share.device)] = new[rows].to(share)
+    return refined
