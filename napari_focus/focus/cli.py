@@ -65,7 +65,7 @@ def register(subparsers: Any) -> None:
     e.add_argument("--refine", action="store_true",
                    help="refine the band curve with more forward passes: the heaviest groups' bands shared by what "
                         "healing each ~10 nm window of the leaf's deviating pixels costs the class (a blind curve; "
-                        "otherwise each group weighed against the leaf at its median spectrum); about twice the time")
+                        "otherwise each group weighed against the leaf at its median spectrum); 2-3 times as long")
     e.add_argument("--device", type=device, default=None)
     e.add_argument("--tile", type=_tile_arg, default="auto",
                    help="tiled explain: a tile size in pixels, 'off', or 'auto' (default: tiles of the model's "
