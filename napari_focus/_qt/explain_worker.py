@@ -208,7 +208,7 @@ def job(cube: Cube, model: Any, class_name: Any, method: str, leaf: Any,
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     yield 0, 3, "loading model"
     model = load_model(model if model is not None else default_checkpoint(cube))
-    refine = method == REFINED  # the dock's method list offers FOCUS's two-pass curve as a method of its own
+    refine = method == REFINED  # the dock's method list offers FOCUS's refined curve as a method of its own
     exp = yield from explain_steps(cube, model, class_name=class_name, method="focus" if refine else method,
                                    leaf_mask=leaf, on_tile=on_tile, should_stop=should_stop, refine=refine)
     render_ahead(exp)  # here, not in napari's first slice on the GUI thread

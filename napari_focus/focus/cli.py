@@ -65,7 +65,7 @@ def register(subparsers: Any) -> None:
     e.add_argument("--refine", action="store_true",
                    help="refine the band curve with more forward passes: the heaviest groups' bands shared by what "
                         "healing each ~10 nm window of the leaf's deviating pixels costs the class (a blind curve; "
-                        "otherwise each group weighed against the leaf at its median spectrum); 2-3 times as long")
+                        "otherwise each group weighed against the leaf at its median spectrum); 3-10 times as long")
     e.add_argument("--device", type=device, default=None)
     e.add_argument("--tile", type=_tile_arg, default="auto",
                    help="tiled explain: a tile size in pixels, 'off', or 'auto' (default: tiles of the model's "
@@ -338,7 +338,7 @@ def _say_saliency_size(shape: Any, dtype: str, cubes: int = 1) -> None:
 
 
 def _rule(args: argparse.Namespace, model_rule: str | None) -> str | None:
-    """`--rule`, or with `--refine` its two-pass refinement (of the model's rule when `--rule` is not given)."""
+    """`--rule`, or with `--refine` its refinement (of the model's rule when `--rule` is not given)."""
     if not args.refine:
         return args.rule
     from napari_focus.focus.readout import refined_rule

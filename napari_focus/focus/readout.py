@@ -154,9 +154,9 @@ def one_pass_rules() -> list[str]:
 def refined_rule(name: str | None) -> str:
     """The refinement of a rule: its map as it is, its curve from more forward passes. A `blind` curve keeps its
     group weight and gets its heaviest groups' bands from their windows' heals (`blind_windows`, or
-    `blind_rollout_windows` for rollout attention); any other curve keeps its attention and band share with the group
-    weight measured against the typical leaf (`typical` / `typical_rollout`, their `_even` twins for an `_even`
-    rule)."""
+    `blind_rollout_windows` for rollout attention; the other groups get the `_even` share); any other curve keeps
+    its attention and band share with the group weight measured against the typical leaf (`typical` /
+    `typical_rollout`, their `_even` twins for an `_even` rule)."""
     map_rule, curve_rule = parse_rule(name)
     if curve_rule in REFINED_RULES:
         return map_rule if map_rule == curve_rule else f"{map_rule}+{curve_rule}"

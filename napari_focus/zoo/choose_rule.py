@@ -26,11 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rules", nargs="+", default=None,
                     help="candidate rules (default: every single one-pass rule)")
     args = ap.parse_args(argv)
-    from napari_focus.focus.readout import NEEDS_SECOND_PASS
+    from napari_focus.focus.readout import REFINED_RULES
 
-    two_pass = sorted(set(args.rules or ()) & NEEDS_SECOND_PASS)
-    if two_pass:  # a checkpoint's default curve stays one forward pass; the refinement is the user's choice
-        ap.error(f"{', '.join(two_pass)}: a two-pass rule cannot be a checkpoint's default")
+    refinements = sorted(set(args.rules or ()) & REFINED_RULES)
+    if refinements:  # a checkpoint's default curve stays one forward pass; the refinement is the user's choice
+        ap.error(f"{', '.join(refinements)}: a refinement (more than one pass) cannot be a checkpoint's default")
 
     import torch
     from tqdm import tqdm

@@ -335,7 +335,8 @@ light a calibration left tilted across the bands or dimmer than usual (`napari-f
 a lesion's halo: on leaves whose midrib is half again as pale the VNIR model calls 9 of 20 healthy leaves diseased
 (same document, `--midrib-contrast` makes such leaves). The default curve is one forward pass; the refined
 curve (`explain --refine`, or the Explain dock's method box) costs more: for a `blind` curve, heals of the
-heaviest groups' windows (a few passes of those groups' sequences), otherwise a second pass on the typical leaf.
+heaviest groups' ~10 nm windows, each a pass of one group's sequence (3.6× a one-pass explain on the VNIR sample,
+9.8× on the VNIR-SWIR one, whose windows are single bands), otherwise a second pass on the typical leaf.
 """
 
 

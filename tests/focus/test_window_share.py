@@ -11,8 +11,10 @@ torch = pytest.importorskip("torch")
 
 from napari_focus.focus import window_share as ws  # noqa: E402
 from napari_focus.focus.explain import explain  # noqa: E402
+from napari_focus.focus.groups import make_groups  # noqa: E402
 from napari_focus.focus.input_deviation import input_deviation  # noqa: E402
 from napari_focus.focus.inputs import mask_on_input, prepare_cube  # noqa: E402
+from napari_focus.focus.model import FocusModel  # noqa: E402
 from napari_focus.focus.readout import (  # noqa: E402
     NEEDS_BLIND,
     NEEDS_WINDOWS,
@@ -22,7 +24,7 @@ from napari_focus.focus.readout import (  # noqa: E402
 )
 from napari_focus.focus.tiled import explain_scene  # noqa: E402
 
-from .conftest import tiny_model  # noqa: E402
+from .conftest import tiny_model, tiny_vit  # noqa: E402
 from .test_refined_curve import _lesioned  # noqa: E402
 
 
@@ -91,7 +93,7 @@ def test_the_heaviest_groups_windows_share_their_mass_by_their_drops(lively, mon
     planted[0] = -2.0  # a window whose healing raises the margin gets nothing
     calls = []
 
-    def fake(model, x_, healed, median, c, g, wins):
+    def fake(model, x_, healed, median, c, g, wins, **kw):
         calls.append(g)
         assert len(wins) == len(rows) and bool(healed.any())  # one band per window at this band spacing
         return planted
@@ -110,10 +112,47 @@ def test_the_heaviest_groups_windows_share_their_mass_by_their_drops(lively, mon
 def test_a_group_whose_windows_lose_nothing_keeps_its_one_pass_share(lively, monkeypatch):
     _, _, x, deviation, on = _leaf_input(lively)
     share = _shares(lively)
-    monkeypatch.setattr(ws, "window_drops", lambda *a: np.zeros(len(a[-1])))
+    healed = []
+
+    def nothing(*a, **kw):
+        healed.append(a[5])
+        return np.zeros(len(a[6]))
+
+    monkeypatch.setattr(ws, "window_drops", nothing)
     refined = ws.refine_share(lively, SimpleNamespace(window_input=(x, deviation, on)), 1, share, share,
                               torch.ones(lively.groups.n_groups))
-    assert torch.equal(refined, share)
+    assert len(healed) == ws.TOP_GROUPS  # the heals were asked for, and lost nothing
+    torch.testing.assert_close(refined, share)
+
+
+def test_inside_a_window_half_follows_the_one_pass_share_on_a_fine_sensor_with_bad_bands(monkeypatch):
+    wl = np.linspace(400, 517, 40)  # 3 nm apart: windows of 4 bands
+    good = np.ones(40, bool)
+    good[[5, 6, 22]] = False  # bad bands inside groups: share positions are not band indices
+    vit, spec = tiny_vit(0, reg_tokens=2, init_values=None, no_embed_class=True)
+    model = FocusModel(vit, spec, make_groups(40, wl, 2, good_bands=good), ["a", "b"], wavelengths_nm=wl).eval()
+    model.calibrate(torch.rand(2, 40, 32, 32))
+    x = torch.rand(40, 32, 32)
+    on = torch.ones(32, 32, dtype=torch.bool)
+    deviation = torch.full((2, 32, 32), 2.0)  # every pixel deviates in both groups
+    used = model.used_bands.numpy()
+    gidx = model.band_group.numpy()[used]
+    rows = np.flatnonzero(gidx == 0)
+    wins = ws.windows(used[rows], wl)
+    assert len(wins) >= 3 and max(len(w) for w in wins) > 1
+    planted = np.zeros(len(wins))
+    planted[1] = 1.0  # only the second window of group 0 costs the class anything
+    monkeypatch.setattr(ws, "window_drops", lambda *a, **kw: planted if a[5] == 0 else np.zeros(len(a[6])))
+    raw = torch.as_tensor(np.arange(1, len(used) + 1, dtype=np.float32))
+    raw = raw / torch.zeros(2).index_add(0, torch.as_tensor(gidx), raw)[torch.as_tensor(gidx)]
+    refined = ws.refine_share(model, SimpleNamespace(window_input=(x, deviation, on)), 1, raw, raw,
+                              torch.tensor([1.0, 0.0])).numpy()
+    pos = {int(b): i for i, b in enumerate(used)}
+    second = np.array([pos[int(b)] for b in wins[1]])
+    expected = 0.5 * raw.numpy()[second] / raw.numpy()[second].sum() + 0.5 / len(second)
+    np.testing.assert_allclose(refined[second], expected, rtol=1e-5)  # the whole group's mass, split inside
+    np.testing.assert_allclose(refined[np.setdiff1d(rows, second)], 0.0)
+    np.testing.assert_allclose(refined[gidx == 1], raw.numpy()[gidx == 1])  # group 1 weighs nothing: untouched
 
 
 def test_explain_refines_inside_groups_and_keeps_each_groups_mass(lively):
@@ -128,7 +167,12 @@ def test_explain_refines_inside_groups_and_keeps_each_groups_mass(lively):
     assert not np.allclose(ref.B, one.B)  # the shares inside the weighted groups moved
 
 
-def test_tiled_explain_refines_each_tile(lively):
+def test_tiled_explain_refines_each_tile(lively, monkeypatch):
     cube, _ = _lesioned()
+    one = explain_scene(lively, cube, class_index=1, rule="blind_rollout_even", tile=24)
+    calls = []
+    real = ws.refine_share
+    monkeypatch.setattr(ws, "refine_share", lambda *a: calls.append(1) or real(*a))
     exp = explain_scene(lively, cube, class_index=1, rule="blind_rollout_windows", tile=24)
-    assert exp.refined and len(exp.tiles) >= 2 and np.isfinite(exp.B).all()
+    assert exp.refined and len(exp.tiles) >= 2 and len(calls) == len(exp.tiles)
+    assert np.isfinite(exp.B).all() and not np.allclose(exp.B, one.B)

@@ -25,11 +25,12 @@ def test_a_missing_or_nan_score_never_wins():
     assert math.isnan(curve_score({"rho_gt_diseased": 0.9}))
 
 
-def test_a_two_pass_rule_is_refused_as_a_checkpoints_default(tmp_path, capsys):
+def test_a_refinement_is_refused_as_a_checkpoints_default(tmp_path, capsys):
     import pytest
 
     from napari_focus.zoo import choose_rule as cli
 
-    with pytest.raises(SystemExit) as e:
-        cli.main(["--model", str(tmp_path), "--tune", str(tmp_path), "--rules", "calibrated", "typical_rollout"])
-    assert e.value.code == 2 and "typical_rollout: a two-pass rule" in capsys.readouterr().err
+    for rule in ("typical_rollout", "blind_rollout_windows"):
+        with pytest.raises(SystemExit) as e:
+            cli.main(["--model", str(tmp_path), "--tune", str(tmp_path), "--rules", "calibrated", rule])
+        assert e.value.code == 2 and f"{rule}: a refinement" in capsys.readouterr().err
