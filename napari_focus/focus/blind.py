@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from napari_focus.errors import FocusError
 from napari_focus.focus.input_deviation import input_deviation
+from napari_focus.focus.inputs import mask_on_input
 from napari_focus.focus.readout import NEEDS_BLIND, NEEDS_WINDOWS, RULES
 
 #: a leaf patch whose mean deviation in group g exceeds this × the leaf's median is hidden from group g's prompts;
@@ -76,7 +77,5 @@ def deviation_and_blind_pass(model: Any, out: Any, x: torch.Tensor, leaf: np.nda
     deviation = input_deviation(model, x, leaf)
     blind_pass(model, out, deviation, map_rule, curve_rule)
     if {map_rule, curve_rule} & NEEDS_WINDOWS:
-        from napari_focus.focus.inputs import mask_on_input
-
         out.window_input = (x.detach().cpu(), deviation, mask_on_input(leaf, x.shape[-1]))
     return deviation if pixel else None

@@ -5,8 +5,9 @@ pixels.
 Why: the one-pass band share is a linear reading of the group token's deviation (input × Φ), and the margin can
 respond to one end of a group only (a non-linear response no one-pass share can sign). Healing a window (the leaf's
 median spectrum in its bands, on the pixels whose deviation in the group exceeds the blind pass's threshold) asks
-the model directly. Each heal re-runs only its group's sequence (1/G of a forward pass), all of a group's windows in
-one batch; no gradient, no lesion mask, no named wavelength. The group's mass is left as the group weight made it.
+the model directly. Each heal re-runs only its group's sequence (1/G of a forward pass), a group's windows a few at
+a time, once for every class; no gradient, no lesion mask, no named wavelength. The group's mass is left as the
+group weight made it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from napari_focus.errors import FocusError
+from napari_focus.focus.blind import HIDE_ABOVE
 
 #: the groups, by weight, whose windows are healed: the curve's heaviest, where a user reads the curve
 TOP_GROUPS = 3
@@ -84,9 +88,6 @@ def refine_share(model: Any, out: Any, c: int, share: torch.Tensor, raw: torch.T
     half and half with an even share (evenly where `raw` is 0 throughout the window). Needs `out.window_input` =
     (x, deviation, leaf on the input), which blind.deviation_and_blind_pass sets. A group with no deviating pixel,
     or whose windows lose nothing, keeps its one-pass share."""
-    from napari_focus.errors import FocusError
-    from napari_focus.focus.blind import HIDE_ABOVE
-
     if getattr(out, "window_input", None) is None:
         raise FocusError("the windows refinement needs the pass's input and deviation (explain sets them)")
     x, deviation, leaf = out.window_input
@@ -96,6 +97,8 @@ def refine_share(model: Any, out: Any, c: int, share: torch.Tensor, raw: torch.T
     ugidx = model.band_group.cpu().numpy()[used]
     median = x[:, leaf].float().median(1).values
     refined = share.float().clone()  # float32 whatever the pass's dtype, so each group keeps its total
+    one_pass = raw.detach().double().cpu()
+    cache = out.__dict__.setdefault("_window_logits", {})
     w = weight.detach().float().cpu()
     for g in [int(g) for g in torch.argsort(-w)[:TOP_GROUPS] if float(w[g]) > 0]:
         rows = np.flatnonzero(ugidx == g)
@@ -104,12 +107,10 @@ def refine_share(model: Any, out: Any, c: int, share: torch.Tensor, raw: torch.T
         wins = windows(used[rows], model.wavelengths_nm)
         if total <= 0 or len(wins) < 2 or not bool(healed.any()):
             continue
-        cache = out.__dict__.setdefault("_window_logits", {})
         drops = np.clip(window_drops(model, x, healed, median, c, g, wins, cache=cache), 0, None)
         if drops.sum() <= 0:
             continue
         row_of = {int(b): int(r) for b, r in zip(used[rows], rows, strict=True)}
-        one_pass = raw.detach().double().cpu()
         new = torch.zeros(len(share), dtype=torch.float64)
         for win, part in zip(wins, drops / drops.sum(), strict=True):
             r = torch.as_tensor([row_of[int(b)] for b in win])
