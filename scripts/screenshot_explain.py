@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--class", dest="class_name", default="bls", help="class to explain (default: bls)")
     ap.add_argument("--method", default="focus", help="the dock's method key (focus, focus_refined, gradxinput, ...)")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--cube", type=Path, default=None, help="a cube file to open instead of the sample leaf")
     args = ap.parse_args(argv)
     model, trained = pick_model(args.model)
 
@@ -79,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
 
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1600, 1000)
-    viewer.open_sample("napari-focus", "bls_vnir204")
-    cube = viewer.layers["bls_vnir204"]
+    if args.cube is None:
+        viewer.open_sample("napari-focus", "bls_vnir204")
+        cube = viewer.layers["bls_vnir204"]
+    else:
+        cube = viewer.open(str(args.cube), plugin="napari-focus")[0]
     for layer in viewer.layers:
         layer.visible = layer is cube  # the lesion truth would hide the overlay; the user can toggle it
     viewer.layers.selection.active = cube

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import uuid
@@ -55,7 +56,8 @@ def _config(model: FocusModel, spec: dict[str, Any], weights_sha: str) -> dict[s
         "calibrated": bool(model.calibrated),
         "saliency_rule": model.saliency_rule or DEFAULT_RULE,  # fixed at save: a later default changes nothing
         "weights_sha256": weights_sha,
-    } | _reference_field(model) | ({"sequence": "joint"} if model.joint else {})  # joint: the benchmark's ablation
+    } | _reference_field(model) | _background_field(model) | (
+        {"sequence": "joint"} if model.joint else {})  # joint: the benchmark's ablation
 
 
 def _reference_field(model: FocusModel) -> dict[str, Any]:
@@ -65,15 +67,32 @@ def _reference_field(model: FocusModel) -> dict[str, Any]:
     return {"readout_reference": {"group_margin": model.margin_ref.detach().cpu().float().tolist()}}
 
 
-def set_readout_reference(folder: str | Path, model: FocusModel) -> str:
-    """Store `model.margin_ref` in a saved checkpoint by rewriting only its config.json (atomically), so that a
-    checkpoint saved before the reference existed gets one without retraining. Returns the new hash."""
+def _background_field(model: FocusModel) -> dict[str, Any]:
+    """The spectrum pixels without data are filled with (no_data.py), when the model has one."""
+    if model.background_fill is None:
+        return {}
+    return {"background_fill": model.background_fill.detach().cpu().float().tolist()}
+
+
+def _rewrite_field(folder: str | Path, key: str, field: dict[str, Any]) -> str:
+    """Replace one optional field of a saved checkpoint's config.json (atomically); returns the new hash."""
     path = Path(folder) / CONFIG
     cfg = json.loads(path.read_text())
-    cfg.pop("readout_reference", None)
-    cfg |= _reference_field(model)
+    cfg.pop(key, None)
+    cfg |= field
     replace_file(path, lambda p: p.write_text(json.dumps(cfg, indent=1)))
     return checkpoint_sha256(folder)
+
+
+def set_readout_reference(folder: str | Path, model: FocusModel) -> str:
+    """Store `model.margin_ref` in a saved checkpoint by rewriting only its config.json, so that a checkpoint saved
+    before the reference existed gets one without retraining. Returns the new hash."""
+    return _rewrite_field(folder, "readout_reference", _reference_field(model))
+
+
+def set_background_fill(folder: str | Path, model: FocusModel) -> str:
+    """Store `model.background_fill` in a saved checkpoint the same way. Returns the new hash."""
+    return _rewrite_field(folder, "background_fill", _background_field(model))
 
 
 def save_checkpoint(model: FocusModel, folder: str | Path, copy_backbone: bool = False) -> Path:
@@ -213,6 +232,7 @@ _FIELDS: dict[str, tuple[bool, Any]] = {
     "sequence": (False, lambda v: v in ("per_group", "joint")),
     "readout_reference": (False, lambda v: isinstance(v, dict) and isinstance(v.get("group_margin"), list)
                           and all(_nums(r) for r in v["group_margin"])),
+    "background_fill": (False, lambda v: _nums(v) and all(math.isfinite(x) for x in v)),
 }
 
 
@@ -293,6 +313,12 @@ def load_checkpoint(folder: str | Path, device: str | torch.device | None = None
                 raise CheckpointError(f"{folder / CONFIG}: readout_reference has shape {tuple(ref.shape)}, expected "
                                       f"{(model.n_classes, model.groups.n_groups)}")
             model.margin_ref = ref
+        if "background_fill" in cfg:
+            fill = torch.as_tensor(cfg["background_fill"], dtype=torch.float32)
+            if tuple(fill.shape) != (model.groups.n_bands,):
+                raise CheckpointError(f"{folder / CONFIG}: background_fill has {fill.numel()} values, expected one per "
+                                      f"band ({model.groups.n_bands})")
+            model.background_fill = fill
     model.saliency_rule = cfg.get("saliency_rule")
     model.checkpoint_sha256 = checkpoint_sha256(folder)
     model.checkpoint_path = str(Path(folder).resolve())

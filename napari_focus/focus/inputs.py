@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from napari_focus.cube import Cube
 from napari_focus.errors import FocusError
+from napari_focus.focus.no_data import no_data_mask, no_data_note
 
 
 @dataclass
@@ -21,6 +22,7 @@ class PreparedCube:
     hw: tuple[int, int]
     back: np.ndarray | None = None  # (C_cube, C_model); None = the same bands
     notes: list[str] = field(default_factory=list)
+    no_data_share: float = 0.0  # the share of the cube's pixels filled with the model's background (no_data.py)
 
 
 def band_mapping(
@@ -103,7 +105,16 @@ def prepare_cube(model, cube: Cube, mapping: tuple[np.ndarray | None, str | None
         bt = m.T
         back = bt / np.where(bt.sum(1, keepdims=True) > 0, bt.sum(1, keepdims=True), 1.0)
     notes = [note] if note else []
-    return PreparedCube(x=x, hw=(int(cube.data.shape[1]), int(cube.data.shape[2])), back=back, notes=notes)
+    fill, filled = getattr(model, "background_fill", None), 0.0
+    if fill is not None:
+        empty = no_data_mask(cube.data)
+        if empty.any():  # bilinear resizing is linear: adding each pixel's no-data share × the fill = filling first
+            share = resize_cube(empty[None].astype(np.float32), model.img_size)
+            x = x + share * fill.to(x)[:, None, None]
+            filled = float(empty.mean())
+            notes.append(no_data_note(filled))
+    return PreparedCube(x=x, hw=(int(cube.data.shape[1]), int(cube.data.shape[2])), back=back, notes=notes,
+                        no_data_share=filled)
 
 
 def mask_on_input(mask: np.ndarray, size: int) -> torch.Tensor:

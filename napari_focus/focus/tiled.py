@@ -50,6 +50,7 @@ from napari_focus.focus.factored import one_torch_thread as _one_torch_thread
 from napari_focus.focus.input_deviation import combine, group_mass
 from napari_focus.focus.inputs import band_mapping, prepare_cube
 from napari_focus.focus.model import FocusModel
+from napari_focus.focus.no_data import no_data_note
 from napari_focus.focus.readout import REFINED_RULES, RULES, parse_rule, patch_saliency
 from napari_focus.focus.tiles import Tile, grid_plan, labels_from_mask, leaf_plan, should_tile
 
@@ -68,6 +69,7 @@ class TileFactor:
     leaf_fraction: float
     probabilities: np.ndarray
     pixel: np.ndarray | None = None  # (K', h, w) the map's pixel weight (input_deviation.py), or None
+    no_data_share: float = 0.0  # the tile's pixels filled with the model's background (no_data.py)
 
 
 @dataclass
@@ -268,7 +270,11 @@ def explain_tiled(
         raise FocusError("tiled explain: no tile contains leaf pixels")
     notes.append(f"{len(factors)} tiles explained, {skipped} without leaf skipped; each tile's saliency scaled by "
                  "its leaf fraction")
-    area = np.array([f.leaf_fraction * np.prod(f.tile.shape) for f in factors])
+    sizes = np.array([np.prod(f.tile.shape) for f in factors], dtype=np.float64)
+    filled = float(np.dot([f.no_data_share for f in factors], sizes) / sizes.sum())
+    if filled > 0:  # over the explained tiles (overlaps counted twice)
+        notes.append(no_data_note(filled))
+    area = np.array([f.leaf_fraction for f in factors]) * sizes
     probs = (np.stack([f.probabilities for f in factors]) * area[:, None]).sum(0) / area.sum()
     pred = _prediction(model, probs)
     c = pred["class_index"] if fixed is None else fixed
@@ -318,7 +324,7 @@ def _tile_factor(model: FocusModel, sub: Cube, mapping: Any, U: np.ndarray, t: T
             if pixel:  # the tile's map at pixel level, as explain.py weighs a whole cube's
                 pixels.append(combine(deviation, group_mass(model, curve, prep.back), t.shape))
     return TileFactor(tile=t, P=np.stack(Ps), U=np.stack(Us) if Us else None, leaf_fraction=float(mask.mean()),
-                      probabilities=vals, pixel=np.stack(pixels) if pixels else None)
+                      probabilities=vals, pixel=np.stack(pixels) if pixels else None, no_data_share=prep.no_data_share)
 
 
 def _band_max(st: _Stitcher, leaf: np.ndarray) -> np.ndarray:

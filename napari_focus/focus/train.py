@@ -185,7 +185,8 @@ def train(
     `light_jitter`: scale each training leaf by its own light level and tilt (drawn from `seed`) before anything
     else sees it, the contrast fit and the margin reference included (light_jitter.py); the validation leaves
     are left as they are.
-    Last, the calibrated readout's per-group margin reference is measured on the training leaves (reference.py).
+    Last, the calibrated readout's per-group margin reference is measured on the training leaves (reference.py),
+    and their median background spectrum, which fills pixels without data (no_data.py).
     """
     t0 = time.perf_counter()
     before = _snapshot(model)
@@ -225,6 +226,11 @@ def train(
             from napari_focus.focus.reference import fit_margin_reference
 
             hist.cancelled = fit_margin_reference(model, x, y, should_stop=should_stop) is None
+        if not hist.cancelled:
+            from napari_focus.focus.no_data import fit_background
+
+            fill = fit_background(x, model.wavelengths_nm)  # leaves that show no background keep the model's fill
+            model.background_fill = model.background_fill if fill is None else fill
     except BaseException:
         _restore(model, before)
         raise

@@ -210,3 +210,21 @@ def test_the_readout_reference_round_trips_and_a_wrong_shape_is_refused(model, t
     (folder / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="readout_reference"):
         load_checkpoint(folder)
+
+
+def test_the_background_fill_round_trips_and_a_wrong_length_or_a_nan_is_refused(model, tmp_path):
+    from napari_focus.focus.checkpoint import set_background_fill
+
+    folder = save_checkpoint(model, tmp_path / "old")
+    assert load_checkpoint(folder).background_fill is None  # saved without one: loads, fills nothing
+    model.background_fill = torch.linspace(0.02, 0.3, model.groups.n_bands)
+    sha = set_background_fill(folder, model)
+    loaded = load_checkpoint(folder)
+    assert torch.equal(loaded.background_fill, model.background_fill) and loaded.checkpoint_sha256 == sha
+    assert torch.equal(load_checkpoint(save_checkpoint(loaded, tmp_path / "new")).background_fill,
+                       model.background_fill)
+    cfg = json.loads((folder / "config.json").read_text())
+    for bad, why in (([0.1, 0.2], "one per band"), ([float("nan")] * model.groups.n_bands, "background_fill")):
+        (folder / "config.json").write_text(json.dumps(cfg | {"background_fill": bad}))
+        with pytest.raises(CheckpointError, match=why):
+            load_checkpoint(folder)

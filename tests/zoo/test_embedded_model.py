@@ -79,3 +79,27 @@ def test_embedded_default_explains_the_sample_leaf_offline(no_network, sample):
     T = np.asarray(exp.T)
     assert T.shape == tuple(np.asarray(cube.data).shape) and np.isfinite(T).all() and (T >= 0).all()
     assert float(exp.M.max()) > 0
+
+
+@pytest.mark.parametrize("sensor", ["vnir204", "vswir200"])
+def test_embedded_model_classifies_leaves_whose_background_was_removed(no_network, tmp_path, sensor):
+    """Outside the leaf set to 0 (a segmented file): without the stored fill every healthy leaf read as diseased."""
+    from napari_focus.cube import Cube
+    from napari_focus.cube_io import read_cube
+    from napari_focus.dataset import load_dataset
+    from napari_focus.focus.checkpoint import load_checkpoint
+    from napari_focus.focus.explain import explain
+    from napari_focus.simulate.dataset import make_dataset
+    from napari_focus.vegetation import leaf_mask
+
+    model = load_checkpoint(model_dir() / f"focus_bls_{sensor}")
+    assert model.background_fill is not None and model.background_fill.shape == (model.groups.n_bands,)
+    items = list(load_dataset(make_dataset(tmp_path / "leaves", "bls", sensor=sensor, n=4, size=96, seed=3)))
+    assert {it.label for it in items} == {"healthy", "bls"}
+    for it in items:
+        cube = read_cube(it.path)
+        data = np.array(cube.data, dtype=np.float32)
+        data[:, ~leaf_mask(data, cube.wavelengths_nm)] = 0.0
+        exp = explain(model, Cube(data, wavelengths_nm=cube.wavelengths_nm))
+        assert exp.predicted == it.label, it.path.name
+        assert any("hold no data" in note for note in exp.notes)
