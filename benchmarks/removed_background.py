@@ -65,10 +65,9 @@ def main() -> None:
     ds = load_dataset(blanked_copy(a.data, a.out, a.n))
     model = load_checkpoint(a.model)
     fill = model.background_fill
-    for label, value in (("with the background fill", fill), ("without it", None)):
-        if label.startswith("with ") and value is None:
-            print(f"{a.model} stores no background fill")
-            continue
+    if fill is None:
+        print(f"{a.model} stores no background fill")
+    for label, value in (("with the background fill", fill), ("without it", None))[fill is None:]:
         model.background_fill = value
         res = evaluate(model, ds, split="all", deletion_random=0, faithfulness=a.faith)
         print(f"{label}: " + " ".join(f"{k.replace('_diseased', '')}={res.get(k, float('nan')):.3f}" for k in KEYS),

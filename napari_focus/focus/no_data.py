@@ -1,4 +1,4 @@
-"""Pixels that hold no data, and what the model sees there (docs/method.md §3.11).
+"""Pixels that hold no data, and what the model sees there (docs/method.md §2).
 
 Many files arrive with the background removed: every band set to 0 by a segmentation step, or to no-data (NaN),
 which the input preparation reads as 0. A model trained on leaves in front of soil has never seen a leaf beside a

@@ -19,6 +19,7 @@ from napari_focus.errors import FocusError
 from napari_focus.focus.device import autocast
 from napari_focus.focus.inputs import prepare_cube
 from napari_focus.focus.light_jitter import LightJitter
+from napari_focus.focus.no_data import fit_background
 from napari_focus.focus.resume import Resumer, fingerprint
 
 Progress = Callable[[int, int, dict[str, Any]], None]
@@ -227,8 +228,6 @@ def train(
 
             hist.cancelled = fit_margin_reference(model, x, y, should_stop=should_stop) is None
         if not hist.cancelled:
-            from napari_focus.focus.no_data import fit_background
-
             fill = fit_background(x, model.wavelengths_nm)  # leaves that show no background keep the model's fill
             model.background_fill = model.background_fill if fill is None else fill
     except BaseException:

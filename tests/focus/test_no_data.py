@@ -1,4 +1,4 @@
-"""Pixels without data (a removed background) and the fill the model sees there (docs/method.md §3.11)."""
+"""Pixels without data (a removed background) and the fill the model sees there (docs/method.md §2)."""
 
 from __future__ import annotations
 
