@@ -68,17 +68,20 @@ def _reference_field(model: FocusModel) -> dict[str, Any]:
 
 
 def _background_field(model: FocusModel) -> dict[str, Any]:
-    """The spectrum pixels without data are filled with (no_data.py), when the model has one."""
+    """The training background (background.py), when the model has one, and whether it replaces everything outside
+    the leaf or only pixels without data."""
     if model.background_fill is None:
         return {}
-    return {"background_fill": model.background_fill.detach().cpu().float().tolist()}
+    return {"background_fill": model.background_fill.detach().cpu().float().tolist(),
+            "canonical_background": bool(model.canonical_background)}
 
 
-def _rewrite_field(folder: str | Path, key: str, field: dict[str, Any]) -> str:
-    """Replace one optional field of a saved checkpoint's config.json (atomically); returns the new hash."""
+def _rewrite_field(folder: str | Path, keys: tuple[str, ...], field: dict[str, Any]) -> str:
+    """Replace optional fields of a saved checkpoint's config.json (atomically); returns the new hash."""
     path = Path(folder) / CONFIG
     cfg = json.loads(path.read_text())
-    cfg.pop(key, None)
+    for key in keys:
+        cfg.pop(key, None)
     cfg |= field
     replace_file(path, lambda p: p.write_text(json.dumps(cfg, indent=1)))
     return checkpoint_sha256(folder)
@@ -87,12 +90,13 @@ def _rewrite_field(folder: str | Path, key: str, field: dict[str, Any]) -> str:
 def set_readout_reference(folder: str | Path, model: FocusModel) -> str:
     """Store `model.margin_ref` in a saved checkpoint by rewriting only its config.json, so that a checkpoint saved
     before the reference existed gets one without retraining. Returns the new hash."""
-    return _rewrite_field(folder, "readout_reference", _reference_field(model))
+    return _rewrite_field(folder, ("readout_reference",), _reference_field(model))
 
 
 def set_background_fill(folder: str | Path, model: FocusModel) -> str:
-    """Store `model.background_fill` in a saved checkpoint the same way. Returns the new hash."""
-    return _rewrite_field(folder, "background_fill", _background_field(model))
+    """Store `model.background_fill` and `canonical_background` in a saved checkpoint the same way. Returns the new
+    hash."""
+    return _rewrite_field(folder, ("background_fill", "canonical_background"), _background_field(model))
 
 
 def save_checkpoint(model: FocusModel, folder: str | Path, copy_backbone: bool = False) -> Path:
@@ -233,6 +237,7 @@ _FIELDS: dict[str, tuple[bool, Any]] = {
     "readout_reference": (False, lambda v: isinstance(v, dict) and isinstance(v.get("group_margin"), list)
                           and all(_nums(r) for r in v["group_margin"])),
     "background_fill": (False, lambda v: _nums(v) and all(math.isfinite(x) for x in v)),
+    "canonical_background": (False, _is(bool)),
 }
 
 
@@ -319,6 +324,7 @@ def load_checkpoint(folder: str | Path, device: str | torch.device | None = None
                 raise CheckpointError(f"{folder / CONFIG}: background_fill has {fill.numel()} values, expected one per "
                                       f"band ({model.groups.n_bands})")
             model.background_fill = fill
+    model.canonical_background = bool(cfg.get("canonical_background", False)) and model.background_fill is not None
     model.saliency_rule = cfg.get("saliency_rule")
     model.checkpoint_sha256 = checkpoint_sha256(folder)
     model.checkpoint_path = str(Path(folder).resolve())

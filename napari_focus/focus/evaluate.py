@@ -25,14 +25,16 @@ def _ground_truth(gt: dict[str, Any], name: str, wl_cube: np.ndarray | None) -> 
     return out
 
 
-def logit_fn(model: FocusModel, class_index: int, wavelengths_nm: np.ndarray | None) -> Callable[[np.ndarray], float]:
-    """score_fn for spectral deletion: the class logit of a (C, H, W) array."""
+def logit_fn(model: FocusModel, class_index: int, wavelengths_nm: np.ndarray | None,
+             leaf: np.ndarray | None = None) -> Callable[[np.ndarray], float]:
+    """score_fn for spectral deletion: the class logit of a (C, H, W) array, seen through the explanation's leaf
+    mask `leaf` (deleting bands must not move the mask)."""
     import torch
 
     from napari_focus.focus.inputs import prepare_cube
 
     def score(data: np.ndarray) -> float:
-        prep = prepare_cube(model, Cube(np.asarray(data, np.float32), wavelengths_nm=wavelengths_nm))
+        prep = prepare_cube(model, Cube(np.asarray(data, np.float32), wavelengths_nm=wavelengths_nm), leaf=leaf)
         with torch.inference_mode():
             return float(model(prep.x[None].to(next(model.parameters()).device)).logits[0, class_index])
 
@@ -79,9 +81,10 @@ def evaluate(
         lesion = it.lesion_mask()
         if lesion is not None:
             truth["lesion_mask"] = lesion
+        if (true_leaf := it.leaf_mask()) is not None:
+            truth["leaf_mask"] = true_leaf  # scores only: the model sees the leaf through the vegetation mask
         diseased.append(lesion is not None and bool(lesion.any()))
-        exp = explain(model, cube, class_index=c, method=method, rule=rule, leaf_mask=it.leaf_mask(),
-                      ground_truth=truth)
+        exp = explain(model, cube, class_index=c, method=method, rule=rule, ground_truth=truth)
         if faithfulness and diseased[-1]:
             from napari_focus.focus.faithfulness import heal_faithfulness
 
@@ -93,8 +96,9 @@ def evaluate(
         if on_item is not None:
             on_item(it, exp, truth)
         if deletion_random > 0:
-            deletions.append(sd.spectral_deletion(logit_fn(model, c, cube.wavelengths_nm), np.asarray(cube.data),
-                                                  exp.B, cube.wavelengths_nm, n_random=deletion_random, rng=i))
+            score = logit_fn(model, c, cube.wavelengths_nm, exp.leaf_mask)
+            deletions.append(sd.spectral_deletion(score, np.asarray(cube.data), exp.B, cube.wavelengths_nm,
+                                                  n_random=deletion_random, rng=i))
         if progress is not None:
             progress(i + 1, len(items), {"item": str(it.path)})
     res: dict[str, Any] = {"split": split, "n": len(items), "method": method,

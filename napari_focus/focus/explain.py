@@ -27,7 +27,7 @@ from napari_focus.focus.factored import (
     saliency_map,
 )
 from napari_focus.focus.input_deviation import combine, group_mass
-from napari_focus.focus.inputs import PreparedCube, prepare_cube, typical_leaf
+from napari_focus.focus.inputs import PreparedCube, default_leaf_mask, prepare_cube, typical_leaf
 from napari_focus.focus.model import FocusModel
 from napari_focus.focus.readout import (
     NEEDS_BLIND,
@@ -119,20 +119,6 @@ def _prediction(model: FocusModel, vals: np.ndarray) -> dict[str, Any]:
     return {"probabilities": vals, "predicted": float(vals[0]), "class_index": 0}
 
 
-def default_leaf_mask(cube: Cube) -> tuple[np.ndarray, str | None]:
-    """The vegetation mask (docs/method.md §2); every pixel when it cannot be computed or finds nothing."""
-    h, w = cube.data.shape[1:]
-    try:
-        from napari_focus.vegetation import leaf_mask
-
-        m = np.asarray(leaf_mask(cube.data, cube.wavelengths_nm), dtype=bool)
-        if m.shape == (h, w) and m.any():
-            return m, None
-    except Exception as e:  # noqa: BLE001 - a mask is a convenience; say why it is missing
-        return np.ones((h, w), bool), f"no leaf mask ({e}); every pixel counts as leaf"
-    return np.ones((h, w), bool), "the vegetation mask found no leaf; every pixel counts as leaf"
-
-
 def cube_patches(t_model: torch.Tensor, model: FocusModel, prep: PreparedCube) -> torch.Tensor:
     """(Cu or C_model, h, w) on the model's bands → (C_cube, h, w) on the cube's bands, still at patch level."""
     t = t_model.float()
@@ -177,8 +163,8 @@ def explain(
     """Explain one cube for one class (default: the predicted one).
 
     `rule`: a FOCUS readout name (readout.available_rules(); None = the model's or the default).
-    `ground_truth`: optional {"lesion_mask": (H, W), "sensitivity": (C,), "top_bands": [ints]} on
-    the cube's bands; when given, the docs/method.md §4 metrics are filled in.
+    `ground_truth`: optional {"lesion_mask": (H, W), "leaf_mask": (H, W), "sensitivity": (C,), "top_bands": [ints]}
+    on the cube's bands; when given, the docs/method.md §4 metrics are filled in (inside its leaf mask, if any).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}")
@@ -189,7 +175,7 @@ def explain(
         notes += [note] if note else []
     else:
         leaf = np.asarray(leaf_mask, dtype=bool)
-    prep = prepare_cube(model, cube)
+    prep = prepare_cube(model, cube, leaf=leaf)
     notes += prep.notes
     model.eval()
     if method != "focus":
@@ -212,7 +198,7 @@ def explain_classes(
     """FOCUS explanations of several classes (default: all) from one forward pass."""
     t0 = time.perf_counter()
     leaf, note = default_leaf_mask(cube) if leaf_mask is None else (np.asarray(leaf_mask, bool), None)
-    prep = prepare_cube(model, cube)
+    prep = prepare_cube(model, cube, leaf=leaf)
     model.eval()
     todo = list(range(model.n_classes)) if classes is None else list(classes)
     exps = _explain_focus(model, prep, todo, rule, leaf, want_diag=False)
@@ -359,10 +345,11 @@ def saliency_metrics(exp: Explanation, gt: dict[str, Any]) -> dict[str, float]:
         res["bio5_strict"] = mt.bio_from_bands(pred, true_bands, wl, tolerant=False)
         res["bio5_tolerant"] = mt.bio_from_bands(pred, true_bands, wl, tolerant=True)
     lesion = gt.get("lesion_mask")
+    leaf = gt.get("leaf_mask", exp.leaf_mask)  # the true leaf when known: a lesion the mask missed counts as missed
     if lesion is not None and np.asarray(lesion).any():
-        res["iou"] = mt.spatial_iou(exp.M, lesion, exp.leaf_mask)
-        res["auprc"] = mt.auprc(exp.M, lesion, exp.leaf_mask)
-        floors = mt.auprc_floors(lesion, exp.leaf_mask)
+        res["iou"] = mt.spatial_iou(exp.M, lesion, leaf)
+        res["auprc"] = mt.auprc(exp.M, lesion, leaf)
+        floors = mt.auprc_floors(lesion, leaf)
         res["auprc_floor_random"] = floors["random"]
         res["auprc_floor_leaf"] = floors["whole_leaf"]
     return res

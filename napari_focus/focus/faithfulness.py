@@ -98,7 +98,7 @@ def heal_faithfulness(model: FocusModel, cube: Cube, class_index: int, curve: np
     from napari_focus.metrics import spearman
 
     nan = float("nan")
-    prep = prepare_cube(model, cube)
+    prep = prepare_cube(model, cube, leaf=leaf_mask)
     S = model.img_size
     lesion = mask_on_input(lesion_mask, S)
     leaf = mask_on_input(leaf_mask if leaf_mask is not None else np.ones_like(lesion_mask, bool), S)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from napari_focus.cube import Cube
 from napari_focus.errors import FocusError
-from napari_focus.focus.no_data import no_data_mask, no_data_note
+from napari_focus.focus.background import no_data_mask, no_data_note
 
 
 @dataclass
@@ -22,7 +22,7 @@ class PreparedCube:
     hw: tuple[int, int]
     back: np.ndarray | None = None  # (C_cube, C_model); None = the same bands
     notes: list[str] = field(default_factory=list)
-    no_data_share: float = 0.0  # the share of the cube's pixels filled with the model's background (no_data.py)
+    no_data_share: float = 0.0  # the share of the cube's pixels filled with the model's background (background.py)
 
 
 def band_mapping(
@@ -82,35 +82,60 @@ def _resampling_matrix(cwl: np.ndarray, model_wl: np.ndarray, fwhm: np.ndarray |
         log.setLevel(level)
 
 
-def resize_cube(data: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
-    """(C, H, W) → (C, size, size), bilinear, float32; non-finite values become 0."""
+def resize_cube(data: np.ndarray | torch.Tensor, size: int, zero: np.ndarray | None = None) -> torch.Tensor:
+    """(C, H, W) → (C, size, size), bilinear, float32; non-finite values and the pixels of `zero` ((H, W) bool)
+    become 0 first."""
     t = torch.from_numpy(np.array(data, dtype=np.float32)) if not torch.is_tensor(data) else data.float()
     t = torch.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0)
+    if zero is not None and zero.any():
+        t.masked_fill_(torch.from_numpy(np.ascontiguousarray(zero, dtype=bool))[None], 0.0)  # nan_to_num's copy
     if tuple(t.shape[-2:]) == (size, size):
         return t.clone()
     return F.interpolate(t[None], size=(size, size), mode="bilinear", align_corners=False)[0]
 
 
-def prepare_cube(model, cube: Cube, mapping: tuple[np.ndarray | None, str | None] | None = None) -> PreparedCube:
+def default_leaf_mask(cube: Cube) -> tuple[np.ndarray, str | None]:
+    """The vegetation mask (docs/method.md §2); every pixel when it cannot be computed or finds nothing."""
+    h, w = cube.data.shape[1:]
+    try:
+        from napari_focus.vegetation import leaf_mask
+
+        m = np.asarray(leaf_mask(cube.data, cube.wavelengths_nm), dtype=bool)
+        if m.shape == (h, w) and m.any():
+            return m, None
+    except Exception as e:  # noqa: BLE001 - a mask is a convenience; say why it is missing
+        return np.ones((h, w), bool), f"no leaf mask ({e}); every pixel counts as leaf"
+    return np.ones((h, w), bool), "the vegetation mask found no leaf; every pixel counts as leaf"
+
+
+def prepare_cube(model, cube: Cube, mapping: tuple[np.ndarray | None, str | None] | None = None,
+                 leaf: np.ndarray | None = None, outside_leaf: bool = True) -> PreparedCube:
     """The model's view of a cube; the band mapping is reversible for saliency (`back`).
 
-    `mapping`: a `band_mapping` result computed once for many tiles of the same scene.
+    `mapping`: a `band_mapping` result computed once for many tiles of the same scene. `leaf`: the explanation's
+    (H, W) leaf mask (default: the vegetation mask); a model with `canonical_background` sees every pixel outside
+    it as its training background (background.py), unless `outside_leaf` is False (leaves as they are, for
+    training). Pixels without data are filled with that background either way.
     """
     used = model.used_bands.cpu().numpy()
     m, note = mapping if mapping is not None else band_mapping(model.wavelengths_nm, model.groups.n_bands, used, cube)
-    x = resize_cube(cube.data, model.img_size)
+    fill = getattr(model, "background_fill", None)
+    empty = outside = None
+    if fill is not None:
+        empty = outside = no_data_mask(cube.data)
+        if outside_leaf and getattr(model, "canonical_background", False):
+            outside = empty | ~np.asarray(leaf if leaf is not None else default_leaf_mask(cube)[0], dtype=bool)
+    x = resize_cube(cube.data, model.img_size, zero=outside)
     back = None
     if m is not None:
         x = torch.einsum("mc,chw->mhw", torch.as_tensor(m, dtype=torch.float32), x)
         bt = m.T
         back = bt / np.where(bt.sum(1, keepdims=True) > 0, bt.sum(1, keepdims=True), 1.0)
     notes = [note] if note else []
-    fill, filled = getattr(model, "background_fill", None), 0.0
-    if fill is not None:
-        empty = no_data_mask(cube.data)
-        if empty.any():  # bilinear resizing is linear: adding each pixel's no-data share × the fill = filling first
-            share = resize_cube(empty[None].astype(np.float32), model.img_size)
-            x = x + share * fill.to(x)[:, None, None]
+    filled = 0.0
+    if outside is not None and outside.any():  # resizing and band mapping are linear: = painting the cube first
+        x = x + resize_cube(outside[None].astype(np.float32), model.img_size) * fill.to(x)[:, None, None]
+        if empty.any():
             filled = float(empty.mean())
             notes.append(no_data_note(filled))
     return PreparedCube(x=x, hw=(int(cube.data.shape[1]), int(cube.data.shape[2])), back=back, notes=notes,

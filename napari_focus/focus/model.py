@@ -108,8 +108,10 @@ class FocusModel(nn.Module):
         # (K, G) per-group class margins of leaves not of each class (training leaves; reference.py): what the
         # calibrated readout subtracts so that no group weight comes from offsets every class shares
         self.register_buffer("margin_ref", None)
-        # (C,) the training leaves' median background spectrum: what pixels without data are filled with (no_data.py)
+        # (C,) the training leaves' median background spectrum: what pixels without data are filled with (background.py)
         self.register_buffer("background_fill", None)
+        # whether every pixel outside the leaf mask is shown as `background_fill`, not only pixels without data
+        self.canonical_background = False
 
         sizes = torch.as_tensor(groups.sizes, dtype=torch.float32)
         phi = torch.zeros(C, d)

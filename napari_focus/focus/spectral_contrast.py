@@ -36,7 +36,7 @@ def _leaf_means(model: Any, x: torch.Tensor) -> np.ndarray:
     The normalisation is per band and affine, so it is applied to the leaf means of the raw bands."""
     from napari_focus.chemometrics import leaf_mean_spectra
     from napari_focus.cube import Cube
-    from napari_focus.focus.explain import default_leaf_mask
+    from napari_focus.focus.inputs import default_leaf_mask
 
     cubes = x.cpu().numpy()
     masks = [default_leaf_mask(Cube(c, wavelengths_nm=model.wavelengths_nm))[0] for c in cubes]

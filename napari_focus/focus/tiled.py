@@ -34,12 +34,12 @@ import torch.nn.functional as F
 
 from napari_focus.cube import Cube
 from napari_focus.errors import FocusError
+from napari_focus.focus.background import no_data_note
 from napari_focus.focus.blind import deviation_and_blind_pass, needs_kv
 from napari_focus.focus.device import autocast
 from napari_focus.focus.explain import (
     Explanation,
     _prediction,
-    default_leaf_mask,
     explain,
     leaf_patches,
     reference_notes,
@@ -48,9 +48,8 @@ from napari_focus.focus.explain import (
 )
 from napari_focus.focus.factored import one_torch_thread as _one_torch_thread
 from napari_focus.focus.input_deviation import combine, group_mass
-from napari_focus.focus.inputs import band_mapping, prepare_cube
+from napari_focus.focus.inputs import band_mapping, default_leaf_mask, prepare_cube
 from napari_focus.focus.model import FocusModel
-from napari_focus.focus.no_data import no_data_note
 from napari_focus.focus.readout import REFINED_RULES, RULES, parse_rule, patch_saliency
 from napari_focus.focus.tiles import Tile, grid_plan, labels_from_mask, leaf_plan, should_tile
 
@@ -69,7 +68,7 @@ class TileFactor:
     leaf_fraction: float
     probabilities: np.ndarray
     pixel: np.ndarray | None = None  # (K', h, w) the map's pixel weight (input_deviation.py), or None
-    no_data_share: float = 0.0  # the tile's pixels filled with the model's background (no_data.py)
+    no_data_share: float = 0.0  # the tile's pixels filled with the model's background (background.py)
 
 
 @dataclass
@@ -300,7 +299,7 @@ def explain_tiled(
 def _tile_factor(model: FocusModel, sub: Cube, mapping: Any, U: np.ndarray, t: Tile, mask: np.ndarray,
                  classes: list[int], map_rule: str, curve_rule: str) -> TileFactor:
     """One FOCUS pass on a tile; its patch-level saliency for every class in `classes`."""
-    prep = prepare_cube(model, sub, mapping)
+    prep = prepare_cube(model, sub, mapping, leaf=mask > 0)
     dev = next(model.parameters()).device
     gh, gw = model.grid
     with torch.inference_mode(), autocast(dev):

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from napari_focus.errors import FocusError
+from napari_focus.focus.background import fit_background
 from napari_focus.focus.device import autocast
 from napari_focus.focus.inputs import prepare_cube
 from napari_focus.focus.light_jitter import LightJitter
-from napari_focus.focus.no_data import fit_background
 from napari_focus.focus.resume import Resumer, fingerprint
 
 Progress = Callable[[int, int, dict[str, Any]], None]
@@ -54,8 +54,10 @@ class TrainHistory:
         return sum(self.epoch_seconds) / len(self.epoch_seconds) * max(0, epochs - done)
 
 
-def tensors_from(model, data: Any, progress: Progress | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(X (n,C,S,S), y) from tensors, a LeafDataset (its train split), LeafItems or (Cube, label) pairs."""
+def tensors_from(model, data: Any, progress: Progress | None = None,
+                 outside_leaf: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(X (n,C,S,S), y) from tensors, a LeafDataset (its train split), LeafItems or (Cube, label) pairs; cubes as the
+    model sees them in use, or as they are (`outside_leaf` False: training leaves, background.py)."""
     if isinstance(data, tuple) and len(data) == 2 and torch.is_tensor(data[0]):
         return data[0].float(), torch.as_tensor(data[1])
     if hasattr(data, "split") and hasattr(data, "items"):
@@ -72,7 +74,7 @@ def tensors_from(model, data: Any, progress: Progress | None = None) -> tuple[to
     ys = []
     for i, (src, y) in enumerate(pairs):
         cube = src.cube() if hasattr(src, "cube") else src
-        xi = prepare_cube(model, cube).x
+        xi = prepare_cube(model, cube, outside_leaf=outside_leaf).x
         if x is None:
             x = xi.new_empty((len(pairs), *xi.shape))
         elif xi.shape != x.shape[1:]:
@@ -187,13 +189,14 @@ def train(
     else sees it, the contrast fit and the margin reference included (light_jitter.py); the validation leaves
     are left as they are.
     Last, the calibrated readout's per-group margin reference is measured on the training leaves (reference.py),
-    and their median background spectrum, which fills pixels without data (no_data.py).
+    and their median background spectrum, which the model then sees outside every leaf (background.py). The
+    training leaves themselves are seen as they are.
     """
     t0 = time.perf_counter()
     before = _snapshot(model)
     hist = TrainHistory()
     try:
-        x, y = tensors_from(model, data)
+        x, y = tensors_from(model, data, outside_leaf=False)
         xv, yv = tensors_from(model, val) if val is not None else (None, None)
         if light_jitter is not None:
             if isinstance(data, tuple) and x is data[0]:
@@ -230,6 +233,7 @@ def train(
         if not hist.cancelled:
             fill = fit_background(x, model.wavelengths_nm)  # leaves that show no background keep the model's fill
             model.background_fill = model.background_fill if fill is None else fill
+            model.canonical_background = model.background_fill is not None
     except BaseException:
         _restore(model, before)
         raise

@@ -1,6 +1,6 @@
 """Give a checkpoint saved before `train` stored them what `train` now measures last, without retraining: the
 calibrated readout's group-margin reference (napari_focus/focus/reference.py) or, with `--background`, the
-background that fills pixels without data (napari_focus/focus/no_data.py).
+training background the model then sees outside every leaf (napari_focus/focus/background.py).
 
 Each is measured on the checkpoint's own training leaves and written into its config.json; the weights stay as they
 are.
@@ -23,7 +23,7 @@ def _model_and_leaves(model_dir: Path, data_dir: Path):
 
     model = load_checkpoint(model_dir)
     items = load_dataset(data_dir).split("train")
-    return (model, len(items), *tensors_from(model, items))
+    return (model, len(items), *tensors_from(model, items, outside_leaf=False))
 
 
 def add_reference(model_dir: Path, data_dir: Path) -> dict:
@@ -40,11 +40,12 @@ def add_reference(model_dir: Path, data_dir: Path) -> dict:
 def add_background(model_dir: Path, data_dir: Path) -> dict:
     """Measure the background fill on `data_dir`'s training split and store it in `model_dir`; returns a summary."""
     from napari_focus.errors import FocusError
+    from napari_focus.focus.background import fit_background
     from napari_focus.focus.checkpoint import set_background_fill
-    from napari_focus.focus.no_data import fit_background
 
     model, n, x, _ = _model_and_leaves(model_dir, data_dir)
     model.background_fill = fit_background(x, model.wavelengths_nm)
+    model.canonical_background = True
     if model.background_fill is None:
         raise FocusError(f"{data_dir}: no training leaf shows any background")
     return {"leaves": n, "sha256": set_background_fill(model_dir, model)}

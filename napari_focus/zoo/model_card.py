@@ -328,10 +328,11 @@ are interpolated away, divided by the drop for random windows.
 
 ## Limits
 Simulated leaves only (flat leaves, synthetic soil); one training seed; the backbone is tiny and briefly
-pretrained. Cubes whose wavelengths differ are resampled to the model's bands. Pixels without data (0 or not a
-number in every band: a removed background) are filled with the training leaves' median background spectrum,
-stored in `config.json` as `background_fill`; without it the model called leaves whose background had been
-removed at chance (docs/benchmarks.md, "A removed background"). The class depends on the light
+pretrained. Cubes whose wavelengths differ are resampled to the model's bands. The model sees every pixel outside
+the leaf mask (and every pixel without data) as the training leaves' median background spectrum, stored in
+`config.json` as `background_fill` with `canonical_background`: a leaf reads the same in front of any background,
+and a part of the leaf the mask misses is not seen (docs/method.md §2; docs/benchmarks.md, "The background
+behind the leaf", measures it). The class depends on the light
 more than the map does: docs/benchmarks.md, "Leaves made differently", measures the VNIR model on leaves whose
 light a calibration left tilted across the bands or dimmer than usual (`napari-focus simulate
 --light-tilt/--light-level` makes such leaves for any sensor). A midrib paler than the training leaves' looks like

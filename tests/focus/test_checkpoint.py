@@ -212,7 +212,7 @@ def test_the_readout_reference_round_trips_and_a_wrong_shape_is_refused(model, t
         load_checkpoint(folder)
 
 
-def test_the_background_fill_round_trips_and_a_wrong_length_or_a_nan_is_refused(model, tmp_path):
+def test_the_background_round_trips_and_a_wrong_length_a_nan_or_a_bad_flag_is_refused(model, tmp_path):
     from napari_focus.focus.checkpoint import set_background_fill
 
     folder = save_checkpoint(model, tmp_path / "old")
@@ -221,10 +221,15 @@ def test_the_background_fill_round_trips_and_a_wrong_length_or_a_nan_is_refused(
     sha = set_background_fill(folder, model)
     loaded = load_checkpoint(folder)
     assert torch.equal(loaded.background_fill, model.background_fill) and loaded.checkpoint_sha256 == sha
-    assert torch.equal(load_checkpoint(save_checkpoint(loaded, tmp_path / "new")).background_fill,
-                       model.background_fill)
+    assert not loaded.canonical_background  # stored fill, flag off: only pixels without data are filled
+    model.canonical_background = True
+    set_background_fill(folder, model)
+    again = load_checkpoint(save_checkpoint(load_checkpoint(folder), tmp_path / "new"))
+    assert torch.equal(again.background_fill, model.background_fill) and again.canonical_background
     cfg = json.loads((folder / "config.json").read_text())
-    for bad, why in (([0.1, 0.2], "one per band"), ([float("nan")] * model.groups.n_bands, "background_fill")):
-        (folder / "config.json").write_text(json.dumps(cfg | {"background_fill": bad}))
+    nan = [float("nan")] * model.groups.n_bands
+    for key, bad, why in (("background_fill", [0.1, 0.2], "one per band"), ("background_fill", nan, "background_fill"),
+                          ("canonical_background", "yes", "canonical_background")):
+        (folder / "config.json").write_text(json.dumps(cfg | {key: bad}))
         with pytest.raises(CheckpointError, match=why):
             load_checkpoint(folder)

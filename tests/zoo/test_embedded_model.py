@@ -82,8 +82,9 @@ def test_embedded_default_explains_the_sample_leaf_offline(no_network, sample):
 
 
 @pytest.mark.parametrize("sensor", ["vnir204", "vswir200"])
-def test_embedded_model_classifies_leaves_whose_background_was_removed(no_network, tmp_path, sensor):
-    """Outside the leaf set to 0 (a segmented file): without the stored fill every healthy leaf read as diseased."""
+def test_embedded_model_reads_the_leaf_whatever_lies_behind_it(no_network, tmp_path, sensor):
+    """Outside the leaf set to 0 (a segmented file) or to a flat grey (a tray): without the stored training
+    background every healthy leaf with a removed background read as diseased, and a tray moved the class."""
     from napari_focus.cube import Cube
     from napari_focus.cube_io import read_cube
     from napari_focus.dataset import load_dataset
@@ -94,12 +95,17 @@ def test_embedded_model_classifies_leaves_whose_background_was_removed(no_networ
 
     model = load_checkpoint(model_dir() / f"focus_bls_{sensor}")
     assert model.background_fill is not None and model.background_fill.shape == (model.groups.n_bands,)
+    assert model.canonical_background
     items = list(load_dataset(make_dataset(tmp_path / "leaves", "bls", sensor=sensor, n=4, size=96, seed=3)))
     assert {it.label for it in items} == {"healthy", "bls"}
     for it in items:
         cube = read_cube(it.path)
         data = np.array(cube.data, dtype=np.float32)
-        data[:, ~leaf_mask(data, cube.wavelengths_nm)] = 0.0
-        exp = explain(model, Cube(data, wavelengths_nm=cube.wavelengths_nm))
-        assert exp.predicted == it.label, it.path.name
-        assert any("hold no data" in note for note in exp.notes)
+        outside = ~leaf_mask(data, cube.wavelengths_nm)
+        as_is = explain(model, Cube(data, wavelengths_nm=cube.wavelengths_nm))
+        for value in (0.0, 0.5):
+            data[:, outside] = value
+            exp = explain(model, Cube(data, wavelengths_nm=cube.wavelengths_nm))
+            assert exp.predicted == it.label, (it.path.name, value)
+            assert any("hold no data" in note for note in exp.notes) == (value == 0.0)
+            np.testing.assert_allclose(exp.probabilities, as_is.probabilities, atol=1e-4)

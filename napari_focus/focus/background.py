@@ -1,11 +1,12 @@
-"""Pixels that hold no data, and what the model sees there (docs/method.md §2).
+"""What the model sees outside the leaf: the background of its training leaves (docs/method.md §2).
 
-Many files arrive with the background removed: every band set to 0 by a segmentation step, or to no-data (NaN),
-which the input preparation reads as 0. A model trained on leaves in front of soil has never seen a leaf beside a
-black hole, and takes that hard edge for a lesion's: the VNIR model called such leaves at chance. So a checkpoint
-stores the median background spectrum of its training leaves (outside the vegetation mask), and those pixels are
-filled with it: a missing value replaced by what training saw there, as a chemometric model imputes a missing band.
-Pixels with data are never changed, so leaves with their background explain exactly as before.
+A model trained on leaves in front of soil reads part of its class, and most of its band curve, from the leaf's
+edge against that soil: leaves in front of a grey tray, a bright bench or nothing at all (every band 0 or NaN, what
+segmentation tools leave) were misread. So a checkpoint stores the median background spectrum of its training leaves
+(outside the vegetation mask), and the input preparation shows the model every pixel outside the leaf mask as that
+spectrum: the class and the curve then depend on the leaf alone, whatever it was photographed on. The explanation's
+leaf mask (a user's corrected one included) is the one used. Checkpoints without `canonical_background` only fill
+pixels that hold no data, as a chemometric model imputes a missing band.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Pixels without data (a removed background) and the fill the model sees there (docs/method.md §2)."""
+"""What the model sees outside the leaf: its training background, for pixels without data and, with
+`canonical_background`, for everything outside the leaf mask (docs/method.md §2)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from napari_focus.cube import Cube  # noqa: E402
-from napari_focus.focus.inputs import prepare_cube, resize_cube  # noqa: E402
-from napari_focus.focus.no_data import fit_background, no_data_mask, no_data_note  # noqa: E402
+from napari_focus.focus.background import fit_background, no_data_mask, no_data_note  # noqa: E402
+from napari_focus.focus.inputs import default_leaf_mask, prepare_cube, resize_cube  # noqa: E402
 from napari_focus.focus.train import train  # noqa: E402
 
 from .conftest import tiny_model  # noqa: E402
@@ -77,11 +78,62 @@ def test_the_background_is_the_median_soil_of_the_leaves_and_none_without_soil()
     assert fit_background(torch.full((2, 24, 16, 16), 0.0), WL) is None
 
 
-def test_training_stores_the_background_of_its_leaves():
+def test_training_stores_the_background_of_its_leaves_and_shows_it_outside_every_leaf():
     x = torch.from_numpy(np.stack([_leaf(s, size=32) for s in range(6)]))
     model = tiny_model()
+    assert not model.canonical_background
     train(model, (x, torch.arange(6) % 3), epochs=1, batch_size=3, fast=True)
     assert torch.allclose(model.background_fill, torch.as_tensor(SOIL, dtype=torch.float32), atol=2e-3)
+    assert model.canonical_background
+
+
+def _canonical(fill: float = 0.2):
+    model = tiny_model()
+    model.background_fill = torch.full((24,), fill)
+    model.canonical_background = True
+    return model
+
+
+def test_everything_outside_the_leaf_is_the_training_background_whatever_the_leaf_lay_on():
+    model = _canonical()
+    on_soil = _leaf()
+    disk = default_leaf_mask(Cube(on_soil, wavelengths_nm=WL))[0]
+    on_tray = np.where(disk[None], on_soil, 0.5).astype(np.float32)  # the same leaf on a grey tray
+    blanked = np.where(disk[None], on_soil, 0.0).astype(np.float32)  # ... and with its background removed
+    views = [prepare_cube(model, Cube(c, wavelengths_nm=WL)).x for c in (on_soil, on_tray, blanked)]
+    assert torch.allclose(views[0], views[1], atol=1e-6) and torch.allclose(views[0], views[2], atol=1e-6)
+    painted = np.where(disk[None], on_soil, 0.2)
+    assert torch.allclose(views[0], resize_cube(painted, model.img_size), atol=1e-6)  # = replacing it first
+    model.canonical_background = False  # an older checkpoint: only pixels without data are filled
+    assert torch.allclose(prepare_cube(model, Cube(on_soil, wavelengths_nm=WL)).x,
+                          resize_cube(on_soil, model.img_size), atol=1e-6)
+
+
+def test_the_leaf_mask_given_is_the_one_the_input_is_seen_through():
+    model = _canonical()
+    x = _leaf()
+    half = np.zeros(x.shape[1:], bool)
+    half[:, :20] = True  # a user's Labels layer that keeps only the left half
+    prep = prepare_cube(model, Cube(x, wavelengths_nm=WL), leaf=half)
+    want = resize_cube(np.where(half[None], x, 0.2), model.img_size)
+    assert torch.allclose(prep.x, want, atol=1e-6)
+    as_is = prepare_cube(model, Cube(x, wavelengths_nm=WL), leaf=half, outside_leaf=False)  # training's view
+    assert torch.allclose(as_is.x, resize_cube(x, model.img_size), atol=1e-6)
+
+
+def test_an_explanation_and_its_class_do_not_depend_on_the_background():
+    from napari_focus.focus.explain import explain
+
+    model = _canonical()
+    x = _leaf(3)
+    disk = default_leaf_mask(Cube(x, wavelengths_nm=WL))[0]
+    a = explain(model, Cube(x, wavelengths_nm=WL), class_index=1)
+    b = explain(model, Cube(np.where(disk[None], x, 0.45).astype(np.float32), wavelengths_nm=WL), class_index=1)
+    np.testing.assert_allclose(a.probabilities, b.probabilities, rtol=1e-5)
+    np.testing.assert_allclose(a.B, b.B, rtol=1e-4, atol=1e-7)
+    model.canonical_background = False
+    c = explain(model, Cube(np.where(disk[None], x, 0.45).astype(np.float32), wavelengths_nm=WL), class_index=1)
+    assert not np.allclose(a.probabilities, c.probabilities, rtol=1e-4)  # without it, the tray moves the class
 
 
 def test_training_on_leaves_without_background_keeps_the_fill_the_model_had():
