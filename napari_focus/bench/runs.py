@@ -9,6 +9,7 @@ model share one training run.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections import OrderedDict
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from napari_focus.bench.cells import CellCache
-from napari_focus.bench.config import BENCH_VERSION, EVAL_METRICS, BenchConfig, DataSpec, metrics_version
+from napari_focus.bench.config import BENCH_VERSION, CURVE_VIEW, EVAL_METRICS, BenchConfig, DataSpec, metrics_version
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -144,8 +145,9 @@ def trained_model(cache: CellCache, cfg: BenchConfig, tcfg: dict[str, Any]):
     key = stamp()
     if key not in _LOADED:
         model = load_checkpoint(folder)
-        if model.margin_ref is None:
+        if model.margin_ref is None or model.background_fill is None:
             model, key = _add_reference(cache, tcfg), stamp()
+        model.canonical_background = False  # leaves as they are, unless a cell asks for a view (`viewed`)
         _LOADED[key] = model
         while len(_LOADED) > _LOADED_MAX:
             _LOADED.popitem(last=False)
@@ -160,17 +162,33 @@ _LOADED_MAX = 3
 
 
 def _add_reference(cache: CellCache, tcfg: dict[str, Any]):
-    """A model trained before `train()` ended by storing the calibrated readout's reference gets it now: measured as
-    `train()` measures it, on the model's own training leaves (`zoo.add_reference`, i.e. reference.py), and written
-    into the cached checkpoint's config.json. The weights, the training cell and its key stay; the checkpoint's hash
-    changes (the evaluations record the new one)."""
+    """A model trained before `train()` ended by storing the calibrated readout's reference and the training
+    background gets them now: measured as `train()` measures them, on the model's own training leaves
+    (`zoo.add_reference`), and written into the cached checkpoint's config.json. The weights, the training cell and
+    its key stay; the checkpoint's hash changes (the evaluations record the new one)."""
     from napari_focus.focus.checkpoint import load_checkpoint
-    from napari_focus.zoo.add_reference import add_reference
+    from napari_focus.zoo.add_reference import add_background, add_reference
 
     dataset(cache, tcfg["data"])  # the training leaves regenerate from their seed when missing
-    res = add_reference(cache.model_dir(tcfg), data_folder(cache, tcfg["data"]))
-    cache.log(f"  {_label(tcfg)}: margin reference fitted on its {res['leaves']} training leaves")
-    return load_checkpoint(cache.model_dir(tcfg))
+    folder, data = cache.model_dir(tcfg), data_folder(cache, tcfg["data"])
+    if load_checkpoint(folder).margin_ref is None:
+        res = add_reference(folder, data)
+        cache.log(f"  {_label(tcfg)}: margin reference fitted on its {res['leaves']} training leaves")
+    if load_checkpoint(folder).background_fill is None:
+        res = add_background(folder, data)
+        cache.log(f"  {_label(tcfg)}: training background measured on its {res['leaves']} training leaves")
+    return load_checkpoint(folder)
+
+
+@contextlib.contextmanager
+def viewed(model, cell: dict[str, Any]):
+    """The model seeing leaves as `cell` says (its "view": `CURVE_VIEW`, or leaves as they are), for that cell only:
+    loaded models are shared between cells."""
+    model.canonical_background = cell.get("view") == CURVE_VIEW
+    try:
+        yield model
+    finally:
+        model.canonical_background = False
 
 
 def _train(cache: CellCache, cfg: BenchConfig, tcfg: dict[str, Any]) -> dict[str, Any]:
@@ -267,8 +285,9 @@ def _evaluate(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any], deletion
 
     model, _ = trained_model(cache, cfg, ecfg["model"])
     held = dataset(cache, eval_folder(ecfg))
-    return evaluate(model, held, split="all", method=ecfg["method"], rule=ecfg["rule"], deletion_random=deletion,
-                    max_items=max_items, faithfulness=faithfulness)
+    with viewed(model, ecfg):
+        return evaluate(model, held, split="all", method=ecfg["method"], rule=ecfg["rule"], deletion_random=deletion,
+                        max_items=max_items, faithfulness=faithfulness)
 
 
 def evaluation(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any], curve: bool = False) -> dict[str, Any] | None:
@@ -281,7 +300,7 @@ def evaluation(cache: CellCache, cfg: BenchConfig, ecfg: dict[str, Any], curve: 
     unchanged), so a new metric re-runs the evaluations only."""
     cache.get(ecfg["model"])  # count the model's training among the cells this table rests on
     version = metrics_version(curve)
-    ecfg = {**ecfg, "metrics": version}
+    ecfg = {**ecfg, "metrics": version} | ({"view": CURVE_VIEW} if curve else {})
     if cache.compute and cache.get(ecfg) is None:
         trained_model(cache, cfg, ecfg["model"])  # its own cell first, so each cell's time is its own
 

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from napari_focus.bench.cells import CellCache
-from napari_focus.bench.config import BENCH_VERSION, BenchConfig, DataSpec
-from napari_focus.bench.runs import dataset, heldout_data, trained_model, truth_name
+from napari_focus.bench.config import BENCH_VERSION, CURVE_VIEW, BenchConfig, DataSpec
+from napari_focus.bench.runs import dataset, heldout_data, trained_model, truth_name, viewed
 
 #: (key, method, rule) of the model-based methods checked
 METHODS = (("focus", "focus", None), ("focus_paper", "focus", "paper"), ("gradxinput", "gradxinput", None),
@@ -65,7 +65,7 @@ def sanity_config(cfg: BenchConfig, spec: DataSpec, tcfg: dict[str, Any], chosen
     out = {"kind": "sanity", "v": BENCH_VERSION, "model": tcfg, "heldout": heldout_data(cfg, spec),
            "items": cfg.sanity_items, "top_blocks": cfg.sanity_top_layers,
            "methods": [TUNED] if chosen else [m[0] for m in METHODS]}
-    return out | ({"chosen": chosen} if chosen else {})
+    return out | ({"chosen": chosen, "view": CURVE_VIEW} if chosen else {})
 
 
 def sanity(cache: CellCache, cfg: BenchConfig, spec: DataSpec, tcfg: dict[str, Any],
@@ -80,10 +80,14 @@ def sanity(cache: CellCache, cfg: BenchConfig, spec: DataSpec, tcfg: dict[str, A
 
 
 def _compute(cache: CellCache, cfg: BenchConfig, scfg: dict[str, Any]) -> dict[str, Any]:
-    from napari_focus import metrics as mt
+    model, _ = trained_model(cache, cfg, scfg["model"])
+    with viewed(model, scfg):
+        return _cascade(cache, model, scfg)
+
+
+def _cascade(cache: CellCache, model: Any, scfg: dict[str, Any]) -> dict[str, Any]:
     from napari_focus.focus.explain import explain
 
-    model, _ = trained_model(cache, cfg, scfg["model"])
     held = dataset(cache, scfg["heldout"])
     items = list(held)[: scfg["items"]]
     depth = len(model.backbone.blocks)
@@ -102,13 +106,24 @@ def _compute(cache: CellCache, cfg: BenchConfig, scfg: dict[str, Any]) -> dict[s
                     for s, m in stages.items()}
             lm = np.asarray(leaf, bool)
             for s in ("prompts", "prompts_top"):
-                rho[f"map_{s}"].append(mt.spearman(exps["trained"].M[lm], exps[s].M[lm]))
-                rho[f"curve_{s}"].append(mt.spearman(exps["trained"].B, exps[s].B))
+                rho[f"map_{s}"].append(_rho(exps["trained"].M[lm], exps[s].M[lm]))
+                rho[f"curve_{s}"].append(_rho(exps["trained"].B, exps[s].B))
         for name, vals in rho.items():
             finite = [v for v in vals if np.isfinite(v)]
             res[f"{key}_{name}"] = float(np.mean(finite)) if finite else float("nan")
             res[f"{key}_{name}_n"] = len(finite)
     return res
+
+
+def _rho(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman ρ; 0 when exactly one side is constant (a randomised model whose curve went flat changed it
+    entirely: leaving such leaves out would bias ρ upwards), NaN when both are."""
+    from napari_focus.metrics import spearman
+
+    r = spearman(a, b)
+    if not np.isfinite(r) and (np.ptp(a) > 0) != (np.ptp(b) > 0):
+        return 0.0
+    return r
 
 
 def flags(res: dict[str, Any], key: str) -> list[str]:

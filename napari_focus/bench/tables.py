@@ -265,9 +265,12 @@ def render(cfg: BenchConfig, res: dict[str, Any], header: list[str]) -> str:
             "Means over held-out leaves of the true class inside the leaf mask (AUPRC, IoU and the last BIO@5 "
             "column over diseased leaves only), then mean ± std over run seeds. ⚑ = fails the sanity check below. "
             f"The first block ({cfg.main.label}) is the curve table: its cells carry the current metric set, with "
-            "the curve on diseased leaves below it; the other blocks keep the cells of the set before (no mass lift, "
-            "no faithfulness; the default and paper-literal readouts are unchanged, the chosen row explains with the "
-            "readout Table II chooses now).", ""]
+            "the curve on diseased leaves below it, and its models see every pixel outside the leaf mask as their "
+            "training background, as the product does (docs/method.md §2; so do Table II's and the chosen readout's "
+            "sanity check; its deletion ratios were measured on the leaves as they are). The other blocks and "
+            "tables keep the cells of the set before (no mass lift, no faithfulness, leaves as they are; the default "
+            "and paper-literal readouts are unchanged, the chosen row explains with the readout Table II chooses "
+            "now).", ""]
     for i, (label, rows) in enumerate(res["table1"].items()):
         out += table1(cfg, label, rows, fl if i == 0 else {}, curve=i == 0)
     out += [f"#### Table III analogue: SINK and its loss ({cfg.main.label})", ""] + table3(res["table3"])
