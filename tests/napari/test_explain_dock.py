@@ -322,3 +322,36 @@ def test_raw_counts_are_refused_with_a_notification_and_x10k_is_noted(make_napar
     assert any("x10k: read as reflectance × 10 000" in w for w in warnings), warnings
     assert dock.result is not None and dock.result.notes[0].startswith("read as reflectance × 10 000")
     assert "reflectance × 10 000" in dock.status.text()
+
+
+def test_the_model_sees_the_leaf_mask_the_user_corrected(make_napari_viewer, qtbot, envi_cube, tiny_checkpoint,
+                                                         tmp_path):
+    """A checkpoint that shows its training background outside the leaf (docs/method.md §2) sees only what the
+    `<cube> · leaf mask` layer holds: painting part of the leaf out changes the class probabilities, to those of the
+    core's explain with that mask."""
+    import shutil
+
+    from napari_focus.cube_io import read_cube
+    from napari_focus.focus.checkpoint import load_checkpoint
+    from napari_focus.focus.explain import explain
+
+    folder = shutil.copytree(tiny_checkpoint, tmp_path / "tiny_on_background")
+    cfg = json.loads((folder / "config.json").read_text())
+    n_bands = load_checkpoint(folder).groups.n_bands
+    cfg |= {"background_fill": [0.6] * n_bands, "canonical_background": True}
+    (folder / "config.json").write_text(json.dumps(cfg))
+    viewer = make_napari_viewer()
+    viewer.open(str(envi_cube), plugin="napari-focus")
+    mask = viewer.add_labels(np.ones((9, 7), np.uint8), name="leaf · leaf mask", visible=False)
+    dock = _dock(viewer)
+    dock.set_model_folder(folder)
+    _explain(qtbot, dock)
+    whole = np.array(dock.result.probabilities)
+    painted = np.ones((9, 7), np.uint8)
+    painted[:, 4:] = 0  # the user paints the right side out of the leaf
+    mask.data = painted
+    _explain(qtbot, dock)
+    np.testing.assert_array_equal(dock.result.leaf_mask, painted > 0)
+    assert not np.allclose(dock.result.probabilities, whole, atol=1e-6)
+    core = explain(load_checkpoint(folder), read_cube(envi_cube), leaf_mask=painted > 0)
+    np.testing.assert_allclose(dock.result.probabilities, core.probabilities, rtol=1e-4, atol=1e-6)
