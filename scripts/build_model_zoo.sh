@@ -22,8 +22,8 @@ S=${1:-vnir204}
 [ -f "runs/bls_${S}_tune/manifest.csv" ] || $N simulate --task bls --sensor "$S" --n 80 --size 96 --seed 3 --out "runs/bls_${S}_tune"
 [ -f "runs/bls_${S}_heldout/manifest.csv" ] || $N simulate --task bls --sensor "$S" --n 100 --size 96 --seed 2 --out "runs/bls_${S}_heldout"
 # No --contrast-bound: on the tuning leaves every bound tried (3, 12) lost the accuracy floor (docs/benchmarks.md,
-# "The spectral curve"). `train` ends by storing the calibrated readout's reference and the background that fills
-# pixels without data (a removed background) in the checkpoint.
+# "The spectral curve"). `train` ends by storing the calibrated readout's reference and its training leaves'
+# background, which the model then sees outside every leaf mask, in the checkpoint.
 RECIPE=(--fast --views 1 --epochs 40 --lr 1e-2 --batch-size 16 --prompt-std 1.0 --spectral-contrast 1 --seed 0)
 # VNIR: each training leaf under its own light (level 0.9-1, tilt ±10 %), the range chosen on the tuning leaves
 # (docs/benchmarks.md, "Choosing the light jitter"); the VNIR-SWIR checkpoint was built before the option.
