@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from napari_focus.dataset import load_dataset
     from napari_focus.focus.factory import backbone_spec, new_model
-    from napari_focus.focus.train import tensors_from, train
+    from napari_focus.focus.inputs import tensors_from
+    from napari_focus.focus.train import train
     from napari_focus.simulate.dataset import make_dataset
 
     torch.set_num_threads(os.cpu_count() or 1)

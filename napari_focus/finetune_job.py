@@ -215,7 +215,8 @@ def run_finetune(
 
 def _held_out_score(model: Any, held: TrainingSet) -> float | None:
     """The starting model's score on the held-out images, to compare the fine-tuned one with (None without any)."""
-    from .focus.train import score, tensors_from
+    from .focus.inputs import tensors_from
+    from .focus.train import score
 
     pairs = held.pairs()
     if not pairs:

@@ -146,7 +146,7 @@ def trained_model(cache: CellCache, cfg: BenchConfig, tcfg: dict[str, Any]):
     if key not in _LOADED:
         model = load_checkpoint(folder)
         if model.margin_ref is None or model.background_fill is None:
-            model, key = _add_reference(cache, tcfg), stamp()
+            model, key = _add_reference(cache, tcfg, model), stamp()
         model.canonical_background = False  # leaves as they are, unless a cell asks for a view (`viewed`)
         _LOADED[key] = model
         while len(_LOADED) > _LOADED_MAX:
@@ -161,7 +161,7 @@ _LOADED: OrderedDict[tuple, Any] = OrderedDict()
 _LOADED_MAX = 3
 
 
-def _add_reference(cache: CellCache, tcfg: dict[str, Any]):
+def _add_reference(cache: CellCache, tcfg: dict[str, Any], model: Any):
     """A model trained before `train()` ended by storing the calibrated readout's reference and the training
     background gets them now: measured as `train()` measures them, on the model's own training leaves
     (`zoo.add_reference`), and written into the cached checkpoint's config.json. The weights, the training cell and
@@ -171,10 +171,10 @@ def _add_reference(cache: CellCache, tcfg: dict[str, Any]):
 
     dataset(cache, tcfg["data"])  # the training leaves regenerate from their seed when missing
     folder, data = cache.model_dir(tcfg), data_folder(cache, tcfg["data"])
-    if load_checkpoint(folder).margin_ref is None:
+    if model.margin_ref is None:
         res = add_reference(folder, data)
         cache.log(f"  {_label(tcfg)}: margin reference fitted on its {res['leaves']} training leaves")
-    if load_checkpoint(folder).background_fill is None:
+    if model.background_fill is None:
         res = add_background(folder, data)
         cache.log(f"  {_label(tcfg)}: training background measured on its {res['leaves']} training leaves")
     return load_checkpoint(folder)

@@ -1,9 +1,11 @@
-"""From a `Cube` to the model's input: map its bands to the model's (resampling when the
+"""From a `Cube` (or a set of labelled ones) to the model's input: map its bands to the model's (resampling when the
 wavelengths differ, docs/method.md §3.11) and resize it to the backbone's input size (bilinear)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -160,3 +162,48 @@ def typical_leaf(x: torch.Tensor, leaf: np.ndarray) -> torch.Tensor:
     if bool(on.any()):
         out[:, on] = x[:, on].median(1).values[:, None]
     return out
+
+
+def tensors_from(model, data: Any, progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+                 outside_leaf: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(X (n,C,S,S), y) from tensors, a LeafDataset (its train split), LeafItems or (Cube, label) pairs; cubes as the
+    model sees them in use, or as they are (`outside_leaf` False: training leaves, background.py)."""
+    if isinstance(data, tuple) and len(data) == 2 and torch.is_tensor(data[0]):
+        return data[0].float(), torch.as_tensor(data[1])
+    if hasattr(data, "split") and hasattr(data, "items"):
+        data = data.split("train")
+    pairs = []
+    for it in data:
+        if isinstance(it, tuple):
+            pairs.append(it)
+        else:
+            pairs.append((it, it.label if model.task == "classification" else it.target))
+    if not pairs:
+        raise FocusError("no training samples")
+    x: torch.Tensor | None = None  # allocated once the first cube gives the shape: stacking a list held X twice
+    ys = []
+    for i, (src, y) in enumerate(pairs):
+        cube = src.cube() if hasattr(src, "cube") else src
+        xi = prepare_cube(model, cube, outside_leaf=outside_leaf).x
+        if x is None:
+            x = xi.new_empty((len(pairs), *xi.shape))
+        elif xi.shape != x.shape[1:]:
+            raise FocusError(f"training sample {i} prepares to {tuple(xi.shape)}, not {tuple(x.shape[1:])}")
+        x[i] = xi
+        ys.append(_target(model, y))
+        if progress is not None:
+            progress(i + 1, len(pairs), {"stage": "reading"})
+    dtype = torch.long if model.task == "classification" else torch.float32
+    return x, torch.as_tensor(ys, dtype=dtype)
+
+
+def _target(model, y: Any) -> Any:
+    if model.task == "regression":
+        if y is None:
+            raise FocusError("a regression sample has no target value")
+        return float(y)
+    if isinstance(y, (int, np.integer)):
+        return int(y)
+    if y not in model.classes:
+        raise FocusError(f"label {y!r} is not one of the model's classes {model.classes}")
+    return model.classes.index(y)

@@ -19,7 +19,7 @@ from pathlib import Path
 def _model_and_leaves(model_dir: Path, data_dir: Path):
     from napari_focus.dataset import load_dataset
     from napari_focus.focus.checkpoint import load_checkpoint
-    from napari_focus.focus.train import tensors_from
+    from napari_focus.focus.inputs import tensors_from
 
     model = load_checkpoint(model_dir)
     items = load_dataset(data_dir).split("train")
@@ -45,9 +45,9 @@ def add_background(model_dir: Path, data_dir: Path) -> dict:
 
     model, n, x, _ = _model_and_leaves(model_dir, data_dir)
     model.background_fill = fit_background(x, model.wavelengths_nm)
-    model.canonical_background = True
     if model.background_fill is None:
         raise FocusError(f"{data_dir}: no training leaf shows any background")
+    model.canonical_background = True
     return {"leaves": n, "sha256": set_background_fill(model_dir, model)}
 
 

@@ -142,7 +142,8 @@ def dataset(seed: int, n: int) -> list[tuple[Cube, int, tuple[int, int]]]:
 def train_planted(backbone: nn.Module, seed: int, n_train: int = 64, epochs: int = EPOCHS, sink_weight: float = 1e-3,
                   lr: float = 5e-3) -> tuple[FocusModel, float]:
     """A FOCUS model trained on one seed's planted data; returns it and its held-out accuracy."""
-    from napari_focus.focus.train import score, tensors_from, train
+    from napari_focus.focus.inputs import tensors_from
+    from napari_focus.focus.train import score, train
 
     torch.manual_seed(seed)
     model = FocusModel(backbone, BackboneSpec(kwargs=dict(VIT)), make_groups(C, WAVELENGTHS, 4), ["plain", "planted"],
