@@ -296,3 +296,19 @@ def test_cost_table_states_the_trainable_parameters_once_per_band_count():
     text = "\n".join(table_cost(rows, 120.0, True))
     assert text.count("trainable 47,617") == 1 and text.count("trainable 46,849") == 1
     assert "| 200 bands, 256 px | pending |" in text
+
+
+def test_an_even_rules_cells_key_on_its_even_part_and_no_other_rules_do(monkeypatch):
+    """The even part is a module constant, not part of the rule's name: a cached evaluation of an `_even` curve made
+    with another part must not be reused, and the cells of rules without one must stay."""
+    import dataclasses
+
+    from napari_focus.bench.runs import rule_key
+    from napari_focus.focus import readout
+
+    assert rule_key("paper_input+blind_rollout") == {} and rule_key(None) == {}
+    before = rule_key("paper_input+blind_rollout_even")
+    assert before == {"even": readout.EVEN_PART}
+    monkeypatch.setitem(readout.RULES, "blind_rollout_even",
+                        dataclasses.replace(readout.RULES["blind_rollout_even"], even=0.1))
+    assert rule_key("paper_input+blind_rollout_even") == {"even": 0.1} != before

@@ -264,14 +264,24 @@ def truth_name(model, ds, item) -> str:
     return item.label if model.task == "classification" else (ds.ground_truth.get("trait") or model.classes[0])
 
 
+def rule_key(rule: str | None) -> dict[str, Any]:
+    """What a cached explanation depends on beyond its rule's name: the even part of an `_even` curve (a module
+    constant, re-chosen on tuning leaves), so that changing it re-runs those cells and no other."""
+    from napari_focus.focus.readout import RULES
+
+    even = [RULES[p].even for p in (rule or "").split("+") if p in RULES and RULES[p].even]
+    return {"even": even[-1]} if even else {}
+
+
 def eval_config(cfg: BenchConfig, spec: DataSpec, tcfg: dict[str, Any], method: str = "focus",
                 rule: str | None = None, on: str = "heldout") -> dict[str, Any]:
     """`on`: "heldout" (the tables) or "tuning" (Table II's readout choice); the folder is stored under that key."""
     from napari_focus.focus.readout import DEFAULT_RULE
 
     data = {"heldout": heldout_data, "tuning": tuning_data}[on](cfg, spec)
-    return {"kind": "eval", "v": BENCH_VERSION, "model": tcfg, on: data,
-            "method": method, "rule": (rule or DEFAULT_RULE) if method == "focus" else None}
+    rule = (rule or DEFAULT_RULE) if method == "focus" else None
+    return {"kind": "eval", "v": BENCH_VERSION, "model": tcfg, on: data, "method": method, "rule": rule,
+            **rule_key(rule)}
 
 
 def eval_folder(ecfg: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from napari_focus.bench.cells import CellCache
 from napari_focus.bench.config import BENCH_VERSION, CURVE_VIEW, BenchConfig, DataSpec
-from napari_focus.bench.runs import dataset, heldout_data, trained_model, truth_name, viewed
+from napari_focus.bench.runs import dataset, heldout_data, rule_key, trained_model, truth_name, viewed
 
 #: (key, method, rule) of the model-based methods checked
 METHODS = (("focus", "focus", None), ("focus_paper", "focus", "paper"), ("gradxinput", "gradxinput", None),
@@ -65,7 +65,7 @@ def sanity_config(cfg: BenchConfig, spec: DataSpec, tcfg: dict[str, Any], chosen
     out = {"kind": "sanity", "v": BENCH_VERSION, "model": tcfg, "heldout": heldout_data(cfg, spec),
            "items": cfg.sanity_items, "top_blocks": cfg.sanity_top_layers,
            "methods": [TUNED] if chosen else [m[0] for m in METHODS]}
-    return out | ({"chosen": chosen, "view": CURVE_VIEW} if chosen else {})
+    return out | ({"chosen": chosen, "view": CURVE_VIEW, **rule_key(chosen)} if chosen else {})
 
 
 def sanity(cache: CellCache, cfg: BenchConfig, spec: DataSpec, tcfg: dict[str, Any],
