@@ -40,8 +40,9 @@ class Rule:
 
 #: the part of a group's weight the `*_even` rules spread evenly over the group's bands: the band share is exact
 #: only as a decomposition of the group token's deviation, and windows it leaves empty can still carry the margin
-#: (docs/method.md, "The spectral curve"); the value was chosen on tuning leaves (docs/benchmarks.md)
-EVEN_PART = 0.5
+#: (docs/method.md, "The spectral curve"); the value was chosen on tuning leaves (docs/benchmarks.md, "Part of each
+#: group's weight spread evenly")
+EVEN_PART = 0.65
 
 RULES: dict[str, Rule] = {
     "paper": Rule("last", "one", "share", "paper-literal: last-layer prompt attention × band share"),
@@ -65,10 +66,10 @@ RULES: dict[str, Rule] = {
     "calibrated_rollout": Rule("rollout_spectral", "calibrated", "input_where",
                                "as calibrated, with the group-contrastive rollout for where"),
     "calibrated_even": Rule("last", "calibrated", "input_where",
-                            "as calibrated, with half of each group's weight spread evenly over its bands",
+                            "as calibrated, with part of each group's weight spread evenly over its bands",
                             even=EVEN_PART),
     "calibrated_rollout_even": Rule("rollout_spectral", "calibrated", "input_where",
-                                    "as calibrated_rollout, with half of each group's weight spread evenly over "
+                                    "as calibrated_rollout, with part of each group's weight spread evenly over "
                                     "its bands", even=EVEN_PART),
     "typical": Rule("last", "typical", "input_where",
                     "as calibrated, the group weight measured against the same leaf with every leaf pixel at its "
@@ -76,9 +77,9 @@ RULES: dict[str, Rule] = {
     "typical_rollout": Rule("rollout_spectral", "typical", "input_where",
                             "as typical, with the group-contrastive rollout for where (a second forward pass)"),
     "typical_even": Rule("last", "typical", "input_where",
-                         "as typical, with half of each group's weight spread evenly over its bands", even=EVEN_PART),
+                         "as typical, with part of each group's weight spread evenly over its bands", even=EVEN_PART),
     "typical_rollout_even": Rule("rollout_spectral", "typical", "input_where",
-                                 "as typical_rollout, with half of each group's weight spread evenly over its bands",
+                                 "as typical_rollout, with part of each group's weight spread evenly over its bands",
                                  even=EVEN_PART),
     "blind": Rule("last", "blind", "input_where",
                   "as calibrated, the group weight measured against the margin the group's prompts give blind to "
@@ -86,9 +87,9 @@ RULES: dict[str, Rule] = {
     "blind_rollout": Rule("rollout_spectral", "blind", "input_where",
                           "as blind, with the group-contrastive rollout for where"),
     "blind_even": Rule("last", "blind", "input_where",
-                       "as blind, with half of each group's weight spread evenly over its bands", even=EVEN_PART),
+                       "as blind, with part of each group's weight spread evenly over its bands", even=EVEN_PART),
     "blind_rollout_even": Rule("rollout_spectral", "blind", "input_where",
-                               "as blind_rollout, with half of each group's weight spread evenly over its bands",
+                               "as blind_rollout, with part of each group's weight spread evenly over its bands",
                                even=EVEN_PART),
     "blind_windows": Rule("last", "blind", "input_where",
                           "as blind_even, the heaviest groups' bands shared by the margin each ~10 nm window loses "

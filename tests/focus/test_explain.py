@@ -152,9 +152,12 @@ def test_calibrated_curve_puts_the_group_share_on_the_band_where_the_lesion_diff
 
 
 @pytest.mark.parametrize("rule", ["calibrated", "calibrated_rollout"])
-def test_an_even_rule_keeps_each_groups_mass_and_spreads_half_of_it_evenly(model, rule):
-    """The `_even` twin of a rule: the same group masses; within a group half the mass by the band share, half
-    evenly, so no band of a weighted group is left at 0 and the band the lesion moves still leads its group."""
+def test_an_even_rule_keeps_each_groups_mass_and_spreads_part_of_it_evenly(model, rule):
+    """The `_even` twin of a rule: the same group masses; within a group 1 − EVEN_PART of the mass by the band share,
+    EVEN_PART evenly, so no band of a weighted group is left at 0 and the band the lesion moves still leads its
+    group."""
+    from napari_focus.focus.readout import EVEN_PART
+
     model.margin_ref = torch.zeros(model.n_classes, model.groups.n_groups)
     gidx = model.band_group.numpy()
     cube = _lesioned_cube(2)
@@ -165,7 +168,8 @@ def test_an_even_rule_keeps_each_groups_mass_and_spreads_half_of_it_evenly(model
     for g in range(model.groups.n_groups):
         m = gidx == g
         assert even.B[m].sum() == pytest.approx(base.B[m].sum(), rel=1e-4, abs=1e-9)
-        np.testing.assert_allclose(even.B[m], 0.5 * base.B[m] + 0.5 * base.B[m].mean(), rtol=1e-4, atol=1e-9)
+        np.testing.assert_allclose(even.B[m], (1 - EVEN_PART) * base.B[m] + EVEN_PART * base.B[m].mean(),
+                                   rtol=1e-4, atol=1e-9)
     assert int(members[np.argmax(even.B[members])]) == 2
     assert (even.B[members] > 0).all()
 
