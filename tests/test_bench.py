@@ -88,6 +88,9 @@ def test_smoke_bench_writes_every_table_and_resumes(tmp_path, backbone, monkeypa
     cells_dir = cache / "cells"
     before = {p.name: p.stat().st_mtime_ns for p in cells_dir.iterdir()}
     assert any(n.startswith("train-") for n in before) and any(n.startswith("cost-") for n in before)
+    # the curve tables' models on the shipped checkpoint's fast path, the ablations' on the full path
+    assert {json.loads(p.read_text())["config"]["recipe"]["fast"] for p in cells_dir.glob("train-*.json")} == \
+        {True, False}
 
     def no_training(*a, **k):
         raise AssertionError("a cached model was trained again")
@@ -312,3 +315,17 @@ def test_an_even_rules_cells_key_on_its_even_part_and_no_other_rules_do(monkeypa
     monkeypatch.setitem(readout.RULES, "blind_rollout_even",
                         dataclasses.replace(readout.RULES["blind_rollout_even"], even=0.1))
     assert rule_key("paper_input+blind_rollout_even") == {"even": 0.1} != before
+
+
+def test_the_curve_tables_models_train_with_the_shipped_recipe_and_the_ablations_keep_theirs():
+    """Table I of the main dataset, Table II and the sanity checks judge the readout on the kind of model a user runs;
+    the ablation tables (which vary the SINK the fast path freezes) keep the full-path recipe and their cached cells."""
+    from napari_focus.bench.config import preset
+    from napari_focus.bench.runs import train_config
+    from napari_focus.focus.recipe import CURVE_RECIPE, RECIPE
+
+    cfg = preset("full")
+    assert train_config(cfg, cfg.main, 0, curve=True)["recipe"] == CURVE_RECIPE
+    assert train_config(cfg, cfg.main, 0)["recipe"] == RECIPE
+    smoke = preset("smoke")
+    assert train_config(smoke, smoke.main, 0, curve=True)["recipe"] == {**CURVE_RECIPE, "epochs": 1}

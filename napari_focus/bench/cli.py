@@ -112,7 +112,7 @@ def header(cfg, cache, command: str, sitting: str) -> list[str]:
     """The block's first lines: what was run, where, on what data, with which training settings."""
     from napari_focus.bench.cost import machine
     from napari_focus.bench.runs import backbone_config
-    from napari_focus.focus.recipe import RECIPE
+    from napari_focus.focus.recipe import CURVE_RECIPE, RECIPE
 
     m = machine()
     bb = backbone_config(cfg)
@@ -147,8 +147,11 @@ def header(cfg, cache, command: str, sitting: str) -> list[str]:
         f"- Backbone (frozen): {bb['name'] or 'timm VisionTransformer'} {bb['kwargs']}, SHA-256 "
         f"`{(bb['sha256'] or '')[:12]}…`. FOCUS: G = {cfg.default_groups}, SINK λ = {cfg.default_sink_weight:g} "
         "unless the table varies them; readouts: default, paper-literal and the one Table II chooses (`readout.py`).",
-        f"- Training: `napari_focus.focus.recipe.fit` with the recipe {RECIPE}"
-        + (f", overridden by {cfg.fit_overrides}" if cfg.fit_overrides else "") + ".",
+        f"- Training: `napari_focus.focus.recipe.fit`. The curve tables' models (Table I of {cfg.main.label}, "
+        f"Table II, the sanity checks) with the shipped VNIR checkpoint's recipe {CURVE_RECIPE}; every other model "
+        "with the "
+        f"full-path recipe {RECIPE}" + (f"; both overridden by {cfg.fit_overrides}" if cfg.fit_overrides else "")
+        + ".",
         f"- Cells shown: {len(recs)} ({len(cache.computed)} computed in this sitting, the rest from the cache), "
         f"{sum(r['seconds'] for r in recs) / 60:.1f} min of compute stored in them; {per_kind}"
         + (f"; longest: {longest['label']} ({longest['seconds'] / 60:.1f} min)" if longest else "")

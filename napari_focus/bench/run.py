@@ -26,7 +26,7 @@ def _focus_eval(cache: CellCache, cfg: BenchConfig, spec: DataSpec, method: str 
                 with_deletion: bool = False, on: str = "heldout", curve: bool = False, **train_kw: Any) -> Seeds:
     """`curve`: the curve tables' cells (`runs.evaluation`)."""
     def one(seed: int) -> dict[str, Any] | None:
-        ecfg = eval_config(cfg, spec, train_config(cfg, spec, seed, **train_kw), method, rule, on)
+        ecfg = eval_config(cfg, spec, train_config(cfg, spec, seed, curve=curve, **train_kw), method, rule, on)
         res = evaluation(cache, cfg, ecfg, curve)
         if res is None or not with_deletion:
             return res
@@ -128,7 +128,7 @@ def table_backbone(cache: CellCache, cfg: BenchConfig) -> list[tuple[str, Seeds]
 def table_sanity(cache: CellCache, cfg: BenchConfig, chosen: str | None) -> Seeds:
     """The fixed methods' cells and, once Table II has chosen, its readout's, merged per seed."""
     def one(seed: int) -> dict[str, Any] | None:
-        tcfg = train_config(cfg, cfg.main, seed)
+        tcfg = train_config(cfg, cfg.main, seed, curve=True)
         fixed = sanity.sanity(cache, cfg, cfg.main, tcfg)
         tuned = sanity.sanity(cache, cfg, cfg.main, tcfg, chosen) if chosen else None
         return None if fixed is None else {**fixed, **(tuned or {})}

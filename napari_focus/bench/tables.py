@@ -253,19 +253,21 @@ def render(cfg: BenchConfig, res: dict[str, Any], header: list[str]) -> str:
     out += [f"#### Table II analogue: choosing the readout on tuning leaves ({cfg.main.label})", "",
             f"Every readout rule (`napari_focus/focus/readout.py`) on {cfg.n_heldout} tuning leaves of simulator seed "
             f"{cfg.tuning_seed} (neither trained on nor held out), explaining the default model (G = "
-            f"{cfg.default_groups}) of each run seed; mean ± std over seeds. The map comes from the rule with the best "
-            "AUPRC; the curve from the rule with the best curve score, the product's criterion "
-            "(`readout.curve_score`, which `zoo/choose_rule.py` uses too): ρ(curve, truth) + group faithfulness + "
-            "window faithfulness, means over the diseased leaves (faithfulness: Spearman of the curve's group and "
-            "~10 nm window masses with the class margin's drop when the lesion is healed there). The other columns "
-            "are diseased-leaf means too. The choice is made here, before Table I explains any held-out leaf with "
-            "it, and serves every Table I dataset.", ""]
+            f"{cfg.default_groups}, the shipped checkpoint's recipe) of each run seed; mean ± std over seeds. The "
+            "map comes from the rule with the best AUPRC; the curve from the rule with the best curve score, the "
+            "product's criterion (`readout.curve_score`, which `zoo/choose_rule.py` uses too): ρ(curve, truth) + "
+            "group faithfulness + window faithfulness, means over the diseased leaves (faithfulness: Spearman of "
+            "the curve's group and ~10 nm window masses with the class margin's drop when the lesion is healed "
+            "there). The other columns are diseased-leaf means too. The choice is made here, before Table I "
+            "explains any held-out leaf with it, and serves every Table I dataset.", ""]
     out += table_readout(res.get("readout", []), res.get("chosen"))
     out += ["#### Table I analogue: explanation quality on held-out leaves", "",
             "Means over held-out leaves of the true class inside the leaf mask (AUPRC, IoU and the last BIO@5 "
             "column over diseased leaves only), then mean ± std over run seeds. ⚑ = fails the sanity check below. "
             f"The first block ({cfg.main.label}) is the curve table: its cells carry the current metric set, with "
-            "the curve on diseased leaves below it, and its models see every pixel outside the leaf mask as their "
+            "the curve on diseased leaves below it, its models are trained with the shipped checkpoint's recipe "
+            "(the header's training line; Table III onwards keep the full-path recipe, as do the other blocks), "
+            "and they see every pixel outside the leaf mask as their "
             "training background, as the product does (docs/method.md §2; so do Table II's and the chosen readout's "
             "sanity check; its deletion ratios were measured on the leaves as they are). The other blocks and "
             "tables keep the cells of the set before (no mass lift, no faithfulness, leaves as they are; the default "

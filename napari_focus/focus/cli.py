@@ -228,7 +228,7 @@ def _train(args: argparse.Namespace) -> int:
                  on_epoch=log, resume_dir=partial, restart=args.restart,
                  spectral_contrast=args.spectral_contrast, contrast_bound=args.contrast_bound,
                  contrast_gain_cap=args.contrast_gain_cap,
-                 light_jitter=_light_jitter(args.light_jitter_level, args.light_jitter_tilt))
+                 light_jitter=_light_jitter(args))
     folder = save_checkpoint(model.cpu(), args.out)
     clear_state(partial)
     _say(f"train: saved {folder} ({_time_report(hist)})")
@@ -240,12 +240,10 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _light_jitter(lowest_level: float | None, tilt: float | None):
-    if lowest_level is None and tilt is None:
-        return None
+def _light_jitter(args: argparse.Namespace):
     from napari_focus.focus.light_jitter import LightJitter
 
-    return LightJitter(1.0 if lowest_level is None else lowest_level, tilt or 0.0)
+    return LightJitter.from_options(args.light_jitter_level, args.light_jitter_tilt)
 
 
 def _load(model_dir: str | None, device: str | None):

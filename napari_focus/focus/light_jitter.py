@@ -54,5 +54,13 @@ class LightJitter:
         f = self.factors(len(x), wl, seed).to(x.device, x.dtype)
         return x.mul_(f[:, :, None, None])
 
+    @classmethod
+    def from_options(cls, lowest_level: float | None, tilt: float | None) -> LightJitter | None:
+        """The jitter two optional settings ask for (a missing one: no change of that kind); None when neither is
+        given, so that training without them sees every leaf under its own light."""
+        if lowest_level is None and tilt is None:
+            return None
+        return cls(1.0 if lowest_level is None else lowest_level, tilt or 0.0)
+
     def to_dict(self) -> dict[str, float]:
         return {"lowest_level": self.lowest_level, "tilt": self.tilt}
