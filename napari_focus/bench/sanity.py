@@ -28,11 +28,13 @@ CURVE_RHO_MAX = 0.5  # the chosen readout's curve after re-initialising what tra
 TUNED = "focus_tuned"  # the key of Table II's readout (Table I's row of the same name)
 
 
-def reinit_trainables(model, seed: int):
-    """A copy of `model` whose trainable tensors are those of a freshly built model (other seed)."""
+def reinit_trainables(model, seed: int, prompt_std: float | None = None):
+    """A copy of `model` whose trainable tensors are those of a freshly built model (other seed), its prompts spread
+    as the model's recipe made them (`prompt_std`; a checkpoint does not store it; None: the model's own)."""
     fresh = type(model)(model.backbone, model.backbone_spec, model.groups, model.classes, task=model.task,
                        wavelengths_nm=model.wavelengths_nm, use_sink=model.use_sink, seed=seed,
-                       rollout_depth=model.rollout_depth)
+                       rollout_depth=model.rollout_depth,
+                       prompt_std=model.prompt_std if prompt_std is None else prompt_std)
     out = copy.deepcopy(model)
     new = fresh.trainable_named()
     import torch
@@ -93,7 +95,7 @@ def _cascade(cache: CellCache, model: Any, scfg: dict[str, Any]) -> dict[str, An
     depth = len(model.backbone.blocks)
     n_top = scfg["top_blocks"] or max(1, depth // 2)
     seed = 10_000 + scfg["model"]["seed"]
-    stage1 = reinit_trainables(model, seed)
+    stage1 = reinit_trainables(model, seed, scfg["model"]["recipe"].get("prompt_std"))
     stages = {"trained": model, "prompts": stage1, "prompts_top": reinit_top_blocks(stage1, n_top, seed)}
     res: dict[str, Any] = {"n": len(items), "top_blocks": n_top, "depth": depth}
     cubes = [(it, it.cube(), it.leaf_mask()) for it in items]

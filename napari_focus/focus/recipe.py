@@ -22,7 +22,7 @@ RECIPE: dict[str, Any] = {"epochs": 8, "lr": 3e-3, "batch_size": 8, "fast": Fals
 CURVE_RECIPE: dict[str, Any] = {"epochs": 40, "lr": 1e-2, "batch_size": 16, "fast": True, "views": 1,
                                 "prompt_std": 1.0, "spectral_contrast": 1.0, "light_jitter_level": 0.9,
                                 "light_jitter_tilt": 0.1}
-#: the keys `fit` reads from a recipe (besides `prompt_std`, which `new_model` reads)
+#: the keys `fit` reads from a recipe (all but `prompt_std`, which `new_model` reads)
 _FIT_KEYS = frozenset(RECIPE) | {"views", "light_jitter_level", "light_jitter_tilt"}
 
 
@@ -30,8 +30,9 @@ def fit(model, data: Any, *, val: Any = None, sink_weight: float = 1e-3, seed: i
         progress: Callable[[int, int, dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
         **overrides: Any) -> TrainHistory:
     """Train `model` on `data` (see `train`) with `RECIPE`'s settings; `overrides` replace or add any of
-    `CURVE_RECIPE`'s keys (pass a whole recipe to train with it)."""
-    unknown = set(overrides) - _FIT_KEYS - {"prompt_std"}
+    `CURVE_RECIPE`'s training keys. `prompt_std` is refused: it is how the model is made (`factory.new_model`), and
+    a fit that silently ignored it would train another model than the recipe says."""
+    unknown = set(overrides) - _FIT_KEYS
     if unknown:
         raise TypeError(f"unknown recipe settings: {sorted(unknown)}")
     cfg = {**RECIPE, **overrides}
