@@ -37,7 +37,8 @@ def test_curve_recipe_is_the_shipped_vnir_checkpoints():
 
     args = _vnir_train_args()
     r = recipe.CURVE_RECIPE
-    assert (args.fast, args.views, args.epochs, args.batch_size) == (r["fast"], r["views"], r["epochs"], r["batch_size"])
+    assert (args.fast, args.views, args.epochs) == (r["fast"], r["views"], r["epochs"])
+    assert args.batch_size == r["batch_size"]
     assert isinstance(r["epochs"], int) and isinstance(r["views"], int) and isinstance(r["batch_size"], int)
     assert (args.lr, args.prompt_std, args.spectral_contrast) == (r["lr"], r["prompt_std"], r["spectral_contrast"])
     assert (args.light_jitter_level, args.light_jitter_tilt) == (r["light_jitter_level"], r["light_jitter_tilt"])
