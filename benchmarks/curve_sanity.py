@@ -3,6 +3,9 @@ head, Φ, group embeddings) and what the readout stores, then rank-correlate eac
 model's. A curve that survives the randomisation explains the input, not the model.
 
     .venv/bin/python benchmarks/curve_sanity.py --model model/focus_bls_vnir204 --data runs/bls_vnir204_tune
+
+`--prompt-std`: the spread the fresh prompts are drawn with; a checkpoint does not store it, so give the one its
+recipe used (the shipped checkpoints: `--prompt-std 1.0`, scripts/build_model_zoo.sh; default: the constructor's).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ def main() -> None:
     p.add_argument("--data", required=True)
     p.add_argument("--rule", default=None)
     p.add_argument("--n", type=int, default=20)
+    p.add_argument("--prompt-std", type=float, default=None)
     a = p.parse_args()
     from napari_focus.bench.sanity import reinit_trainables
     from napari_focus.dataset import load_dataset
@@ -27,7 +31,7 @@ def main() -> None:
 
     model = load_checkpoint(a.model)
     rule = a.rule or model.saliency_rule
-    rand = reinit_trainables(model, seed=1)
+    rand = reinit_trainables(model, seed=1, prompt_std=a.prompt_std)
     rhos = []
     for it in list(load_dataset(a.data))[: a.n]:
         cube, c = it.cube(), model.classes.index(it.label)
