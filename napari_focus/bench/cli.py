@@ -149,9 +149,8 @@ def header(cfg, cache, command: str, sitting: str) -> list[str]:
         "unless the table varies them; readouts: default, paper-literal and the one Table II chooses (`readout.py`).",
         f"- Training: `napari_focus.focus.recipe.fit`. The curve tables' models (Table I of {cfg.main.label}, "
         f"Table II, the sanity checks) with the shipped VNIR checkpoint's recipe {CURVE_RECIPE}; every other model "
-        "with the "
-        f"full-path recipe {RECIPE}" + (f"; both overridden by {cfg.fit_overrides}" if cfg.fit_overrides else "")
-        + ".",
+        f"with the full-path recipe {RECIPE}" + (f"; both overridden by {cfg.fit_overrides}" if cfg.fit_overrides
+                                                  else "") + ".",
         f"- Cells shown: {len(recs)} ({len(cache.computed)} computed in this sitting, the rest from the cache), "
         f"{sum(r['seconds'] for r in recs) / 60:.1f} min of compute stored in them; {per_kind}"
         + (f"; longest: {longest['label']} ({longest['seconds'] / 60:.1f} min)" if longest else "")

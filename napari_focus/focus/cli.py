@@ -207,6 +207,7 @@ def _train(args: argparse.Namespace) -> int:
     from napari_focus.focus.checkpoint import save_checkpoint
     from napari_focus.focus.device import select_device
     from napari_focus.focus.factory import backbone_spec, new_model
+    from napari_focus.focus.light_jitter import LightJitter
     from napari_focus.focus.resume import clear_state, state_dir_for
     from napari_focus.focus.train import train
 
@@ -228,7 +229,7 @@ def _train(args: argparse.Namespace) -> int:
                  on_epoch=log, resume_dir=partial, restart=args.restart,
                  spectral_contrast=args.spectral_contrast, contrast_bound=args.contrast_bound,
                  contrast_gain_cap=args.contrast_gain_cap,
-                 light_jitter=_light_jitter(args))
+                 light_jitter=LightJitter.from_options(args.light_jitter_level, args.light_jitter_tilt))
     folder = save_checkpoint(model.cpu(), args.out)
     clear_state(partial)
     _say(f"train: saved {folder} ({_time_report(hist)})")
@@ -238,12 +239,6 @@ def _train(args: argparse.Namespace) -> int:
                       "seconds_epochs": round(sum(hist.epoch_seconds), 2),
                       "seconds_earlier_runs": round(hist.earlier_seconds, 2)}))
     return 0
-
-
-def _light_jitter(args: argparse.Namespace):
-    from napari_focus.focus.light_jitter import LightJitter
-
-    return LightJitter.from_options(args.light_jitter_level, args.light_jitter_tilt)
 
 
 def _load(model_dir: str | None, device: str | None):

@@ -57,7 +57,7 @@ class LightJitter:
     @classmethod
     def from_options(cls, lowest_level: float | None, tilt: float | None) -> LightJitter | None:
         """The jitter two optional settings ask for (a missing one: no change of that kind); None when neither is
-        given, so that training without them sees every leaf under its own light."""
+        given, so that the CLI and the benchmark's recipes read their options one way."""
         if lowest_level is None and tilt is None:
             return None
         return cls(1.0 if lowest_level is None else lowest_level, tilt or 0.0)
