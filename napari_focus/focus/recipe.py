@@ -20,7 +20,7 @@ RECIPE: dict[str, Any] = {"epochs": 8, "lr": 3e-3, "batch_size": 8, "fast": Fals
 #: the shipped VNIR checkpoint's recipe, as `napari-focus train` flags spell it in scripts/build_model_zoo.sh (a test
 #: keeps the two equal). `prompt_std` is how the model is made (`factory.new_model`), the rest how it is trained.
 CURVE_RECIPE: dict[str, Any] = {"epochs": 40, "lr": 1e-2, "batch_size": 16, "fast": True, "views": 1,
-                                "prompt_std": 1.0, "spectral_contrast": 1.0, "light_jitter_level": 0.9,
+                                "prompt_std": 1.0, "spectral_contrast": 1.0, "light_jitter_level": 0.7,
                                 "light_jitter_tilt": 0.1}
 #: the keys `fit` reads from a recipe (all but `prompt_std`, which `new_model` reads)
 _FIT_KEYS = frozenset(RECIPE) | {"views", "light_jitter_level", "light_jitter_tilt"}

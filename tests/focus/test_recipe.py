@@ -54,7 +54,7 @@ def test_fit_passes_a_whole_recipe_to_train(monkeypatch):
     how = {k: v for k, v in recipe.CURVE_RECIPE.items() if k != "prompt_std"}
     recipe.fit(object(), [], seed=3, **how)
     assert seen["fast"] is True and seen["cache_views"] == 1 and seen["epochs"] == 40 and seen["lr"] == 1e-2
-    assert seen["light_jitter"] == LightJitter(0.9, 0.1) and seen["seed"] == 3
+    assert seen["light_jitter"] == LightJitter(0.7, 0.1) and seen["seed"] == 3
     recipe.fit(object(), [])
     assert seen["fast"] is False and seen["light_jitter"] is None and seen["cache_views"] is None
     assert seen["epochs"] == recipe.RECIPE["epochs"]

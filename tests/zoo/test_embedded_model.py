@@ -84,7 +84,10 @@ def test_embedded_default_explains_the_sample_leaf_offline(no_network, sample):
 @pytest.mark.parametrize("sensor", ["vnir204", "vswir200"])
 def test_embedded_model_reads_the_leaf_whatever_lies_behind_it(no_network, tmp_path, sensor):
     """Outside the leaf set to 0 (a segmented file) or to a flat grey (a tray): without the stored training
-    background every healthy leaf with a removed background read as diseased, and a tray moved the class."""
+    background every healthy leaf with a removed background read as diseased, and a tray moved the class. Through the
+    same leaf mask the model's input, so its output, is the same; the vegetation mask itself can move by a few edge
+    pixels when the background changes (40-60 on these leaves when it is removed), which may move the class's
+    probability a little but not the class."""
     from napari_focus.cube import Cube
     from napari_focus.cube_io import read_cube
     from napari_focus.dataset import load_dataset
@@ -102,10 +105,12 @@ def test_embedded_model_reads_the_leaf_whatever_lies_behind_it(no_network, tmp_p
         cube = read_cube(it.path)
         data = np.array(cube.data, dtype=np.float32)
         outside = ~leaf_mask(data, cube.wavelengths_nm)
-        as_is = explain(model, Cube(data, wavelengths_nm=cube.wavelengths_nm))
+        as_is = explain(model, Cube(data, wavelengths_nm=cube.wavelengths_nm), leaf_mask=~outside)
         for value in (0.0, 0.5):
             data[:, outside] = value
-            exp = explain(model, Cube(data, wavelengths_nm=cube.wavelengths_nm))
+            exp = explain(model, Cube(data, wavelengths_nm=cube.wavelengths_nm))  # its own vegetation mask
             assert exp.predicted == it.label, (it.path.name, value)
             assert any("hold no data" in note for note in exp.notes) == (value == 0.0)
-            np.testing.assert_allclose(exp.probabilities, as_is.probabilities, atol=1e-4)
+            np.testing.assert_allclose(exp.probabilities, as_is.probabilities, atol=1e-3)
+            same = explain(model, Cube(data, wavelengths_nm=cube.wavelengths_nm), leaf_mask=~outside)
+            np.testing.assert_allclose(same.probabilities, as_is.probabilities, atol=1e-6)
