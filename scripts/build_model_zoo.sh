@@ -26,7 +26,8 @@ S=${1:-vnir204}
 # background, which the model then sees outside every leaf mask, in the checkpoint.
 RECIPE=(--fast --views 1 --epochs 40 --lr 1e-2 --batch-size 16 --prompt-std 1.0 --spectral-contrast 1 --seed 0)
 # VNIR: each training leaf under its own light (level 0.7-1, tilt ±10 %), the range chosen on the tuning leaves
-# (docs/benchmarks.md, "Choosing the light jitter"); the VNIR-SWIR checkpoint was built before the option.
+# (docs/benchmarks.md, "The light jitter re-chosen for the readout shipped now"); the VNIR-SWIR checkpoint was built
+# before the option.
 [ "$S" = vnir204 ] && RECIPE+=(--light-jitter-level 0.7 --light-jitter-tilt 0.1)
 RULES=(--max-items 24 --rules paper paper_input margin rollout_spectral calibrated calibrated_leaf calibrated_rollout calibrated_even
   calibrated_rollout_even blind blind_rollout blind_even blind_rollout_even)
