@@ -50,7 +50,8 @@ def blind_group_logits(model: Any, out: Any, hidden: torch.Tensor) -> torch.Tens
     bias = torch.zeros(model.groups.n_groups, 1, 1, L, device=kv[0][0].device)
     p0 = model.patch_start
     bias[:, 0, 0, p0 : p0 + hidden.shape[1]] = torch.where(hidden.to(bias.device), float("-inf"), 0.0)
-    return model.prompt_logits(kv, bias, as_forward=True)[0]
+    with torch.no_grad():  # a readout: the pass's keys and values may be inference tensors
+        return model.prompt_logits(kv, bias, as_forward=True)[0]
 
 
 def needs_kv(*rules: str) -> bool:
@@ -74,7 +75,7 @@ def deviation_and_blind_pass(model: Any, out: Any, x: torch.Tensor, leaf: np.nda
     pixel = RULES[map_rule].pixel
     if not (pixel or needs_kv(map_rule, curve_rule)):
         return None
-    deviation = input_deviation(model, x, leaf)
+    deviation = input_deviation(model, x, leaf, None if out.normalised is None else out.normalised[0])
     blind_pass(model, out, deviation, map_rule, curve_rule)
     if {map_rule, curve_rule} & NEEDS_WINDOWS:
         out.window_input = (x.detach().cpu(), deviation, mask_on_input(leaf, x.shape[-1]))

@@ -157,3 +157,20 @@ def _ranges(boundaries: Sequence[Any] | None) -> list[tuple[str, float, float]]:
             raise ValueError(f"group {name!r}: lower bound {lo} is not below upper bound {hi}")
         out.append((str(name), float(lo), float(hi)))
     return out
+
+
+def group_rows(gidx: Any, n_groups: int) -> list[slice | np.ndarray | None]:
+    """Each group's rows among the model's used bands (`gidx`: their group indices, an array or a CPU tensor): a
+    slice when they are consecutive, as groups are, so that per-group work reads views, not copies; else their
+    indices; None for an empty group."""
+    g = np.asarray(gidx)
+    rows: list[slice | np.ndarray | None] = []
+    for k in range(n_groups):
+        idx = np.flatnonzero(g == k)
+        if not idx.size:
+            rows.append(None)
+        elif int(idx[-1] - idx[0]) + 1 == idx.size:
+            rows.append(slice(int(idx[0]), int(idx[-1]) + 1))
+        else:
+            rows.append(idx)
+    return rows

@@ -18,39 +18,59 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from napari_focus.focus.groups import group_rows
 
-def group_deviation(model, x: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor | None:
+
+def group_deviation(model, x: torch.Tensor, leaf: torch.Tensor,
+                    normalised: torch.Tensor | None = None) -> torch.Tensor | None:
     """(G, S, S) float32 on the CPU: ‖v_g(x)‖ over its median on the leaf's pixels, for one prepared input x
     (C_model, S, S) and its leaf mask on the input (S, S) bool. None when the leaf vanishes at the input size.
 
     Exact for a Φ that differs between the embedding's components: ‖Σ_b Φ_b δ_b‖² = δᵀ(Φ_g Φ_gᵀ)δ over the
     group's bands. Pixels with a non-finite band count as typical (the model sees them as 0, which is no evidence of
     anything). A group whose median is 0 (most of the leaf at its typical value, e.g. clipped) is scaled by the mean
-    of its non-zero lengths instead, and a group that does not deviate anywhere weighs 1 everywhere."""
+    of its non-zero lengths instead, and a group that does not deviate anywhere weighs 1 everywhere. `normalised`:
+    the model's normalised bands of x (Cu, S, S), when a forward pass has them (`FocusOutput.normalised`)."""
     on = leaf.cpu().bool()
     if not bool(on.any()):
         return None
     used = model.used_bands.cpu()
-    finite = torch.isfinite(x.detach().cpu()[used]).all(0)
-    # the model's own normalisation (on its device); the rest here, in float64
-    xb = model.normalise_bands(x.detach()[None].to(model.band_mean.device).float())[0].cpu().double()
-    dev = (xb - xb[:, on].median(1).values[:, None, None]) * finite
+    xu = x.detach().cpu()
+    xu = xu if used.numel() == xu.shape[0] else xu[used]
+    finite = torch.isfinite(xu.sum(0))  # a band's nan or inf makes the sum non-finite; all finite otherwise
+    finite = finite if bool(finite.all()) else torch.isfinite(xu).all(0)  # an overflowing sum: look band by band
+    # the model's own normalisation (on its device); then, per group, the deviation and its quadratic form in float64
+    if normalised is None:
+        normalised = model.normalise_bands(x.detach()[None].to(model.band_mean.device).float())[0]
+    xb = normalised.detach().float().cpu().flatten(1)
+    typical = _row_medians(xb, on.flatten())
     phi = model.phi.detach().cpu().double()[used]  # (Cu, d)
-    gidx = model.band_group.cpu()[used]
-    out = torch.ones((model.groups.n_groups, *xb.shape[1:]), dtype=torch.float64)
-    for g in range(model.groups.n_groups):
-        sel = gidx == g
-        if not bool(sel.any()):
+    flat_on = on.flatten()
+    out = torch.ones((model.groups.n_groups, xb.shape[1]), dtype=torch.float64)
+    for g, sel in enumerate(group_rows(model.band_group.cpu()[used], model.groups.n_groups)):
+        if sel is None:
             continue
-        d = dev[sel].flatten(1)  # (|g|, S·S)
-        norm = (d * ((phi[sel] @ phi[sel].T) @ d)).sum(0).clamp_min(0).sqrt().reshape(xb.shape[1:])
-        scale = norm[on].median()
+        d = xb[sel].double() - typical[sel, None]  # (|g|, S·S)
+        if not bool(finite.all()):
+            d = d * finite.flatten()
+        norm = (d * ((phi[sel] @ phi[sel].T) @ d)).sum(0).clamp_min(0).sqrt()
+        scale = norm[flat_on].median()
         if not scale > 0:
-            nonzero = norm[on][norm[on] > 0]
+            nonzero = norm[flat_on][norm[flat_on] > 0]
             scale = nonzero.mean() if nonzero.numel() else torch.tensor(0.0, dtype=norm.dtype)
         if scale > 0 and torch.isfinite(scale):
             out[g] = norm / scale
-    return out.float()
+    return out.reshape(-1, *x.shape[1:]).float()
+
+
+def _row_medians(a: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """(R,) float64: each row's median over the columns where `cols` is True, the lower of the two middle values
+    as `torch.median` takes it, found by partial sorting (a median is one of the values, so float32 loses nothing).
+    `a` (R, N) float32 without NaN."""
+    sub = a.index_select(1, torch.nonzero(cols).flatten()).numpy()  # a copy, partitioned in place
+    k = (sub.shape[1] - 1) // 2
+    sub.partition(k, axis=1)
+    return torch.from_numpy(sub[:, k].astype(np.float64))
 
 
 def combine(deviation: torch.Tensor | None, masses: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -76,11 +96,12 @@ def group_mass(model, curve: np.ndarray, back: np.ndarray | None) -> np.ndarray:
     return np.bincount(gidx[on], weights=cm[on], minlength=model.groups.n_groups)
 
 
-def input_deviation(model, x: torch.Tensor, leaf: np.ndarray) -> torch.Tensor | None:
+def input_deviation(model, x: torch.Tensor, leaf: np.ndarray,
+                    normalised: torch.Tensor | None = None) -> torch.Tensor | None:
     """`group_deviation` for a leaf mask at the cube's size (once per input: it does not depend on the class)."""
     from .inputs import mask_on_input
 
-    return group_deviation(model, x, mask_on_input(leaf, x.shape[-1]))
+    return group_deviation(model, x, mask_on_input(leaf, x.shape[-1]), normalised)
 
 
 def pixel_weight(model, x: torch.Tensor, leaf: np.ndarray, masses: np.ndarray, hw: tuple[int, int]) -> np.ndarray:

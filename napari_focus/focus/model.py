@@ -39,6 +39,7 @@ class FocusOutput:
     backbone_attn: dict[int, torch.Tensor] = field(default_factory=dict)  # layer -> (B, G, H, L, L); joint: G=1
     band_tokens: torch.Tensor | None = None  # (B, Cu, N, d): Φ_b ⊙ E(X_b)_p for the grouped bands
     band_patch_mean: torch.Tensor | None = None  # (B, Cu, N): each patch's mean of the normalised band
+    normalised: torch.Tensor | None = None  # (B, Cu, S, S): the normalised bands the pass embedded
     last_sigma: torch.Tensor | None = None  # (B, G, L): norm1 scale of backbone tokens, last block
     prompt_final: torch.Tensor | None = None  # (B, G, K, d)
     sink_mass: torch.Tensor | None = None  # Σ_l mean_{h∈H_aux, i∈patches} A[i, SINK] (docs/method.md §3.6)
@@ -209,17 +210,22 @@ class FocusModel(nn.Module):
     def embed_bands(self, x: torch.Tensor, bands: torch.Tensor | None = None) -> torch.Tensor:
         """E(X_b) for the grouped bands (or `bands`): the frozen patch conv summed over its RGB inputs.
         (B, Cu, N, d)."""
+        return self._embed_normalised(self.normalise_bands(x, bands))
+
+    def _embed_normalised(self, xb: torch.Tensor) -> torch.Tensor:
+        """`embed_bands` of bands already normalised (B, Cu, S, S)."""
         proj = self.backbone.patch_embed.proj
-        B, _, S, _ = x.shape
-        xb = self.normalise_bands(x, bands)
+        B, _, S, _ = xb.shape
         w = proj.weight.sum(1, keepdim=True)
         e = F.conv2d(xb.reshape(-1, 1, S, S).to(w.dtype), w, proj.bias, stride=proj.stride, padding=proj.padding)
-        return e.flatten(2).transpose(1, 2).reshape(B, xb.shape[1], -1, e.shape[1])
+        # contiguous in d: every reader of the band tokens reduces over d (norms, the groups' sums)
+        return e.flatten(2).transpose(1, 2).contiguous().reshape(B, xb.shape[1], -1, e.shape[1])
 
-    def band_patch_mean(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, Cu, N): the mean of each normalised band over each patch (the readout's leaf reference)."""
+    def band_patch_mean(self, x: torch.Tensor, normalised: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, Cu, N): the mean of each normalised band over each patch (the readout's leaf reference);
+        `normalised`: `normalise_bands(x)` when the caller has it."""
         p = self.backbone.patch_embed.proj.stride
-        return F.avg_pool2d(self.normalise_bands(x), p).flatten(2)
+        return F.avg_pool2d(self.normalise_bands(x) if normalised is None else normalised, p).flatten(2)
 
     def flat_band_tokens(self, level: torch.Tensor) -> torch.Tensor:
         """(…, Cu, d): Φ_b ⊙ E of a flat patch whose normalised band b is `level[…, b]`: the conv of a constant is
@@ -263,7 +269,10 @@ class FocusModel(nn.Module):
         """
         B = x.shape[0]
         G, K = self.groups.n_groups, self.n_classes
-        band_tokens = self.embed_bands(x)
+        xb = self.normalise_bands(x)
+        band_tokens = self._embed_normalised(xb)
+        normalised = xb if record else None  # kept for the readout only; otherwise freed before the blocks run
+        del xb
         band_tokens = band_tokens * self.phi[self.used_bands][None, :, None, :].to(band_tokens.dtype)
         seq = self._sequences(band_tokens)  # (B·G, L, d); (B, L, d) in the joint ablation
         p = self.prompts.transpose(0, 1).to(seq.dtype).unsqueeze(0).expand(B, G, K, -1).reshape(seq.shape[0], -1,
@@ -299,7 +308,8 @@ class FocusModel(nn.Module):
             out.prompt_attn = prompt_attn
             out.backbone_attn = backbone_attn
             out.band_tokens = band_tokens
-            out.band_patch_mean = self.band_patch_mean(x)
+            out.band_patch_mean = self.band_patch_mean(x, normalised)
+            out.normalised = normalised
             out.last_sigma = last_sigma
             out.prompt_final = p.reshape(B, G, K, -1)
         if diagnostics:

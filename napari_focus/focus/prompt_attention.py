@@ -37,6 +37,8 @@ def _block_step(
     q, k, v = attn.qkv(h).reshape(B, L + K, 3, H, hd).permute(2, 0, 3, 1, 4).unbind(0)
     q, k = attn.q_norm(q), attn.k_norm(k)
     qb, kb, vb = q[:, :, :L], k[:, :, :L], v[:, :, :L]
+    if not torch.is_grad_enabled():  # an explain: contiguous once, as the prompt rows and a kept cache read them again
+        kb, vb = kb.contiguous(), vb.contiguous()  # (in training the copies would be kept for the backward pass)
     ob = F.scaled_dot_product_attention(qb, kb, vb)
     op, a = _prompt_attention(attn, q[:, :, L:], k[:, :, L:], v[:, :, L:], kb, vb)
     o = torch.cat([ob, op], 2).transpose(1, 2).reshape(B, L + K, attn.attn_dim)

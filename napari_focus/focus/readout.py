@@ -18,6 +18,7 @@ import torch
 
 from napari_focus.errors import FocusError
 from napari_focus.focus.direct_path import direct_T
+from napari_focus.focus.groups import group_rows
 from napari_focus.focus.model import FocusModel, FocusOutput
 
 
@@ -321,13 +322,18 @@ def _input_share(model: FocusModel, out: FocusOutput, where: torch.Tensor | None
     leaf = _leaf_patch_index(out, bt.shape[1], bt.device)
     typical = out.band_patch_mean[0][:, leaf].float().median(1).values  # (Cu,) the leaf's median level per band
     u = bt[:, leaf] - model.flat_band_tokens(typical.to(bt.device))[:, None]  # (Cu, n_leaf, d)
-    gidx = model.band_group[model.used_bands].to(bt.device)
-    G = model.groups.n_groups
-    dt = u.new_zeros(G, *u.shape[1:]).index_add(0, gidx, u)  # Δt_g(p)
-    wp = torch.ones(len(gidx), u.shape[1], device=u.device) if where is None else where[:, leaf].float()[gidx]
-    s = torch.einsum("cnd,cnd,cn->c", u, dt[gidx], wp).clamp_min(0)
-    tot = s.new_zeros(G).index_add(0, gidx, s)
-    return s / tot[gidx].clamp_min(1e-30)
+    gidx = model.band_group[model.used_bands].cpu()
+    share = u.new_zeros(u.shape[0])
+    for g, rows in enumerate(group_rows(gidx, model.groups.n_groups)):
+        if rows is None:
+            continue
+        ug = u[rows]
+        s = torch.einsum("cnd,nd->cn", ug, ug.sum(0))  # each band's part projected on Δt_g(p) = Σ_b u_b(p)
+        if where is not None:
+            s = s * where[g, leaf].float()
+        s = s.sum(1).clamp_min(0)
+        share[rows] = s / s.sum().clamp_min(1e-30)
+    return share
 
 
 def _peak_normalised(a: torch.Tensor, out: FocusOutput) -> torch.Tensor:

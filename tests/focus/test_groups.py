@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from napari_focus.focus.groups import DEFAULT_BOUNDARIES_NM, SpectralGroups, make_groups
+from napari_focus.focus.groups import DEFAULT_BOUNDARIES_NM, SpectralGroups, group_rows, make_groups
 
 
 def _check_partition(g, good):
@@ -62,3 +62,11 @@ def test_no_wavelengths_equal_counts_and_bad_bands_excluded():
 def test_round_trip_dict():
     g = make_groups(40, np.linspace(400, 1000, 40), 7)
     assert SpectralGroups.from_dict(g.to_dict()) == g
+
+
+def test_group_rows_are_slices_for_consecutive_bands_and_indices_otherwise():
+    rows = group_rows(np.array([0, 0, 1, 1, 1, 3, 2, 3]), 5)
+    assert rows[0] == slice(0, 2) and rows[1] == slice(2, 5) and rows[2] == slice(6, 7)
+    assert rows[3].tolist() == [5, 7] and rows[4] is None
+    data = np.arange(8) * 10
+    assert [data[r].tolist() for r in rows[:4]] == [[0, 10], [20, 30, 40], [60], [50, 70]]

@@ -7,7 +7,7 @@ import pytest
 
 from napari_focus.cube import Cube
 from napari_focus.focus.explain import explain
-from napari_focus.focus.input_deviation import group_deviation, pixel_weight
+from napari_focus.focus.input_deviation import _row_medians, group_deviation, pixel_weight
 
 torch = pytest.importorskip("torch")
 
@@ -101,6 +101,23 @@ def test_non_finite_pixels_are_not_hotspots(model):
     assert float(dev[:, 5, 5].max()) == 0.0 and float(dev[:, 20, 20].max()) == 0.0
 
 
+def test_one_non_finite_band_makes_its_pixel_typical(model):
+    x = _leaf(model)
+    x[3, 7, 7] = float("nan")
+    x[len(x) - 1, 9, 9] = float("-inf")
+    dev = group_deviation(model, x, torch.ones(32, 32, dtype=torch.bool))
+    assert float(dev[:, 7, 7].max()) == 0.0 and float(dev[:, 9, 9].max()) == 0.0
+    assert float(dev[:, 8, 8].max()) > 0.0
+
+
+def test_the_pass_normalised_bands_give_the_same_deviation(model):
+    x, leaf = _leaf(model), torch.ones(32, 32, dtype=torch.bool)
+    with torch.inference_mode():
+        out = model(x[None], record=True)
+    assert torch.equal(out.normalised[0], model.normalise_bands(x[None])[0])
+    assert torch.equal(group_deviation(model, x, leaf, out.normalised[0]), group_deviation(model, x, leaf))
+
+
 def test_a_leaf_that_vanishes_at_the_input_gives_no_weight(model):
     x = _leaf(model)
     assert group_deviation(model, x, torch.zeros(32, 32, dtype=torch.bool)) is None
@@ -108,3 +125,14 @@ def test_a_leaf_that_vanishes_at_the_input_gives_no_weight(model):
     tiny[3, 3] = True  # one pixel of a 256² cube: nothing of it at the 32 px input
     assert np.array_equal(pixel_weight(model, x, tiny, np.ones(model.groups.n_groups), (256, 256)),
                           np.ones((256, 256)))
+
+
+@pytest.mark.parametrize("n_cols", [7, 8])
+def test_row_medians_are_torchs_lower_median_over_the_chosen_columns(n_cols):
+    gen = torch.Generator().manual_seed(n_cols)
+    a = torch.randn(5, 40, generator=gen)
+    cols = torch.zeros(40, dtype=torch.bool)
+    cols[torch.randperm(40, generator=gen)[:n_cols]] = True
+    expected = a[:, cols].median(1).values.double()
+    assert torch.equal(_row_medians(a, cols), expected)
+    assert _row_medians(a, cols).dtype == torch.float64
