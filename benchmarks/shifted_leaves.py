@@ -34,8 +34,9 @@ KEYS = ("accuracy", "auprc", "prevalence", "rho_gt_diseased", "mass_lift_disease
 SEED = 5
 
 
-def _folder(root: Path, sensor: str, suffix: str) -> Path:
-    return root / f"shift_{sensor}_{suffix}"
+def _folder(root: Path, sensor: str, suffix: str, size: int) -> Path:
+    """The condition's folder; leaves of another size than the training leaves' 96 px get their own."""
+    return root / (f"shift_{sensor}_{suffix}" if size == 96 else f"shift_{sensor}_{suffix}_{size}px")
 
 
 def main() -> None:
@@ -63,7 +64,7 @@ def main() -> None:
     for name, (suffix, kw) in CONDITIONS.items():
         if a.only and suffix not in a.only:
             continue
-        folder = _folder(a.root, a.sensor, suffix)
+        folder = _folder(a.root, a.sensor, suffix, a.size)
         if not (folder / "manifest.csv").is_file():
             make_dataset(folder, "bls", a.sensor, n=a.n, size=a.size, seed=SEED, conditions=Conditions(**kw))
         ds = load_dataset(folder)
