@@ -38,21 +38,22 @@ def group_deviation(model, x: torch.Tensor, leaf: torch.Tensor,
     xu = x.detach().cpu()
     xu = xu if used.numel() == xu.shape[0] else xu[used]
     finite = torch.isfinite(xu.sum(0))  # a band's nan or inf makes the sum non-finite; all finite otherwise
-    finite = finite if bool(finite.all()) else torch.isfinite(xu).all(0)  # an overflowing sum: look band by band
+    # None when every pixel is finite; else the pixels to keep (an overflowing sum: look band by band)
+    keep = None if bool(finite.all()) else torch.isfinite(xu).all(0).flatten()
     # the model's own normalisation (on its device); then, per group, the deviation and its quadratic form in float64
     if normalised is None:
         normalised = model.normalise_bands(x.detach()[None].to(model.band_mean.device).float())[0]
     xb = normalised.detach().float().cpu().flatten(1)
-    typical = _row_medians(xb, on.flatten())
-    phi = model.phi.detach().cpu().double()[used]  # (Cu, d)
     flat_on = on.flatten()
+    typical = _row_medians(xb, flat_on)
+    phi = model.phi.detach().cpu().double()[used]  # (Cu, d)
     out = torch.ones((model.groups.n_groups, xb.shape[1]), dtype=torch.float64)
     for g, sel in enumerate(group_rows(model.band_group.cpu()[used], model.groups.n_groups)):
         if sel is None:
             continue
         d = xb[sel].double() - typical[sel, None]  # (|g|, S·S)
-        if not bool(finite.all()):
-            d = d * finite.flatten()
+        if keep is not None:
+            d = d * keep
         norm = (d * ((phi[sel] @ phi[sel].T) @ d)).sum(0).clamp_min(0).sqrt()
         scale = norm[flat_on].median()
         if not scale > 0:
